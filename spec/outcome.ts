@@ -3,7 +3,18 @@
 import type { InvariantName } from './invariants/names.ts';
 
 // keep-sorted start
-export const ERRNOS = ['EBUSY', 'EFAULT', 'EINVAL', 'EIO', 'ENODATA', 'ENODEV', 'ENOKEY', 'ENOMEM', 'ENOSPC', 'EPERM'] as const;
+export const ERRNOS = [
+  'EBUSY',
+  'EFAULT',
+  'EINVAL',
+  'EIO',
+  'ENODATA',
+  'ENODEV',
+  'ENOKEY',
+  'ENOMEM',
+  'ENOSPC',
+  'EPERM',
+] as const;
 export const REFUSAL_REASONS = [
   'badHeader',
   'crcMismatch',
@@ -14,6 +25,7 @@ export const REFUSAL_REASONS = [
   'memorySizeMismatch',
   'noImage',
   'pfnInvalid',
+  'staleImage',
   'truncatedImage',
 ] as const;
 export const TARGETS = ['model', 'vm'] as const;
@@ -58,7 +70,9 @@ export type StepOutcome =
       readonly pagesCorrupt: number;
     }
   | { readonly op: 'resume'; readonly result: 'refused'; readonly reason: RefusalReason; readonly errno: Errno }
-  | { readonly op: 'resume'; readonly result: 'noImage' };
+  | { readonly op: 'resume'; readonly result: 'noImage' }
+  /** a step that needs a running machine while it is off (or vice versa) is not run */
+  | { readonly op: 'skip'; readonly step: string; readonly reason: string };
 
 /** One invariant violation, as data (zod-issue shaped), never an exception. */
 export interface Violation {

@@ -115,7 +115,11 @@ export const ProtocolSchema = z.discriminatedUnion('kind', [KexecProtocolSchema,
 export const StorageSchema = z
   .object({
     kind: z.enum(STORAGE_KINDS).default('swapPartition'),
-    pages: z.int().min(2).max(2 * MAX_MEM_PAGES).describe('capacity of the swap area in pages'),
+    pages: z
+      .int()
+      .min(2)
+      .max(2 * MAX_MEM_PAGES)
+      .describe('capacity of the swap area in pages'),
     offset: z.int().min(0).max(MAX_MEM_PAGES).default(0).describe('swap header page index (resume_offset)'),
     keyAtResume: z.enum(['same', 'missing', 'wrong']).default('same').describe('dmCrypt: key available at resume'),
   })

@@ -1,0 +1,315 @@
+// The run context of the reference implementation: the machine (memory, storage), the parts, counters, and the
+// trace being recorded. Shared by the swsusp path (power/hibernate.ts) and the kexec path (kexec/kexec.ts).
+import {
+  type BlockDevice,
+  crcUpdate,
+  digestWords,
+  type Errno,
+  fail,
+  type ImageStats,
+  KIND,
+  type KResult,
+  type Memory,
+  nosaveMap,
+  OWNER,
+  ok,
+  type PhaseEvent,
+  pageToken,
+  type RefusalReason,
+  type Scenario,
+  SLOT,
+  type StepRecord,
+  type SwapHeader,
+  type SwsuspInfo,
+} from '../spec/index.ts';
+import type { BootMachine, Parts } from './parts.ts';
+import type { Bio } from './power/block-dev.ts';
+import type { KernelProfile } from './power/power.ts';
+import { KF_CRC_ALL, pagesForIo, SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power/power.ts';
+import {
+  type CopyCounter,
+  infoDigest,
+  metaPagesOf,
+  newRestoreState,
+  prepareImage,
+  type RestoreState,
+  unpackOrigPfns,
+} from './power/snapshot.ts';
+import { getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
+
+export interface Ctx {
+  readonly s: Scenario;
+  readonly parts: Parts;
+  readonly profile: KernelProfile;
+  /** the running system, or undefined while the machine is off */
+  mem: Memory | undefined;
+  readonly dev: BlockDevice;
+  readonly events: PhaseEvent[];
+  readonly records: StepRecord[];
+  /** ids of hibernations; the info page carries it */
+  nextImageId: number;
+  /** struct page state of each image (saved inside the image as kernel memory): kinds by frame */
+  readonly imageKinds: Map<number, Uint8Array>;
+  /** the image on storage was altered at rest since it was written */
+  corruptedSinceImage: boolean;
+  /** a read-write boot happened since the last image was written */
+  staleSinceImage: boolean;
+  /** write generation of the workload (user-space writes) */
+  gen: number;
+}
+
+export function event(ctx: Ctx, step: number, phase: string, counts?: Record<string, number>, note?: string): void {
+  ctx.events.push({ step, phase, ...(counts ? { counts } : {}), ...(note ? { note } : {}) });
+}
+
+export function ramPages(mem: Memory): number {
+  let n = 0;
+  for (let p = 0; p < mem.nr; p++) if (mem.owner[p] !== OWNER.NOSAVE) n++;
+  return n;
+}
+
+/** x86's e820 checksum in the arch header: here a digest of the nosave layout and the size. */
+export function e820Checksum(memPages: number, e820: Scenario['machine']['e820'], changed = false): number {
+  const words = [memPages, changed ? 1 : 0];
+  for (const e of e820 ?? []) words.push(e.start, e.pages, e.type.length);
+  return digestWords(words);
+}
+
+export interface ImageToWrite {
+  readonly info: SwsuspInfo;
+  readonly entries: Uint32Array;
+  readonly data: Uint32Array;
+  readonly flags: number;
+  readonly sig: string;
+  readonly epoch: number;
+  /** 'swsusp': sign, then flush last map page; 'kexec': flush all, then sign */
+  readonly commit: 'swsusp' | 'kexec';
+}
+
+export type WriteResult =
+  | { ok: true; stats: ImageStats }
+  | { ok: false; errno: Errno; powerLost: boolean; writes: number };
+
+/**
+ * save_image(): the stream — info page, PFN metadata pages, data pages — through the swap map writer, then the
+ * commit (header signature). nocompress mode checks capacity first (enough_swap); compressed mode finds ENOSPC
+ * mid-write. CRC: swsusp covers meta+data when SF_CRC32_MODE; the kexec protocol covers the info page too.
+ */
+export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
+  const meta = metaPagesOf(img.entries);
+  const streamPages = 1 + meta.length + img.data.length;
+  const failed = (errno: Errno): WriteResult => ({ ok: false, errno, powerLost: bio.powerLost, writes: bio.writes });
+  const hw = getSwapWriter(bio, ctx.s.storage.offset);
+  if (!hw.ok) return failed(hw.errno);
+  const h: SwapMapHandle = hw.value;
+  if ((img.flags & SF_NOCOMPRESS_MODE) !== 0) {
+    // enough_swap(): free slots > PAGES_FOR_IO + pages (only in nocompress mode)
+    let free = 0;
+    for (let i = 0; i < bio.dev.nr; i++)
+      if (bio.dev.allocated[i] === 0 && bio.dev.slot[i] !== SLOT.SWAP_HEADER && bio.dev.slot[i] !== SLOT.OTHER) free++;
+    if (free <= pagesForIo(ctx.s) + streamPages) {
+      ctx.parts.freeAllSwapPages(bio.dev);
+      return failed('ENOSPC');
+    }
+  }
+  let crc = 0;
+  const crcAll = (img.flags & KF_CRC_ALL) !== 0;
+  if (crcAll) crc = crcUpdate(crc, infoDigest(img.info));
+  let r: KResult<void> = swapWritePage(h, (d, at) => {
+    d.infos.set(at, { ...img.info });
+    d.slot[at] = SLOT.INFO;
+  });
+  for (let m = 0; r.ok && m < meta.length; m++) {
+    const words = meta[m] as Uint32Array;
+    crc = crcUpdate(crc, digestWords(words));
+    r = swapWritePage(h, (d, at) => {
+      d.metas.set(at, words.slice());
+      d.slot[at] = SLOT.META;
+    });
+  }
+  const data = img.data;
+  for (let k = 0; r.ok && k < data.length; k++) {
+    const tok = data[k] as number;
+    crc = crcUpdate(crc, tok);
+    r = swapWritePage(h, (d, at) => {
+      d.tok[at] = tok;
+      d.slot[at] = SLOT.DATA;
+    });
+  }
+  const withCrc = (img.flags & (SF_CRC32_MODE | KF_CRC_ALL)) !== 0 ? crc : 0;
+  const fields = { sig: img.sig, flags: img.flags, crc32: withCrc, epoch: img.epoch };
+  const fin =
+    img.commit === 'swsusp' ? ctx.parts.swapWriterFinish(h, fields, r) : ctx.parts.kexecWriterFinish(h, fields, r);
+  if (!fin.ok) return failed(fin.errno);
+  return {
+    ok: true,
+    stats: {
+      dataPages: data.length,
+      zeroPages: img.entries.length - data.length,
+      metaPages: meta.length,
+      streamPages,
+      writes: bio.writes,
+    },
+  };
+}
+
+export type LoadResult =
+  | { ok: true; st: RestoreState; info: SwsuspInfo; imageId: number }
+  | { ok: false; errno: Errno; reason: RefusalReason; st?: RestoreState; imageId?: number };
+
+/** A freshly booted loader kernel: its own frames at `footprint`, everything else free (boot-time garbage). */
+export function bootMemory(ctx: Ctx, memPages: number, footprint: (p: number) => boolean, tag: number): Memory {
+  const nosave = nosaveMap(memPages, ctx.s.machine.e820);
+  const content = new Uint32Array(memPages);
+  const owner = new Uint8Array(memPages);
+  const kind = new Uint8Array(memPages);
+  for (let p = 0; p < memPages; p++) {
+    if (nosave[p]) {
+      owner[p] = OWNER.NOSAVE;
+      kind[p] = KIND.HOLE;
+      continue;
+    }
+    content[p] = pageToken(tag, p, 7);
+    if (footprint(p)) {
+      owner[p] = OWNER.LOADER;
+      kind[p] = KIND.TEXT;
+    }
+  }
+  return { nr: memPages, content, owner, kind };
+}
+
+/**
+ * load_image() + snapshot_write_next(): read the stream, check the header, unpack the PFNs, prepare_image, load
+ * each data page in place or into a safe frame (ascending PFN order, as the bitmap walk does), then verify the CRC.
+ * Nothing of the original kernel is touched before the final copy, so every failure here is recoverable (I7).
+ */
+export function loadImage(
+  ctx: Ctx,
+  boot: Memory,
+  bootMachine: BootMachine,
+  header: SwapHeader,
+  opts: { zeroElision: boolean; lz4: boolean },
+): LoadResult {
+  const dev = ctx.dev;
+  const streamR = readStream(ctx, header);
+  if (!streamR.ok) return { ok: false, errno: streamR.errno, reason: 'truncatedImage' };
+  const stream = streamR.value;
+  const info = dev.infos.get(stream[0] as number);
+  if (info === undefined || dev.slot[stream[0] as number] !== SLOT.INFO)
+    return { ok: false, errno: 'EINVAL', reason: 'badHeader' };
+  const imageId = info.imageId;
+  if ((header.flags & SF_COMPRESSION_ALG_LZ4) !== 0 && !opts.lz4)
+    return { ok: false, errno: 'EINVAL', reason: 'decompressFailed', imageId };
+  const hc = ctx.parts.checkHeader(info, bootMachine);
+  if (!hc.ok) {
+    return {
+      ok: false,
+      errno: hc.errno,
+      reason: hc.errno === 'EPERM' ? 'memorySizeMismatch' : 'memoryMapMismatch',
+      imageId,
+    };
+  }
+  const nrMeta = info.pages - info.imagePages - 1;
+  if (nrMeta < 0 || stream.length < info.pages)
+    return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
+  // unpack_orig_pfns over the meta pages, up to BM_END_OF_MAP
+  const entries: number[] = [];
+  let crc = 0;
+  if ((header.flags & KF_CRC_ALL) !== 0) crc = crcUpdate(crc, infoDigest(info));
+  for (let m = 1; m <= nrMeta; m++) {
+    const at = stream[m] as number;
+    const words = dev.metas.get(at) ?? new Uint32Array(512).fill(dev.tok[at] as number);
+    crc = crcUpdate(crc, digestWords(words));
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] as number;
+      if (w === 0xffffffff) break;
+      entries.push(w);
+    }
+  }
+  const un = unpackOrigPfns(Uint32Array.from(entries), boot, opts.zeroElision);
+  if (!un.ok) return { ok: false, errno: un.errno, reason: 'pfnInvalid', imageId };
+  const { imageSet, zeroSet, distinct, zeros } = un.value;
+  if (distinct - zeros < info.imagePages) return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
+  const st = newRestoreState(boot, imageSet, zeroSet);
+  const prep = prepareImage(st);
+  if (!prep.ok) return { ok: false, errno: prep.errno, reason: 'truncatedImage', st, imageId };
+  // Load data pages in ascending PFN order (memory_bm_next_pfn over orig_bm).
+  let k = 0;
+  const base = 1 + nrMeta;
+  const c = boot.content;
+  for (let p = 0; p < boot.nr; p++) {
+    if (imageSet[p] === 0) continue;
+    let tok = 0;
+    if (zeroSet[p] === 0) {
+      if (k >= info.imagePages) break; // the kernel stops after `pages` stream pages; extra PFNs stay unrestored
+      tok = dev.tok[stream[base + k] as number] as number;
+      crc = crcUpdate(crc, tok);
+      k++;
+    }
+    const f = ctx.parts.getBuffer(st, p);
+    if (f < 0) return { ok: false, errno: 'ENOMEM', reason: 'truncatedImage', st, imageId };
+    c[f] = tok;
+    st.written[f] = Math.min(255, (st.written[f] as number) + 1);
+  }
+  if ((header.flags & (SF_CRC32_MODE | KF_CRC_ALL)) !== 0 && !ctx.parts.crcMatches(header.crc32, crc)) {
+    return { ok: false, errno: 'ENODATA', reason: 'crcMismatch', st, imageId }; // "Invalid image CRC32!"
+  }
+  return { ok: true, st, info, imageId };
+}
+
+function readStream(ctx: Ctx, header: SwapHeader): KResult<Uint32Array> {
+  const dev = ctx.dev;
+  const chunks: Uint32Array[] = [];
+  let n = 0;
+  const seen = new Set<number>();
+  for (let m = header.image; m !== 0; ) {
+    const mp = m < dev.nr && !seen.has(m) ? dev.maps.get(m) : undefined;
+    if (mp === undefined || dev.slot[m] !== SLOT.MAP) return fail('EFAULT');
+    seen.add(m);
+    for (let i = 0; i < mp.count; i++) {
+      const e = mp.entries[i] as number;
+      if (e === 0 || e >= dev.nr) return fail('EFAULT');
+    }
+    chunks.push(mp.entries.subarray(0, mp.count));
+    n += mp.count;
+    m = mp.next;
+  }
+  if (n === 0) return fail('EFAULT');
+  const out = new Uint32Array(n);
+  let k = 0;
+  for (const ch of chunks) {
+    out.set(ch, k);
+    k += ch.length;
+  }
+  return ok(out);
+}
+
+/** After the final copy and the jump: the original kernel runs again with the image's frames as its own. */
+export function memoryAfterJump(boot: Memory, imageSet: Uint8Array, kinds: Uint8Array | undefined): Memory {
+  const owner = new Uint8Array(boot.nr);
+  const kind = new Uint8Array(boot.nr);
+  for (let p = 0; p < boot.nr; p++) {
+    if (boot.owner[p] === OWNER.NOSAVE) {
+      owner[p] = OWNER.NOSAVE;
+      kind[p] = KIND.HOLE;
+    } else if (imageSet[p] === 1) {
+      owner[p] = OWNER.ORIG;
+      kind[p] = kinds?.[p] ?? KIND.ANON;
+    }
+  }
+  return { nr: boot.nr, content: boot.content, owner, kind };
+}
+
+/** Pages that differ between what the agent expects (content at the image) and what came back. */
+export function verifyPages(expected: Memory, after: Memory): { checked: number; corrupt: number } {
+  let checked = 0;
+  let corrupt = 0;
+  for (let p = 0; p < expected.nr; p++) {
+    if (expected.owner[p] !== OWNER.ORIG) continue;
+    checked++;
+    if (after.content[p] !== expected.content[p] || after.owner[p] !== OWNER.ORIG) corrupt++;
+  }
+  return { checked, corrupt };
+}
+
+export type { CopyCounter };

@@ -1,0 +1,5 @@
+// Public surface of impl/: run a scenario on the reference implementation; the replaceable parts for planted bugs.
+export type { Ctx } from './context.ts';
+export { type BootMachine, defaultParts, type ExchangeMap, type Parts, swapPages } from './parts.ts';
+export * from './power/power.ts';
+export { type ModelRun, type RunResult, runAndJudge, runScenario } from './run.ts';

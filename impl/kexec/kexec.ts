@@ -1,0 +1,235 @@
+// The 2007 proposal ("A kexec approach to hibernation") on the model; mirrors kernel/kexec_core.c (kexec_load with
+// KEXEC_PRESERVE_CONTEXT, kimage_alloc_page's rule, machine_kexec's swap_pages) and the save kernel's user space.
+//
+// start hibernation: load the save kernel (+ cmdline + initrd) into its region, stop all devices, prepare the list
+//   of pages to save (a PFN list whose address goes on the cmdline, or pointers to the kernel's own bitmaps),
+//   jump. No freezer: user space is simply stopped with the kernel.
+// save kernel: confined to its region, reads the original kernel's memory (/dev/mem), writes the image (swsusp
+//   stream layout; CRC over the whole stream, header included; header signed last, after a flush), powers off.
+// abort: jump back; the pages are already in place, so nothing is copied (the exchange of the region with its
+//   staging frames is undone: swap ∘ swap = id).
+// Region reservation modes: bootReserved (crashkernel=), reclaimPageCache (page cache until hibernation, then
+//   dropped / written back), exchange (kexec jump: staging frames from free memory at load time).
+import {
+  cloneDevice,
+  cloneMemory,
+  type HibernateRecord,
+  type HibernateStep,
+  KIND,
+  type Memory,
+  OWNER,
+  pageToken,
+  SIG,
+  saveRegion,
+  stringId,
+} from '../../spec/index.ts';
+import { type Ctx, e820Checksum, event, ramPages, writeImage } from '../context.ts';
+import { type ExchangeMap, swapPages } from '../parts.ts';
+import { bioFor } from '../power/block-dev.ts';
+import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
+import { KF_CRC_ALL, PFNS_PER_META } from '../power/power.ts';
+
+export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): HibernateRecord {
+  const s = ctx.s;
+  if (s.protocol.kind !== 'kexec') throw new Error('kexecHibernate: not a kexec scenario');
+  const proto = s.protocol;
+  const mem = ctx.mem as Memory;
+  const before = cloneMemory(mem);
+  const storageBefore = cloneDevice(ctx.dev);
+  const imageId = ctx.nextImageId++;
+  const copies = { image: 0, exchange: 0 };
+  const region = saveRegion(s);
+  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
+    kind: 'hibernate',
+    step: i,
+    imageId,
+    before,
+    storageBefore,
+    copies,
+    storageAfter: cloneDevice(ctx.dev),
+    ...(region ? { region } : {}),
+    ...r,
+  });
+  const failed = (errno: 'ENOMEM' | 'EIO' | 'ENOSPC' | 'ENODEV' | 'EBUSY', phase: string, extra = {}) =>
+    rec({ after: cloneMemory(mem), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
+  if (region === undefined) {
+    event(ctx, i, 'kexec_load:failed', undefined, 'no contiguous region for the save kernel');
+    return failed('ENOMEM', 'load');
+  }
+  const bTok = (p: number) => pageToken(0x5a7e, p, ctx.gen);
+  // ---- kexec_load(KEXEC_PRESERVE_CONTEXT): place the save kernel's segments ----
+  let exchange: ExchangeMap | undefined;
+  const unload = () => {
+    if (exchange) for (const f of exchange.staging) mem.owner[f] = OWNER.FREE;
+    if (proto.reservation === 'reclaimPageCache') {
+      for (let p = region.start; p < region.end; p++) if (mem.owner[p] === OWNER.SAVEK) mem.owner[p] = OWNER.FREE;
+    }
+  };
+  if (proto.reservation === 'exchange') {
+    // kimage_alloc_page(): one staging frame per region page, from free memory outside the region.
+    const n = region.end - region.start;
+    const staging = new Uint32Array(n);
+    let k = 0;
+    for (let p = 0; p < mem.nr && k < n; p++) {
+      if (mem.owner[p] === OWNER.FREE && (p < region.start || p >= region.end)) staging[k++] = p;
+    }
+    if (k < n) {
+      event(ctx, i, 'kexec_load:failed', { need: n, free: k }, 'not enough free memory for staging pages');
+      return failed('ENOMEM', 'load');
+    }
+    for (const f of staging) {
+      mem.owner[f] = OWNER.STAGING;
+      mem.content[f] = bTok(f);
+    }
+    exchange = { region, staging };
+  } else {
+    for (let p = region.start; p < region.end; p++) {
+      if (mem.owner[p] === OWNER.ORIG) {
+        const k = mem.kind[p];
+        if (k !== KIND.PC_CLEAN && k !== KIND.PC_DIRTY) {
+          unload();
+          return failed('ENOMEM', 'load');
+        }
+        // Reclaim: clean page cache is dropped; dirty page cache is written back to its file, then dropped.
+        mem.owner[p] = OWNER.FREE;
+        mem.kind[p] = KIND.FREE;
+      }
+      if (mem.owner[p] === OWNER.FREE || mem.owner[p] === OWNER.SAVEK) {
+        mem.owner[p] = OWNER.SAVEK;
+        mem.content[p] = bTok(p);
+      }
+    }
+  }
+  event(ctx, i, 'kexec_load', { regionPages: region.end - region.start, staging: exchange?.staging.length ?? 0 });
+  if (st.abortAt === 'afterLoad') {
+    unload();
+    return rec({ after: cloneMemory(mem), outcome: { op: 'hibernate', result: 'aborted', at: 'afterLoad' } });
+  }
+  // ---- stop devices; prepare the list of pages to save ----
+  const atImage = cloneMemory(mem);
+  const pfns = ctx.parts.saveableFrames(mem);
+  let listFrames = new Uint32Array(0);
+  if (proto.handoff === 'pfnList') {
+    const n = Math.ceil(pfns.length / PFNS_PER_META);
+    const got: number[] = [];
+    for (let p = mem.nr - 1; p >= 0 && got.length < n; p--) {
+      if (mem.owner[p] === OWNER.FREE && (p < region.start || p >= region.end)) got.push(p);
+    }
+    if (got.length < n) {
+      unload();
+      return failed('ENOMEM', 'prepareList');
+    }
+    listFrames = Uint32Array.from(got);
+    for (const f of listFrames) {
+      mem.owner[f] = OWNER.HIB;
+      mem.content[f] = pageToken(imageId, f, 11);
+    }
+  }
+  const freeList = () => {
+    for (const f of listFrames) mem.owner[f] = OWNER.FREE;
+  };
+  event(ctx, i, 'stopDevices', { saveable: pfns.length, listPages: listFrames.length }, `handoff ${proto.handoff}`);
+  if (st.abortAt === 'afterStopDevices') {
+    freeList();
+    unload();
+    return rec({
+      after: cloneMemory(mem),
+      atImage,
+      outcome: { op: 'hibernate', result: 'aborted', at: 'afterStopDevices' },
+    });
+  }
+  // ---- jump to the save kernel ----
+  if (exchange) swapPages(mem, exchange, copies);
+  const working = ctx.parts.saveKernelWorkingSet(region);
+  for (const f of working) mem.content[f] = bTok(f) ^ 0x77;
+  const rogue = ctx.parts.framesDmaAfterStop(mem);
+  if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
+  if ((st.dmaAfterStopPages ?? 0) > 0) dmaWrite(mem, dmaVictims(mem, st.dmaAfterStopPages ?? 0, region), s.seed);
+  event(ctx, i, 'jump', { exchanged: exchange?.staging.length ?? 0, saveKernelWrites: working.length });
+  // The original kernel's view: region pages live in the staging frames while the save kernel runs.
+  const viewOf = (p: number): number =>
+    exchange !== undefined && p >= region.start && p < region.end
+      ? (mem.content[exchange.staging[p - region.start] as number] as number)
+      : (mem.content[p] as number);
+  const aView = (): Uint32Array => {
+    const c = mem.content.slice();
+    if (exchange)
+      for (let k = 0; k < exchange.staging.length; k++)
+        c[region.start + k] = mem.content[exchange.staging[k] as number] as number;
+    return c;
+  };
+  const back = () => {
+    ctx.parts.kexecJumpBack(mem, exchange, copies);
+    freeList();
+    unload();
+  };
+  const extra = { atImage, saveKernelWrites: working };
+  if (st.abortAt === 'afterJump') {
+    back();
+    return rec({ ...extra, after: cloneMemory(mem), outcome: { op: 'hibernate', result: 'aborted', at: 'afterJump' } });
+  }
+  // ---- the save kernel writes the image ----
+  const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
+  const data = imageData(packed.entries, packed.dataPages, (k) => viewOf(pfns[k] as number));
+  const nrMeta = Math.ceil(packed.entries.length / PFNS_PER_META);
+  const info = {
+    numPhyspages: ramPages(atImage),
+    kernelId: stringId(ctx.profile.name),
+    imagePages: packed.dataPages,
+    pages: packed.dataPages + nrMeta + 1,
+    e820Checksum: e820Checksum(s.machine.memPages, s.machine.e820),
+    imageId,
+  };
+  const bio = bioFor(ctx.dev, st);
+  const w = writeImage(ctx, bio, {
+    info,
+    entries: packed.entries,
+    data,
+    flags: KF_CRC_ALL,
+    sig: SIG.KEXECHIB,
+    epoch: ctx.dev.epoch,
+    commit: 'kexec',
+  });
+  const afterWrite = aView();
+  if (!w.ok) {
+    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes }, w.errno);
+    if (w.powerLost) {
+      ctx.mem = undefined;
+      return rec({ ...extra, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
+    }
+    if (!ctx.parts.returnOnWriteError) {
+      ctx.mem = undefined;
+      return rec({
+        ...extra,
+        afterWrite,
+        outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
+      });
+    }
+    back();
+    return rec({
+      ...extra,
+      afterWrite,
+      after: cloneMemory(mem),
+      outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
+    });
+  }
+  event(ctx, i, 'written', { writes: w.stats.writes, streamPages: w.stats.streamPages, dataPages: w.stats.dataPages });
+  ctx.imageKinds.set(imageId, atImage.kind);
+  ctx.corruptedSinceImage = false;
+  ctx.staleSinceImage = false;
+  if (st.abortAt === 'afterImageWritten') {
+    back();
+    // The original kernel carries on: its image must never be resumed (swsusp_unmark's rule).
+    ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, SIG.KEXECHIB);
+    event(ctx, i, 'jumpBack', { copied: copies.image });
+    return rec({
+      ...extra,
+      afterWrite,
+      after: cloneMemory(mem),
+      outcome: { op: 'hibernate', result: 'aborted', at: 'afterImageWritten', image: w.stats },
+    });
+  }
+  ctx.mem = undefined;
+  event(ctx, i, 'poweredOff');
+  return rec({ ...extra, afterWrite, outcome: { op: 'hibernate', result: 'poweredOff', image: w.stats } });
+}

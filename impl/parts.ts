@@ -1,0 +1,118 @@
+// The replaceable parts of the reference implementation. A planted bug (properties/__fixtures__/) swaps one part
+// for a broken one; production code has no bug flags. Every part defaults to the faithful implementation.
+import type { BlockDevice, KResult, Memory, SwapHeader, SwsuspInfo } from '../spec/index.ts';
+import {
+  type CopyCounter,
+  getBuffer,
+  packPfns,
+  type RestoreState,
+  restoreImage,
+  saveableFrames,
+} from './power/snapshot.ts';
+import {
+  flushSwapWriter,
+  freeAllSwapPages,
+  markSwapfiles,
+  type SwapMapHandle,
+  swapWriterFinish,
+  swsuspCheck,
+} from './power/swap.ts';
+
+export interface BootMachine {
+  readonly memPages: number;
+  readonly ramPages: number;
+  readonly e820Checksum: number;
+}
+
+export interface Parts {
+  /** snapshot.c saveable_page(): the frames to save, ascending */
+  readonly saveableFrames: (mem: Memory) => Uint32Array;
+  /** snapshot.c pack_pfns() */
+  readonly packPfns: typeof packPfns;
+  /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page) */
+  readonly swapWriterFinish: typeof swapWriterFinish;
+  /** the kexec save kernel's commit: flush everything, barrier, sign the header last */
+  readonly kexecWriterFinish: (
+    h: SwapMapHandle,
+    fields: { sig: string; flags: number; crc32: number; epoch: number },
+    error: KResult<void>,
+  ) => KResult<void>;
+  /** swap.c free_all_swap_pages() */
+  readonly freeAllSwapPages: (dev: BlockDevice) => void;
+  /** swap.c swsusp_check(): find the image and reset the signature before loading */
+  readonly swsuspCheck: (dev: BlockDevice, offset: number, sig: string) => KResult<SwapHeader>;
+  /** snapshot.c check_header() + arch check: memory size and memory map must match */
+  readonly checkHeader: (info: SwsuspInfo, boot: BootMachine) => KResult<void>;
+  /** integrity check after loading: the CRC of what was read against the header's */
+  readonly crcMatches: (expected: number, actual: number) => boolean;
+  /** kexec loader: the storage epoch in the header must equal the device's (no read-write boot since) */
+  readonly epochMatches: (header: SwapHeader, dev: BlockDevice) => boolean;
+  /** snapshot.c get_buffer(): where the next image page is loaded */
+  readonly getBuffer: (st: RestoreState, pfn: number) => number;
+  /** the arch restore loop over restore_pblist */
+  readonly restoreImage: (st: RestoreState, counter: CopyCounter) => void;
+  /** frames devices may still write after "stop devices" (a well-behaved set is empty) */
+  readonly framesDmaAfterStop: (mem: Memory) => Uint32Array;
+  /** the save kernel's own working set inside its region [start, end) */
+  readonly saveKernelWorkingSet: (region: { start: number; end: number }) => Uint32Array;
+  /** kexec jump back (abort): undo the region exchange and return; pages are already in place */
+  readonly kexecJumpBack: (mem: Memory, exchange: ExchangeMap | undefined, counter: CopyCounter) => void;
+  /** what a write error does in the save kernel / hibernate(): return to the original kernel (true) */
+  readonly returnOnWriteError: boolean;
+}
+
+/** kexec jump's exchange of the save kernel region with staging frames (an involution: swap ∘ swap = id). */
+export interface ExchangeMap {
+  readonly region: { readonly start: number; readonly end: number };
+  /** staging[i] holds what was at region.start + i while the save kernel runs */
+  readonly staging: Uint32Array;
+}
+
+/** Swap the region with its staging frames (machine_kexec with preserve_context: swap_pages()). */
+export function swapPages(mem: Memory, x: ExchangeMap, counter: CopyCounter): void {
+  const c = mem.content;
+  for (let i = 0; i < x.staging.length; i++) {
+    const a = x.region.start + i;
+    const b = x.staging[i] as number;
+    const t = c[a] as number;
+    c[a] = c[b] as number;
+    c[b] = t;
+  }
+  counter.exchange += x.staging.length;
+}
+
+export const defaultParts: Parts = {
+  saveableFrames,
+  packPfns,
+  swapWriterFinish,
+  kexecWriterFinish(h, fields, error) {
+    let r = error;
+    if (r.ok) {
+      // Commit rule: every stream and map page is durable before the header is signed.
+      r = flushSwapWriter(h);
+      if (r.ok) r = markSwapfiles(h, fields);
+    }
+    if (!r.ok && !h.bio.powerLost) freeAllSwapPages(h.bio.dev);
+    return r;
+  },
+  freeAllSwapPages,
+  swsuspCheck,
+  checkHeader(info, boot) {
+    if (info.numPhyspages !== boot.ramPages) return { ok: false, errno: 'EPERM' }; // "Image mismatch: memory size"
+    if (info.e820Checksum !== boot.e820Checksum) return { ok: false, errno: 'ENODEV' }; // inconsistent memory map
+    return { ok: true, value: undefined };
+  },
+  crcMatches: (expected, actual) => expected === actual,
+  epochMatches: (header, dev) => header.epoch === dev.epoch,
+  getBuffer,
+  restoreImage,
+  framesDmaAfterStop: () => new Uint32Array(0),
+  saveKernelWorkingSet(region) {
+    const n = Math.min(8, region.end - region.start);
+    return Uint32Array.from({ length: n }, (_, i) => region.start + i);
+  },
+  kexecJumpBack(mem, exchange, counter) {
+    if (exchange !== undefined) swapPages(mem, exchange, counter);
+  },
+  returnOnWriteError: true,
+};

@@ -1,0 +1,51 @@
+// The storage port: page writes with the scenario's fault schedule (EIO at write k, power loss after write k).
+// Mirrors kernel/power/swap.c: hib_submit_io(), the only place that touches the device.
+import { type BlockDevice, fail, type KResult, ok, SLOT } from '../../spec/index.ts';
+
+export interface Bio {
+  readonly dev: BlockDevice;
+  /** writes issued so far in this hibernation */
+  writes: number;
+  readonly powerLossAfterWrite: number | undefined;
+  readonly ioErrorAtWrite: number | undefined;
+  /** power was lost: no write after that reaches the device */
+  powerLost: boolean;
+}
+
+export function bioFor(
+  dev: BlockDevice,
+  faults: { powerLossAfterWrite?: number | undefined; ioErrorAtWrite?: number | undefined } = {},
+): Bio {
+  return {
+    dev,
+    writes: 0,
+    powerLossAfterWrite: faults.powerLossAfterWrite,
+    ioErrorAtWrite: faults.ioErrorAtWrite,
+    powerLost: false,
+  };
+}
+
+/**
+ * Submit one page write; `apply` changes the device only if the write is durable.
+ * Fault order: a power loss after k durable writes stops everything (the k+1-th write is lost); an EIO at write k
+ * fails that write only.
+ */
+export function hibSubmitIo(bio: Bio, apply: (dev: BlockDevice) => void): KResult<void> {
+  if (bio.powerLost) return fail('EIO');
+  if (bio.powerLossAfterWrite !== undefined && bio.writes >= bio.powerLossAfterWrite) {
+    bio.powerLost = true;
+    return fail('EIO');
+  }
+  const k = bio.writes++;
+  if (k === bio.ioErrorAtWrite) return fail('EIO');
+  apply(bio.dev);
+  return ok(undefined);
+}
+
+/** Write a data page holding `token` at page index `at`. */
+export function writeDataPage(bio: Bio, at: number, token: number): KResult<void> {
+  return hibSubmitIo(bio, (d) => {
+    d.tok[at] = token;
+    d.slot[at] = SLOT.DATA;
+  });
+}

@@ -1,0 +1,186 @@
+// Mirrors kernel/power/hibernate.c: hibernate() → freeze, hibernation_snapshot() (pre-allocate, devices, create_image
+// → swsusp_save), swsusp_write(), power_down(); with the pm_test abort levels and test_resume.
+//
+// Phases: running → frozen (user space frozen; a FUSE-backed target can no longer be written: EBUSY)
+//   → preallocated (image ≤ ~half of RAM) → [pm_test freezer|devices|platform|processors|core: roll back]
+//   → snapshot (atomic copy of every saveable page into its copy frame) → thawed devices → written → signed
+//   → poweredOff.  Any error before the signature: free slots, free copies, thaw; the system keeps running.
+import {
+  cloneDevice,
+  cloneMemory,
+  type HibernateRecord,
+  type HibernateStep,
+  KIND,
+  type Memory,
+  OWNER,
+  PFN_ZERO_FLAG,
+  pageToken,
+  SIG,
+  stringId,
+} from '../../spec/index.ts';
+import { type Ctx, e820Checksum, event, ramPages, writeImage } from '../context.ts';
+import { bioFor } from './block-dev.ts';
+import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
+import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
+
+const PM_TEST_LEVELS = ['freezer', 'devices', 'platform', 'processors', 'core'] as const;
+
+/** Frames a misbehaving device writes after it was told to stop: DMA buffers first, then any in-use page. */
+export function dmaVictims(mem: Memory, n: number, avoid?: { start: number; end: number }): Uint32Array {
+  const out: number[] = [];
+  const ok = (p: number) => mem.owner[p] === OWNER.ORIG && (avoid === undefined || p < avoid.start || p >= avoid.end);
+  for (let p = 0; p < mem.nr && out.length < n; p++) if (ok(p) && mem.kind[p] === KIND.DMA) out.push(p);
+  for (let p = 0; p < mem.nr && out.length < n; p++) if (ok(p) && mem.kind[p] !== KIND.DMA) out.push(p);
+  return Uint32Array.from(out);
+}
+
+export function dmaWrite(mem: Memory, frames: Uint32Array, seed: number): void {
+  for (const p of frames) mem.content[p] = pageToken(seed ^ 0xd1a, p, 99);
+}
+
+/** Data pages of the stream: the content of each unflagged entry, in list order. */
+export function imageData(entries: Uint32Array, dataPages: number, contentAt: (index: number) => number): Uint32Array {
+  const data = new Uint32Array(dataPages);
+  let d = 0;
+  for (let k = 0; k < entries.length && d < dataPages; k++) {
+    if (((entries[k] as number) & PFN_ZERO_FLAG) === 0) data[d++] = contentAt(k);
+  }
+  return data;
+}
+
+/** hibernate() for the swsusp protocol (sysfs `echo disk`, or uswsusp through /dev/snapshot: same stream). */
+export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): HibernateRecord {
+  const s = ctx.s;
+  if (s.protocol.kind !== 'swsusp') throw new Error('swsuspHibernate: not a swsusp scenario');
+  const mem = ctx.mem as Memory;
+  const before = cloneMemory(mem);
+  const storageBefore = cloneDevice(ctx.dev);
+  const imageId = ctx.nextImageId++;
+  const copies = { image: 0, exchange: 0 };
+  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
+    kind: 'hibernate',
+    step: i,
+    imageId,
+    before,
+    storageBefore,
+    copies,
+    storageAfter: cloneDevice(ctx.dev),
+    ...r,
+  });
+  const running = () => ({ after: cloneMemory(mem) });
+
+  // freeze_processes(): the FUSE daemon is frozen like any task; the image could never reach its file.
+  if (s.storage.kind === 'fuseFile') {
+    event(ctx, i, 'freeze:failed', undefined, 'FUSE daemon frozen');
+    return rec({ ...running(), outcome: { op: 'hibernate', result: 'failed', errno: 'EBUSY', phase: 'freeze' } });
+  }
+  event(ctx, i, 'frozen');
+  const pre = hibernatePreallocateMemory(mem, s);
+  if (!pre.ok) {
+    swsuspFree(mem);
+    event(ctx, i, 'preallocate:failed');
+    return rec({
+      ...running(),
+      outcome: { op: 'hibernate', result: 'failed', errno: pre.errno, phase: 'preallocate' },
+    });
+  }
+  event(ctx, i, 'preallocated', { copyFrames: pre.value.copyFrames.length, droppedCleanCache: pre.value.dropped });
+  const level = PM_TEST_LEVELS.find((l) => l === st.abortAt);
+  if (level !== undefined) {
+    swsuspFree(mem);
+    event(ctx, i, `pm_test:${level}`);
+    return rec({ ...running(), outcome: { op: 'hibernate', result: 'aborted', at: level } });
+  }
+  // create_image(): devices frozen, interrupts off; a device that was not quiesced may still write.
+  const atImage = cloneMemory(mem);
+  const rogue = ctx.parts.framesDmaAfterStop(mem);
+  if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
+  const saved = swsuspSave(mem, pre.value.copyFrames, ctx.parts.saveableFrames, copies);
+  if (!saved.ok) {
+    swsuspFree(mem);
+    return rec({
+      ...running(),
+      atImage,
+      outcome: { op: 'hibernate', result: 'failed', errno: saved.errno, phase: 'snapshot' },
+    });
+  }
+  const pfns = saved.value;
+  // The k-th saved page sits in the k-th copy frame.
+  const copyFrames = pre.value.copyFrames;
+  const fromCopy = (_p: number, k: number) => mem.content[copyFrames[k] as number] as number;
+  const packed = ctx.parts.packPfns(pfns, fromCopy, ctx.profile.zeroElision);
+  const data = imageData(packed.entries, packed.dataPages, (k) => mem.content[copyFrames[k] as number] as number);
+  event(ctx, i, 'snapshot', {
+    saved: pfns.length,
+    dataPages: packed.dataPages,
+    zeroPages: pfns.length - packed.dataPages,
+  });
+  // A device that keeps doing DMA after the snapshot (the scenario's fault) changes saved pages.
+  if ((st.dmaAfterStopPages ?? 0) > 0) dmaWrite(mem, dmaVictims(mem, st.dmaAfterStopPages ?? 0), s.seed);
+
+  // swsusp_write(): devices thawed for the write.
+  const compression = s.protocol.compression === 'lz4' && !ctx.profile.lz4 ? 'lzo' : s.protocol.compression;
+  const flags =
+    compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
+  const nrMeta = Math.ceil(pfns.length / 512);
+  const info = {
+    numPhyspages: ramPages(atImage),
+    kernelId: stringId(ctx.profile.name),
+    imagePages: packed.dataPages,
+    pages: packed.dataPages + nrMeta + 1,
+    e820Checksum: e820Checksum(s.machine.memPages, s.machine.e820),
+    imageId,
+  };
+  const bio = bioFor(ctx.dev, st);
+  const w = writeImage(ctx, bio, {
+    info,
+    entries: packed.entries,
+    data,
+    flags,
+    sig: SIG.S1SUSPEND,
+    epoch: ctx.dev.epoch,
+    commit: 'swsusp',
+  });
+  const afterWrite = mem.content.slice();
+  if (!w.ok) {
+    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes }, w.errno);
+    if (w.powerLost) {
+      ctx.mem = undefined;
+      return rec({ atImage, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
+    }
+    swsuspFree(mem);
+    if (!ctx.parts.returnOnWriteError) {
+      ctx.mem = undefined;
+      return rec({
+        atImage,
+        afterWrite,
+        outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
+      });
+    }
+    return rec({
+      ...running(),
+      atImage,
+      afterWrite,
+      outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
+    });
+  }
+  event(ctx, i, 'written', { writes: w.stats.writes, streamPages: w.stats.streamPages });
+  swsuspFree(mem);
+  ctx.imageKinds.set(imageId, atImage.kind);
+  ctx.corruptedSinceImage = false;
+  ctx.staleSinceImage = false;
+  if (st.abortAt === 'testResume') {
+    // test_resume: swsusp_check() resets the signature, the image is read back and restored in the same boot.
+    ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, SIG.S1SUSPEND);
+    event(ctx, i, 'test_resume');
+    return rec({
+      ...running(),
+      atImage,
+      afterWrite,
+      outcome: { op: 'hibernate', result: 'aborted', at: 'testResume', image: w.stats },
+    });
+  }
+  ctx.mem = undefined;
+  event(ctx, i, 'poweredOff');
+  return rec({ atImage, afterWrite, outcome: { op: 'hibernate', result: 'poweredOff', image: w.stats } });
+}

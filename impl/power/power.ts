@@ -1,0 +1,70 @@
+// Constants and kernel profiles of the reference implementation. Mirrors kernel/power/power.h (SF_* flags,
+// PAGES_FOR_IO, MAP_PAGE_ENTRIES) and records the 6.1 / 6.12 differences as named profiles.
+import type { Scenario } from '../../spec/index.ts';
+
+/** Swap map entries per map page (PAGE_SIZE / sizeof(sector_t) - 1). */
+export const MAP_PAGE_ENTRIES = 511;
+/** PFNs per metadata page (PAGE_SIZE / sizeof(unsigned long)). */
+export const PFNS_PER_META = 512;
+/** PBEs per linked page: (PAGE_SIZE - sizeof(void *)) / sizeof(struct pbe). */
+export const PBES_PER_LINKED_PAGE = 170;
+/** Safe frames the arch restore needs besides PBE pages: relocated code + temporary page tables (x86-64). */
+export const RESTORE_CODE_FRAMES = 5;
+/** Kernel's PAGES_FOR_IO: 4 MiB. */
+export const PAGES_FOR_IO = 1024;
+/** Kernel's SPARE_PAGES (reserved_size default 1 MiB). */
+export const SPARE_PAGES = 256;
+
+// keep-sorted start
+export const SF_PLATFORM_MODE = 1;
+export const SF_NOCOMPRESS_MODE = 2;
+export const SF_CRC32_MODE = 4;
+export const SF_HW_SIG = 8;
+export const SF_COMPRESSION_ALG_LZ4 = 16;
+/** kexec protocol (hibfuzz's design): CRC covers the whole stream, header page included. */
+export const KF_CRC_ALL = 0x100;
+// keep-sorted end
+
+/** Kernel behaviour profiles: one per difference the model predicts. */
+export interface KernelProfile {
+  readonly name: string;
+  /** 6.6+: all-zero pages flagged in the PFN list (bit 63), no data page (005e8dddd497) */
+  readonly zeroElision: boolean;
+  /** 6.9+: hibernate.compressor=lz4 and SF_COMPRESSION_ALG_LZ4 */
+  readonly lz4: boolean;
+  /** 6.12: a wakeup during platform S4 entry unmarks the image and rolls back */
+  readonly wakeupRollback: boolean;
+  /** 6.12.118: snapshot_write_finalize drains trailing zero pages on the /dev/snapshot path (734eba62cd32) */
+  readonly drainsTrailingZeros: boolean;
+}
+
+// keep-sorted start
+export const PROFILES = {
+  'kexec-2007': { name: 'kexec-2007', zeroElision: true, lz4: true, wakeupRollback: true, drainsTrailingZeros: true },
+  'swsusp-6.1': {
+    name: 'swsusp-6.1',
+    zeroElision: false,
+    lz4: false,
+    wakeupRollback: false,
+    drainsTrailingZeros: false,
+  },
+  'swsusp-6.12': { name: 'swsusp-6.12', zeroElision: true, lz4: true, wakeupRollback: true, drainsTrailingZeros: true },
+} as const satisfies Record<string, KernelProfile>;
+// keep-sorted end
+export type ProfileName = keyof typeof PROFILES;
+
+export function profileOf(s: Scenario, line?: '6.1' | '6.12'): KernelProfile {
+  if (s.protocol.kind === 'kexec') return PROFILES['kexec-2007'];
+  return (line ?? s.protocol.kernel) === '6.1' ? PROFILES['swsusp-6.1'] : PROFILES['swsusp-6.12'];
+}
+
+/** PAGES_FOR_IO scaled for small simulated machines: min(1024, mem/32) unless the scenario sets it. */
+export function pagesForIo(s: Scenario): number {
+  if (s.protocol.kind === 'swsusp' && s.protocol.pagesForIo !== undefined) return s.protocol.pagesForIo;
+  return Math.min(PAGES_FOR_IO, s.machine.memPages >> 5);
+}
+
+/** reserved_size in pages, scaled the same way: min(SPARE_PAGES, mem/64). */
+export function reservedPages(s: Scenario): number {
+  return Math.min(SPARE_PAGES, s.machine.memPages >> 6);
+}

@@ -1,0 +1,107 @@
+// Runs one scenario on the reference implementation: builds the initial state, applies each step with the
+// protocol's code, and returns the trace (for the invariant monitors) and the observation (for the verdicts).
+import {
+  checkAll,
+  cloneDevice,
+  cloneMemory,
+  initialDevice,
+  initialMemory,
+  judge,
+  type ModelJudgement,
+  type Observation,
+  type RunTrace,
+  type Scenario,
+  type StepOutcome,
+  type StepRecord,
+  type Violation,
+} from '../spec/index.ts';
+import type { Ctx } from './context.ts';
+import { kexecHibernate } from './kexec/kexec.ts';
+import { defaultParts, type Parts } from './parts.ts';
+import { swsuspHibernate } from './power/hibernate.ts';
+import { profileOf } from './power/power.ts';
+import { bootNoresumeStep, corruptStep, resumeStep, writeStep } from './steps.ts';
+
+export interface RunResult {
+  readonly trace: RunTrace;
+  readonly observation: Observation;
+}
+
+export type RunError = { readonly ok: false; readonly error: string };
+
+/** Run a parsed scenario. Deterministic: the same scenario and parts give the same trace. */
+export function runScenario(s: Scenario, parts: Parts = defaultParts): ({ ok: true } & RunResult) | RunError {
+  const init = initialMemory(s);
+  if (!init.ok) return { ok: false, error: init.error };
+  const initial = init.memory;
+  const profile = profileOf(s);
+  const ctx: Ctx = {
+    s,
+    parts,
+    profile,
+    mem: cloneMemory(initial),
+    dev: initialDevice(s),
+    events: [],
+    records: [],
+    nextImageId: 1,
+    imageKinds: new Map(),
+    corruptedSinceImage: false,
+    staleSinceImage: false,
+    gen: 1,
+  };
+  for (const [i, st] of s.steps.entries()) {
+    const off = ctx.mem === undefined;
+    const skip = (reason: string): StepRecord => ({
+      kind: 'write',
+      step: i,
+      outcome: { op: 'skip', step: st.op, reason },
+    });
+    let r: StepRecord;
+    switch (st.op) {
+      case 'write':
+        r = off ? skip('machine is off') : writeStep(ctx, st, i);
+        break;
+      case 'hibernate':
+        r = off
+          ? skip('machine is off')
+          : s.protocol.kind === 'kexec'
+            ? kexecHibernate(ctx, st, i)
+            : swsuspHibernate(ctx, st, i);
+        break;
+      case 'corrupt':
+        r = corruptStep(ctx, st, i);
+        break;
+      case 'bootNoresume':
+        r = bootNoresumeStep(ctx, st, i);
+        break;
+      case 'resume':
+        r = resumeStep(ctx, st, i);
+        break;
+    }
+    ctx.records.push(r);
+  }
+  const trace: RunTrace = {
+    scenario: s,
+    profile: profile.name,
+    initial,
+    records: ctx.records,
+    events: ctx.events,
+    ...(ctx.mem ? { finalMemory: ctx.mem } : {}),
+    finalStorage: cloneDevice(ctx.dev),
+  };
+  const steps: StepOutcome[] = ctx.records.map((r) => r.outcome);
+  const violations = checkAll(trace);
+  return { ok: true, trace, observation: { target: 'model', kernel: profile.name, steps, violations } };
+}
+
+export interface ModelRun extends RunResult {
+  readonly violations: readonly Violation[];
+  readonly judgement: ModelJudgement;
+}
+
+/** Run and judge: violations split into findings and known design limits. */
+export function runAndJudge(s: Scenario, parts: Parts = defaultParts): ({ ok: true } & ModelRun) | RunError {
+  const r = runScenario(s, parts);
+  if (!r.ok) return r;
+  return { ...r, violations: r.observation.violations, judgement: judge(s, r.observation.violations) };
+}

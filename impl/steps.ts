@@ -1,0 +1,265 @@
+// Steps around hibernation that both protocols share: user-space writes, corruption at rest, boots (noresume and
+// the fresh boot after a failed resume), and resume itself (software_resume(): check, load, final copy, jump).
+
+import type { z } from 'zod';
+import {
+  type CorruptStepSchema,
+  cloneDevice,
+  decodeImage,
+  type HibernateRecord,
+  initialMemory,
+  KIND,
+  type Memory,
+  type OtherRecord,
+  OWNER,
+  pageToken,
+  type ResumeRecord,
+  type ResumeStep,
+  SIG,
+  SLOT,
+  type Step,
+  saveRegion,
+} from '../spec/index.ts';
+import {
+  bootMemory,
+  type Ctx,
+  e820Checksum,
+  event,
+  loadImage,
+  memoryAfterJump,
+  ramPages,
+  verifyPages,
+} from './context.ts';
+import { profileOf } from './power/power.ts';
+
+/** A fresh boot of the original system (no image resumed): the workload again, on a new seed; filesystems rw. */
+export function freshBoot(ctx: Ctx, step: number): void {
+  const s = { ...ctx.s, seed: (ctx.s.seed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0 };
+  const m = initialMemory(s);
+  ctx.mem = m.ok ? m.memory : undefined;
+  ctx.dev.epoch++;
+  ctx.staleSinceImage = true;
+}
+
+/** User space writes `pages` pages of a kind: existing pages of that kind first (cyclically), then free frames. */
+export function writeStep(ctx: Ctx, st: Extract<Step, { op: 'write' }>, i: number): OtherRecord {
+  const mem = ctx.mem as Memory;
+  const kind = {
+    anon: KIND.ANON,
+    zero: KIND.ZERO,
+    pageCacheClean: KIND.PC_CLEAN,
+    pageCacheDirty: KIND.PC_DIRTY,
+    slab: KIND.SLAB,
+    kernelText: KIND.TEXT,
+    dma: KIND.DMA,
+  }[st.kind];
+  ctx.gen++;
+  const region = saveRegion(ctx.s);
+  const pageCacheOnlyRegion =
+    ctx.s.protocol.kind === 'kexec' && ctx.s.protocol.reservation !== 'exchange' && region !== undefined;
+  const inRegion = (p: number) => region !== undefined && p >= region.start && p < region.end;
+  const put = (p: number) => {
+    mem.owner[p] = OWNER.ORIG;
+    mem.kind[p] = kind;
+    mem.content[p] = kind === KIND.ZERO ? 0 : pageToken(ctx.s.seed, p, ctx.gen + 1);
+  };
+  let written = 0;
+  for (let p = 0; p < mem.nr && written < st.pages; p++) {
+    if (mem.owner[p] === OWNER.ORIG && mem.kind[p] === kind) {
+      put(p);
+      written++;
+    }
+  }
+  const pcKind = kind === KIND.PC_CLEAN || kind === KIND.PC_DIRTY;
+  for (let p = mem.nr - 1; p >= 0 && written < st.pages; p--) {
+    if (mem.owner[p] !== OWNER.FREE) continue;
+    if (
+      pageCacheOnlyRegion &&
+      inRegion(p) &&
+      !(pcKind && ctx.s.protocol.kind === 'kexec' && ctx.s.protocol.reservation === 'reclaimPageCache')
+    )
+      continue;
+    put(p);
+    written++;
+  }
+  event(ctx, i, 'write', { pages: written });
+  return { kind: 'write', step: i, outcome: { op: 'write', pages: written } };
+}
+
+/** Flip one bit of one image page at rest, located through the header and map chain. */
+export function corruptStep(ctx: Ctx, st: z.infer<typeof CorruptStepSchema>, i: number): OtherRecord {
+  const d = decodeImage(ctx.dev, ctx.s.storage.offset);
+  const rec = (applied: boolean): OtherRecord => ({ kind: 'corrupt', step: i, outcome: { op: 'corrupt', applied } });
+  if (!d.ok) return rec(false);
+  const dev = ctx.dev;
+  const bit = 1 << st.bit;
+  const img = d.image;
+  switch (st.region) {
+    case 'data': {
+      const slots = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.DATA);
+      if (slots.length === 0) return rec(false);
+      const at = slots[st.index % slots.length] as number;
+      dev.tok[at] = ((dev.tok[at] as number) ^ bit) >>> 0;
+      break;
+    }
+    case 'meta': {
+      const metas = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.META);
+      const at = metas[st.index % Math.max(1, metas.length)];
+      const words = at === undefined ? undefined : dev.metas.get(at);
+      if (words === undefined || img.entries.length === 0) return rec(false);
+      const w = (st.index >>> 3) % Math.min(words.length, img.entries.length);
+      words[w] = ((words[w] as number) ^ bit) >>> 0;
+      break;
+    }
+    case 'header': {
+      const infoAt = [...img.pagesUsed].find((p) => dev.slot[p] === SLOT.INFO);
+      const info = infoAt === undefined ? undefined : dev.infos.get(infoAt);
+      if (info === undefined) return rec(false);
+      const fields = ['numPhyspages', 'kernelId', 'imagePages', 'pages', 'e820Checksum', 'imageId'] as const;
+      const f = fields[st.index % fields.length] as (typeof fields)[number];
+      info[f] = (info[f] ^ bit) >>> 0;
+      break;
+    }
+    case 'map': {
+      const maps = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.MAP);
+      const at = maps[st.index % Math.max(1, maps.length)];
+      const mp = at === undefined ? undefined : dev.maps.get(at);
+      if (mp === undefined || mp.count === 0) return rec(false);
+      const e = (st.index >>> 3) % mp.count;
+      mp.entries[e] = ((mp.entries[e] as number) ^ bit) >>> 0;
+      break;
+    }
+  }
+  ctx.corruptedSinceImage = true;
+  event(ctx, i, 'corrupt', { bit: st.bit }, `${st.region}[${st.index}]`);
+  return rec(true);
+}
+
+/** Boot with noresume: the image is left alone by the kernel, filesystems are mounted read-write (epoch moves);
+ * writing the swap area means mkswap + swapon (util-linux rewrites the signature) and pages of the new system. */
+export function bootNoresumeStep(ctx: Ctx, st: Extract<Step, { op: 'bootNoresume' }>, i: number): OtherRecord {
+  freshBoot(ctx, i);
+  if (st.writeStoragePages > 0) {
+    const dev = ctx.dev;
+    dev.header.set(ctx.s.storage.offset, { sig: SIG.SWAPSPACE2, origSig: '', image: 0, flags: 0, crc32: 0, epoch: 0 });
+    let n = 0;
+    for (let p = 0; p < dev.nr && n < st.writeStoragePages; p++) {
+      if (dev.slot[p] === SLOT.SWAP_HEADER) continue;
+      dev.slot[p] = SLOT.OTHER;
+      dev.tok[p] = pageToken(dev.epoch, p, 3);
+      n++;
+    }
+  }
+  event(ctx, i, 'bootNoresume', { storageWrites: st.writeStoragePages });
+  return { kind: 'bootNoresume', step: i, outcome: { op: 'bootNoresume' } };
+}
+
+/**
+ * software_resume(): boot a loader kernel (swsusp: the same kernel at the same place; kexec: a restore kernel
+ * confined to the save kernel's region), find the image and reset its signature, load it (pages in place or in
+ * safe frames), and on success run the final copy and jump into the original kernel.
+ */
+export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
+  const s = ctx.s;
+  const storageBefore = cloneDevice(ctx.dev);
+  const memPages = st.memPages ?? s.machine.memPages;
+  const kexec = s.protocol.kind === 'kexec';
+  const bootProfile = profileOf(s, st.kernel);
+  const staleSinceImage = ctx.staleSinceImage;
+  const corruptedSinceImage = ctx.corruptedSinceImage;
+  const base = {
+    kind: 'resume' as const,
+    step: i,
+    storageBefore,
+    memPages,
+    e820Changed: st.e820Changed,
+    bootKernel: bootProfile.name,
+    staleSinceImage,
+    corruptedSinceImage,
+  };
+  const done = (r: Omit<ResumeRecord, keyof typeof base | 'storageAfter'>): ResumeRecord => ({
+    ...base,
+    ...r,
+    storageAfter: cloneDevice(ctx.dev),
+  });
+  ctx.mem = undefined; // a reboot: whatever ran is gone
+  if (s.storage.kind === 'dmCrypt' && s.storage.keyAtResume !== 'same') {
+    freshBoot(ctx, i);
+    event(ctx, i, 'resume:refused', undefined, `dm-crypt key ${s.storage.keyAtResume}`);
+    return s.storage.keyAtResume === 'missing'
+      ? done({ outcome: { op: 'resume', result: 'refused', reason: 'keyUnavailable', errno: 'ENOKEY' } })
+      : done({ outcome: { op: 'resume', result: 'noImage' } });
+  }
+  const check = ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, kexec ? SIG.KEXECHIB : SIG.S1SUSPEND);
+  if (!check.ok) {
+    freshBoot(ctx, i);
+    event(ctx, i, 'resume:noImage');
+    return done({ outcome: { op: 'resume', result: 'noImage' } });
+  }
+  const header = check.value;
+  event(ctx, i, 'resume:signatureReset');
+  const refuse = (reason: Parameters<typeof refusal>[0], errno: Parameters<typeof refusal>[1], extra = {}) => {
+    freshBoot(ctx, i);
+    event(ctx, i, 'resume:refused', undefined, reason);
+    return done({ ...extra, outcome: refusal(reason, errno) });
+  };
+  if (kexec && !ctx.parts.epochMatches(header, ctx.dev)) return refuse('staleImage', 'EINVAL');
+  // The loader's own footprint. swsusp: the boot kernel sits where the image kernel's text sits (the same
+  // kernel image), so those destinations are busy; kexec: the restore kernel is confined to the region.
+  const region = saveRegion(s);
+  const loaderPages = s.protocol.kind === 'kexec' ? s.protocol.loaderPages : Math.max(16, s.workload.kernelText);
+  let footprint: (p: number) => boolean;
+  if (kexec && region !== undefined) {
+    const end = Math.min(region.end, region.start + loaderPages);
+    footprint = (p) => p >= region.start && p < end;
+  } else footprint = (p) => p < loaderPages;
+  const boot = bootMemory(ctx, memPages, footprint, ctx.dev.epoch * 7919 + i);
+  const bootMachine = {
+    memPages,
+    ramPages: ramPages(boot),
+    e820Checksum: e820Checksum(memPages, s.machine.e820, st.e820Changed),
+  };
+  const lr = loadImage(ctx, boot, bootMachine, header, {
+    zeroElision: bootProfile.zeroElision,
+    lz4: bootProfile.lz4,
+  });
+  const loadOf = (stt: NonNullable<typeof lr.st>) => ({
+    allocated: stt.allocated,
+    written: stt.written,
+    imageSet: stt.imageSet,
+    pbeSrc: stt.pbeSrc.subarray(0, stt.pbeCount),
+    pbeDst: stt.pbeDst.subarray(0, stt.pbeCount),
+    codeFrames: stt.codeFrames,
+  });
+  if (!lr.ok) {
+    const extra = {
+      ...(lr.st ? { load: loadOf(lr.st) } : {}),
+      ...(lr.imageId !== undefined ? { imageId: lr.imageId } : {}),
+    };
+    return refuse(lr.reason, lr.errno, extra);
+  }
+  const counter = { image: 0, exchange: 0 };
+  let inImage = 0;
+  for (let p = 0; p < lr.st.imageSet.length; p++) inImage += lr.st.imageSet[p] as number;
+  event(ctx, i, 'resume:loaded', { inPlace: inImage - lr.st.pbeCount, viaSafePages: lr.st.pbeCount });
+  ctx.parts.restoreImage(lr.st, counter);
+  const after = memoryAfterJump(boot, lr.st.imageSet, ctx.imageKinds.get(lr.imageId));
+  const made = ctx.records.find((r): r is HibernateRecord => r.kind === 'hibernate' && r.imageId === lr.imageId);
+  const v = made?.atImage !== undefined ? verifyPages(made.atImage, after) : { checked: 0, corrupt: 0 };
+  event(ctx, i, 'resume:jumped', { copied: counter.image, pagesChecked: v.checked, pagesCorrupt: v.corrupt });
+  ctx.mem = after;
+  ctx.gen++;
+  return done({
+    imageId: lr.imageId,
+    load: loadOf(lr.st),
+    after: { nr: after.nr, content: after.content.slice(), owner: after.owner.slice(), kind: after.kind.slice() },
+    outcome: { op: 'resume', result: 'resumed', pagesChecked: v.checked, pagesCorrupt: v.corrupt },
+  });
+}
+
+function refusal(
+  reason: import('../spec/index.ts').RefusalReason,
+  errno: import('../spec/index.ts').Errno,
+): ResumeRecord['outcome'] {
+  return { op: 'resume', result: 'refused', reason, errno };
+}

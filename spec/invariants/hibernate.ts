@@ -1,0 +1,178 @@
+// Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
+
+import { KIND, type Memory, OWNER, SLOT } from '../model/state.ts';
+import type { HibernateRecord, RunTrace } from '../model/trace.ts';
+import type { Violation } from '../outcome.ts';
+import { hex, violation } from './util.ts';
+
+const hibernations = (t: RunTrace): HibernateRecord[] =>
+  t.records.filter((r): r is HibernateRecord => r.kind === 'hibernate');
+
+/**
+ * Pages of the running original system lost or changed between `before` and `after`: an in-use frame must keep
+ * its content, or have been a clean page-cache page that was dropped (reclaimable: its data is in its file).
+ * Frames in `skip` (e.g. the save kernel's region when only the outside is claimed) are not compared.
+ */
+export function lostPages(
+  before: Memory,
+  after: Memory,
+  skip: (p: number) => boolean = () => false,
+): { count: number; first: number; expected: number; actual: number } {
+  let count = 0;
+  let first = -1;
+  let expected = 0;
+  let actual = 0;
+  for (let p = 0; p < before.nr; p++) {
+    if (before.owner[p] !== OWNER.ORIG || skip(p)) continue;
+    const kept = after.owner[p] === OWNER.ORIG && after.content[p] === before.content[p];
+    const dropped = after.owner[p] !== OWNER.ORIG && before.kind[p] === KIND.PC_CLEAN;
+    if (!kept && !dropped) {
+      if (first < 0) {
+        first = p;
+        expected = before.content[p] as number;
+        actual = after.content[p] as number;
+      }
+      count++;
+    }
+  }
+  return { count, first, expected, actual };
+}
+
+const isPmTestAbort = (at: string): boolean => at !== 'testResume';
+
+/**
+ * AbortCopiesNothing: an abort jumps back with pages already in place: zero image copies, and every in-use page of
+ * the original kernel unchanged (the kexec-jump region exchange is an involution, so the region comes back too).
+ */
+export function abortCopiesNothing(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    const o = r.outcome;
+    if (o.op !== 'hibernate' || o.result !== 'aborted' || !isPmTestAbort(o.at) || r.after === undefined) continue;
+    if (r.copies.image !== 0) {
+      out.push(
+        violation(
+          'AbortCopiesNothing',
+          r.step,
+          `abort at ${o.at} copied ${r.copies.image} pages`,
+          '0',
+          `${r.copies.image}`,
+        ),
+      );
+    }
+    const l = lostPages(r.before, r.after);
+    if (l.count > 0) {
+      out.push(
+        violation(
+          'AbortCopiesNothing',
+          r.step,
+          `abort at ${o.at} changed ${l.count} pages, first PFN ${l.first}`,
+          hex(l.expected),
+          hex(l.actual),
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * SaveKernelStaysInItsBox: the save kernel writes only frames of its region, so after an abort every page of the
+ * original kernel outside the region is unchanged.
+ */
+export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    const reg = r.region;
+    if (reg === undefined || r.saveKernelWrites === undefined) continue;
+    const outside = r.saveKernelWrites.find((p) => p < reg.start || p >= reg.end);
+    if (outside !== undefined) {
+      out.push(
+        violation(
+          'SaveKernelStaysInItsBox',
+          r.step,
+          `save kernel wrote frame ${outside} outside [${reg.start}, ${reg.end})`,
+        ),
+      );
+    }
+    if (r.after !== undefined && r.outcome.op === 'hibernate' && r.outcome.result === 'aborted') {
+      const l = lostPages(r.before, r.after, (p) => p >= reg.start && p < reg.end);
+      if (l.count > 0) {
+        out.push(
+          violation(
+            'SaveKernelStaysInItsBox',
+            r.step,
+            `${l.count} pages outside the region changed, first PFN ${l.first}`,
+            hex(l.expected),
+            hex(l.actual),
+          ),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * FailureLosesNothing: a hibernation that fails before power-off leaves the original kernel running with its
+ * memory unchanged (clean page cache may have been dropped) and no signed image on storage.
+ */
+export function failureLosesNothing(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    const o = r.outcome;
+    if (o.op !== 'hibernate' || o.result !== 'failed') continue;
+    if (r.after === undefined) {
+      out.push(violation('FailureLosesNothing', r.step, `failure (${o.errno}) did not return to the original kernel`));
+      continue;
+    }
+    const l = lostPages(r.before, r.after);
+    if (l.count > 0) {
+      out.push(
+        violation(
+          'FailureLosesNothing',
+          r.step,
+          `failure (${o.errno} in ${o.phase}) changed ${l.count} pages, first PFN ${l.first}`,
+          hex(l.expected),
+          hex(l.actual),
+        ),
+      );
+    }
+    const b = r.storageBefore;
+    const a = r.storageAfter;
+    for (let i = 0; i < b.nr; i++) {
+      if (b.slot[i] === SLOT.OTHER && a.tok[i] !== b.tok[i]) {
+        out.push(violation('FailureLosesNothing', r.step, `failure overwrote storage page ${i} outside the swap area`));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * QuiescedMemoryUnchanged: from the moment the image is defined (devices stopped) until it is durable, no saved
+ * page changes (a device that keeps doing DMA after stop breaks this).
+ */
+export function quiescedMemoryUnchanged(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    if (r.atImage === undefined || r.afterWrite === undefined) continue;
+    const m = r.atImage;
+    for (let p = 0; p < m.nr; p++) {
+      if (m.owner[p] === OWNER.ORIG && r.afterWrite[p] !== m.content[p]) {
+        out.push(
+          violation(
+            'QuiescedMemoryUnchanged',
+            r.step,
+            `saved PFN ${p} changed after devices stopped`,
+            hex(m.content[p]),
+            hex(r.afterWrite[p]),
+          ),
+        );
+        break;
+      }
+    }
+  }
+  return out;
+}

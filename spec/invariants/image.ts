@@ -1,0 +1,168 @@
+// Monitors over what hibernation wrote: the image on storage against the memory it was made from.
+
+import { decodeImage, isSigned } from '../model/image.ts';
+import { nosaveMap } from '../model/init.ts';
+import { OWNER, PFN_ZERO_FLAG } from '../model/state.ts';
+import type { HibernateRecord, RunTrace } from '../model/trace.ts';
+import type { Violation } from '../outcome.ts';
+import { hex, violation } from './util.ts';
+
+const hibernations = (t: RunTrace): HibernateRecord[] =>
+  t.records.filter((r): r is HibernateRecord => r.kind === 'hibernate');
+
+/** The step wrote a complete image (it powered off, or aborted after writing it). */
+const wroteImage = (r: HibernateRecord): boolean =>
+  (r.outcome.op === 'hibernate' && r.outcome.result === 'poweredOff') ||
+  (r.outcome.op === 'hibernate' && r.outcome.result === 'aborted' && r.outcome.image !== undefined);
+
+/**
+ * EveryPageSavedOnce: the image's PFN set equals the saveable set at the point the image is defined, each PFN
+ * once (strictly ascending list), zero-flagged entries are zero pages, and the k-th data page is the content of
+ * the k-th unflagged PFN.
+ */
+export function everyPageSavedOnce(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    if (!wroteImage(r) || r.atImage === undefined) continue;
+    const d = decodeImage(r.storageAfter, t.scenario.storage.offset);
+    if (!d.ok) continue; // an unreadable image is ImageCommittedAtomically's concern
+    const m = r.atImage;
+    const { entries, data } = d.image;
+    const seen = new Uint8Array(m.nr);
+    let prev = -1;
+    let k = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as number;
+      const pfn = e & ~PFN_ZERO_FLAG;
+      if (pfn <= prev) {
+        out.push(
+          violation(
+            'EveryPageSavedOnce',
+            r.step,
+            `PFN list not strictly ascending at entry ${i}`,
+            `> ${prev}`,
+            `${pfn}`,
+          ),
+        );
+        return out;
+      }
+      prev = pfn;
+      if (pfn >= m.nr || m.owner[pfn] !== OWNER.ORIG) {
+        out.push(violation('EveryPageSavedOnce', r.step, `PFN ${pfn} is in the image but was not saveable`));
+        return out;
+      }
+      seen[pfn] = 1;
+      if ((e & PFN_ZERO_FLAG) !== 0) {
+        if (m.content[pfn] !== 0) {
+          out.push(
+            violation('EveryPageSavedOnce', r.step, `PFN ${pfn} flagged zero but is not`, '0', hex(m.content[pfn])),
+          );
+          return out;
+        }
+      } else {
+        const tok = data[k++];
+        if (tok !== m.content[pfn]) {
+          out.push(
+            violation('EveryPageSavedOnce', r.step, `data page of PFN ${pfn} differs`, hex(m.content[pfn]), hex(tok)),
+          );
+          return out;
+        }
+      }
+    }
+    let missing = 0;
+    let first = -1;
+    for (let p = 0; p < m.nr; p++) {
+      if (m.owner[p] === OWNER.ORIG && seen[p] === 0) {
+        if (first < 0) first = p;
+        missing++;
+      }
+    }
+    if (missing > 0) {
+      out.push(
+        violation('EveryPageSavedOnce', r.step, `${missing} saveable pages missing from the image, first PFN ${first}`),
+      );
+    }
+  }
+  return out;
+}
+
+/** NosaveNeverSaved: no image PFN lies in a nosave range (e820 holes, reserved, ACPI, NVS); the loader never writes one. */
+export function nosaveNeverSaved(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  const nosave = nosaveMap(t.scenario.machine.memPages, t.scenario.machine.e820);
+  for (const r of hibernations(t)) {
+    if (!wroteImage(r)) continue;
+    const d = decodeImage(r.storageAfter, t.scenario.storage.offset);
+    if (!d.ok) continue;
+    for (const e of d.image.entries) {
+      const pfn = e & ~PFN_ZERO_FLAG;
+      if (pfn < nosave.length && nosave[pfn]) {
+        out.push(violation('NosaveNeverSaved', r.step, `nosave PFN ${pfn} is in the image`));
+        break;
+      }
+    }
+  }
+  for (const r of t.records) {
+    if (r.kind !== 'resume' || r.load === undefined) continue;
+    const w = r.load.written;
+    for (let p = 0; p < Math.min(w.length, nosave.length); p++) {
+      if (w[p] && nosave[p]) {
+        out.push(violation('NosaveNeverSaved', r.step, `the loader wrote nosave frame ${p}`));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * ImageCommittedAtomically: the header is signed iff a complete, durable image is on storage. After a power loss
+ * at any write, a signed header must decode completely; a poweredOff step must leave a signed, decodable header;
+ * a failed step must leave it unsigned.
+ */
+export function imageCommittedAtomically(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  const off = t.scenario.storage.offset;
+  for (const r of hibernations(t)) {
+    const o = r.outcome;
+    if (o.op !== 'hibernate') continue;
+    const signed = isSigned(r.storageAfter.header.get(off));
+    const d = decodeImage(r.storageAfter, off);
+    if (signed && !d.ok) {
+      out.push(
+        violation(
+          'ImageCommittedAtomically',
+          r.step,
+          `header signed but the image is incomplete (${d.error}: ${d.detail})`,
+          'complete image',
+          o.result,
+        ),
+      );
+    } else if (signed && d.ok && d.image.info.imageId !== r.imageId && o.result !== 'failed') {
+      out.push(violation('ImageCommittedAtomically', r.step, 'header signed but points to an older image'));
+    } else if (o.result === 'poweredOff' && !signed) {
+      out.push(
+        violation('ImageCommittedAtomically', r.step, 'powered off without a signed image', 'signed', 'unsigned'),
+      );
+    } else if (o.result === 'failed' && signed && d.ok && d.image.info.imageId === r.imageId) {
+      out.push(
+        violation('ImageCommittedAtomically', r.step, `hibernation failed (${o.errno}) but its image is signed`),
+      );
+    }
+  }
+  return out;
+}
+
+/** SwapSlotsFreedOnError: a failed hibernation frees every storage slot it allocated (free_all_swap_pages). */
+export function swapSlotsFreedOnError(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of hibernations(t)) {
+    if (r.outcome.op !== 'hibernate' || r.outcome.result !== 'failed') continue;
+    const a = r.storageAfter.allocated;
+    let n = 0;
+    for (let i = 0; i < a.length; i++) n += a[i] as number;
+    if (n > 0)
+      out.push(violation('SwapSlotsFreedOnError', r.step, `${n} slots still allocated after failure`, '0', `${n}`));
+  }
+  return out;
+}

@@ -1,0 +1,208 @@
+// Monitors over resume: what the loader wrote, what came back, and which images it must refuse.
+
+import { isSigned } from '../model/image.ts';
+import { OWNER } from '../model/state.ts';
+import type { HibernateRecord, ResumeRecord, RunTrace } from '../model/trace.ts';
+import type { Violation } from '../outcome.ts';
+import { hex, violation } from './util.ts';
+
+const resumes = (t: RunTrace): ResumeRecord[] => t.records.filter((r): r is ResumeRecord => r.kind === 'resume');
+
+function imageOf(t: RunTrace, id: number | undefined): HibernateRecord | undefined {
+  if (id === undefined) return undefined;
+  return t.records.find((r): r is HibernateRecord => r.kind === 'hibernate' && r.imageId === id);
+}
+
+const resumed = (r: ResumeRecord): boolean => r.outcome.op === 'resume' && r.outcome.result === 'resumed';
+
+/**
+ * ResumeRestoresIdenticalMemory: after resuming an intact image, every page saved at the snapshot is back in its
+ * frame with identical content, owned by the original kernel again.
+ */
+export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of resumes(t)) {
+    if (!resumed(r) || r.corruptedSinceImage) continue;
+    const h = imageOf(t, r.imageId);
+    if (h?.atImage === undefined || r.after === undefined) {
+      out.push(violation('ResumeRestoresIdenticalMemory', r.step, 'resumed an image no hibernation made'));
+      continue;
+    }
+    const m = h.atImage;
+    let count = 0;
+    let first = -1;
+    for (let p = 0; p < m.nr; p++) {
+      if (m.owner[p] !== OWNER.ORIG) continue;
+      if (r.after.content[p] !== m.content[p] || r.after.owner[p] !== OWNER.ORIG) {
+        if (first < 0) first = p;
+        count++;
+      }
+    }
+    if (count > 0) {
+      out.push(
+        violation(
+          'ResumeRestoresIdenticalMemory',
+          r.step,
+          `${count} saved pages differ after resume, first PFN ${first}`,
+          hex(m.content[first]),
+          hex(r.after.content[first]),
+        ),
+      );
+    }
+    if (r.outcome.op === 'resume' && r.outcome.result === 'resumed' && r.outcome.pagesCorrupt !== count) {
+      out.push(
+        violation(
+          'ResumeRestoresIdenticalMemory',
+          r.step,
+          'reported corrupt page count is wrong',
+          `${count}`,
+          `${r.outcome.pagesCorrupt}`,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * RestoreNeverClobbers: while loading, the loader writes only frames it allocated (in-place destinations or safe
+ * frames); every image PFN is covered once (in place, or by exactly one PBE); PBE sources are safe frames (never
+ * destinations), and the final copy's code, page tables and list live in safe frames.
+ */
+export function restoreNeverClobbers(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of resumes(t)) {
+    const l = r.load;
+    if (l === undefined) continue;
+    const bad = (msg: string) => out.push(violation('RestoreNeverClobbers', r.step, msg));
+    const n = l.written.length;
+    let clobber = -1;
+    for (let p = 0; p < n; p++)
+      if (l.written[p] && !l.allocated[p]) {
+        clobber = p;
+        break;
+      }
+    if (clobber >= 0) bad(`loader wrote frame ${clobber} it did not own`);
+    const covered = new Uint8Array(n);
+    for (let i = 0; i < l.pbeSrc.length; i++) {
+      const s = l.pbeSrc[i] as number;
+      const d = l.pbeDst[i] as number;
+      if (l.imageSet[s]) {
+        bad(`PBE source ${s} is an image destination (unsafe)`);
+        break;
+      }
+      if (!l.allocated[s]) {
+        bad(`PBE source ${s} is not a loader-owned frame`);
+        break;
+      }
+      if (!l.imageSet[d]) {
+        bad(`PBE destination ${d} is not in the image`);
+        break;
+      }
+      if (covered[d]) {
+        bad(`PFN ${d} has two PBEs`);
+        break;
+      }
+      covered[d] = 1;
+    }
+    for (const c of l.codeFrames)
+      if (l.imageSet[c]) {
+        bad(`copy code/page-table frame ${c} is an image destination`);
+        break;
+      }
+    if (resumed(r)) {
+      // I4: each destination exactly once: written in place xor covered by one PBE.
+      for (let p = 0; p < n; p++) {
+        if (!l.imageSet[p]) continue;
+        const inPlace = l.allocated[p] === 1 && (l.written[p] as number) > 0;
+        const viaPbe = covered[p] === 1;
+        if (inPlace && viaPbe) {
+          bad(`PFN ${p} written in place and by a PBE`);
+          break;
+        }
+        if (!inPlace && !viaPbe) {
+          bad(`image PFN ${p} neither loaded in place nor covered by a PBE`);
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** ImageResumedAtMostOnce: the signature is reset before loading, so no image is resumed twice. */
+export function imageResumedAtMostOnce(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  const count = new Map<number, number>();
+  const off = t.scenario.storage.offset;
+  for (const r of resumes(t)) {
+    if (r.imageId !== undefined && r.load !== undefined && isSigned(r.storageAfter.header.get(off))) {
+      out.push(
+        violation('ImageResumedAtMostOnce', r.step, 'signature still set after a resume attempt', 'reset', 'S1SUSPEND'),
+      );
+    }
+    if (!resumed(r) || r.imageId === undefined) continue;
+    const c = (count.get(r.imageId) ?? 0) + 1;
+    count.set(r.imageId, c);
+    if (c > 1)
+      out.push(violation('ImageResumedAtMostOnce', r.step, `image ${r.imageId} resumed ${c} times`, '1', `${c}`));
+  }
+  return out;
+}
+
+/** MismatchedImageRefused: an image is never resumed on a machine with another memory size or memory map. */
+export function mismatchedImageRefused(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of resumes(t)) {
+    if (!resumed(r)) continue;
+    if (r.memPages !== t.scenario.machine.memPages) {
+      out.push(
+        violation(
+          'MismatchedImageRefused',
+          r.step,
+          'resumed with another memory size',
+          `${t.scenario.machine.memPages}`,
+          `${r.memPages}`,
+        ),
+      );
+    }
+    if (r.e820Changed) out.push(violation('MismatchedImageRefused', r.step, 'resumed with a changed memory map'));
+  }
+  return out;
+}
+
+/** CorruptImageNeverResumed: an image altered at rest is refused, or (if the change did not matter) resumes intact. */
+export function corruptImageNeverResumed(t: RunTrace): Violation[] {
+  const out: Violation[] = [];
+  for (const r of resumes(t)) {
+    if (!resumed(r) || !r.corruptedSinceImage) continue;
+    const h = imageOf(t, r.imageId);
+    if (h?.atImage === undefined || r.after === undefined) {
+      out.push(violation('CorruptImageNeverResumed', r.step, 'resumed a corrupted image of unknown origin'));
+      continue;
+    }
+    const m = h.atImage;
+    for (let p = 0; p < m.nr; p++) {
+      if (m.owner[p] === OWNER.ORIG && (r.after.content[p] !== m.content[p] || r.after.owner[p] !== OWNER.ORIG)) {
+        out.push(
+          violation(
+            'CorruptImageNeverResumed',
+            r.step,
+            `corrupted image resumed: PFN ${p} differs`,
+            hex(m.content[p]),
+            hex(r.after.content[p]),
+          ),
+        );
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** StaleImageNeverResumed: after a boot that mounted filesystems read-write, the older image is never resumed. */
+export function staleImageNeverResumed(t: RunTrace): Violation[] {
+  return resumes(t)
+    .filter((r) => resumed(r) && r.staleSinceImage)
+    .map((r) => violation('StaleImageNeverResumed', r.step, 'resumed an image older than the last read-write boot'));
+}

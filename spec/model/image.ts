@@ -1,0 +1,112 @@
+// The image as the spec reads it from storage: header → swap map chain → info page → PFN metadata → data pages.
+// Independent of impl/'s loader (which mirrors the kernel and keeps the kernel's blind spots): the checkers use
+// this reader to say what an image on storage *is*.
+import { type BlockDevice, PFN_END, PFN_ZERO_FLAG, SLOT, type SwapHeader, type SwsuspInfo } from './state.ts';
+
+/** Entries of one PFN metadata page (PAGE_SIZE / sizeof(long)). */
+export const PFNS_PER_META = 512;
+/** Entries of one swap map page (PAGE_SIZE / 8 - 1). */
+export const MAP_PAGE_ENTRIES = 511;
+
+export interface DecodedImage {
+  readonly header: SwapHeader;
+  readonly info: SwsuspInfo;
+  /** PFN entries in list order, zero flag included (PFN_ZERO_FLAG) */
+  readonly entries: Uint32Array;
+  /** data page tokens, the k-th for the k-th unflagged entry */
+  readonly data: Uint32Array;
+  /** storage pages the image occupies (map pages, info, meta, data) */
+  readonly pagesUsed: Uint32Array;
+}
+
+export type DecodeError =
+  | 'noSignature'
+  | 'mapBroken'
+  | 'infoMissing'
+  | 'metaMissing'
+  | 'dataMissing'
+  | 'countsInconsistent'
+  | 'terminatorMisplaced';
+
+export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; error: DecodeError; detail: string };
+
+export const isSigned = (h: SwapHeader | undefined): boolean =>
+  h !== undefined && h.sig !== 'SWAPSPACE2' && h.sig !== '';
+
+/** Read the image whose header page is at `offset`, if the header is signed. Never throws on bad content. */
+export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
+  const header = dev.header.get(offset);
+  if (header === undefined || !isSigned(header))
+    return { ok: false, error: 'noSignature', detail: 'header not signed' };
+  // Walk the map chain, guarding against cycles and pages that are not map pages.
+  const stream: number[] = [];
+  const mapPages: number[] = [];
+  const seen = new Set<number>();
+  for (let m = header.image; m !== 0; ) {
+    if (seen.has(m) || m >= dev.nr)
+      return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
+    seen.add(m);
+    const mp = dev.maps.get(m);
+    if (mp === undefined || dev.slot[m] !== SLOT.MAP) {
+      return { ok: false, error: 'mapBroken', detail: `page ${m} is not a swap map page` };
+    }
+    mapPages.push(m);
+    for (let i = 0; i < mp.count; i++) stream.push(mp.entries[i] as number);
+    m = mp.next;
+  }
+  const infoAt = stream[0];
+  const info = infoAt === undefined ? undefined : dev.infos.get(infoAt);
+  if (infoAt === undefined || info === undefined || dev.slot[infoAt] !== SLOT.INFO) {
+    return { ok: false, error: 'infoMissing', detail: 'first stream page is not an info page' };
+  }
+  const nrMeta = info.pages - info.imagePages - 1;
+  if (nrMeta < 0 || info.pages !== stream.length) {
+    return {
+      ok: false,
+      error: 'countsInconsistent',
+      detail: `info.pages ${info.pages}, image_pages ${info.imagePages}, map entries ${stream.length}`,
+    };
+  }
+  const entries: number[] = [];
+  let ended = false;
+  for (let i = 1; i <= nrMeta; i++) {
+    const at = stream[i] as number;
+    const words = dev.metas.get(at);
+    if (words === undefined || dev.slot[at] !== SLOT.META) {
+      return { ok: false, error: 'metaMissing', detail: `stream page ${i} (storage ${at}) is not a meta page` };
+    }
+    for (let k = 0; k < words.length; k++) {
+      const w = words[k] as number;
+      if (ended) {
+        if (w !== 0) return { ok: false, error: 'terminatorMisplaced', detail: `word after the end in meta ${i}` };
+      } else if (w === PFN_END) {
+        ended = true;
+        if (i !== nrMeta) return { ok: false, error: 'terminatorMisplaced', detail: `end marker in meta page ${i}` };
+      } else entries.push(w);
+    }
+  }
+  const nData = entries.reduce((a, e) => a + ((e & PFN_ZERO_FLAG) === 0 ? 1 : 0), 0);
+  if (nData !== info.imagePages) {
+    return {
+      ok: false,
+      error: 'countsInconsistent',
+      detail: `${nData} unflagged entries, image_pages ${info.imagePages}`,
+    };
+  }
+  const data = new Uint32Array(nData);
+  for (let k = 0; k < nData; k++) {
+    const at = stream[1 + nrMeta + k] as number;
+    if (dev.slot[at] !== SLOT.DATA) return { ok: false, error: 'dataMissing', detail: `data page ${k} not written` };
+    data[k] = dev.tok[at] as number;
+  }
+  return {
+    ok: true,
+    image: {
+      header,
+      info,
+      entries: Uint32Array.from(entries),
+      data,
+      pagesUsed: Uint32Array.from([...mapPages, ...stream]),
+    },
+  };
+}

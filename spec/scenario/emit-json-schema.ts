@@ -1,0 +1,16 @@
+// Writes spec/scenario/scenario.schema.json from the zod schema; with --check, fails (exit 1) if it differs.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { scenarioJsonSchema } from './json-schema.ts';
+
+const path = new URL('./scenario.schema.json', import.meta.url);
+const text = scenarioJsonSchema();
+if (process.argv.includes('--check')) {
+  let old = '';
+  try {
+    old = readFileSync(path, 'utf8');
+  } catch {}
+  if (old !== text) {
+    console.error('spec/scenario/scenario.schema.json is stale: run `npm run schema`');
+    process.exit(1);
+  }
+} else writeFileSync(path, text);

@@ -1,0 +1,9 @@
+// The JSON Schema of the scenario format, generated from the zod schema (never hand-edited).
+import { z } from 'zod';
+import { ScenarioSchema } from './schema.ts';
+
+export function scenarioJsonSchema(): string {
+  const schema = z.toJSONSchema(ScenarioSchema, { io: 'input', target: 'draft-2020-12' });
+  const withId = { $id: 'https://hibfuzz.dev/schema/scenario-v1.json', title: 'hibfuzz scenario v1', ...schema };
+  return `${JSON.stringify(withId, null, 2)}\n`;
+}
