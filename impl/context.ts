@@ -100,7 +100,10 @@ export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
   const streamPages = 1 + meta.length + img.data.length;
   const failed = (errno: Errno): WriteResult => ({ ok: false, errno, powerLost: bio.powerLost, writes: bio.writes });
   const hw = getSwapWriter(bio, ctx.s.storage.offset);
-  if (!hw.ok) return failed(hw.errno);
+  if (!hw.ok) {
+    ctx.parts.freeAllSwapPages(bio.dev);
+    return failed(hw.errno);
+  }
   const h: SwapMapHandle = hw.value;
   if ((img.flags & SF_NOCOMPRESS_MODE) !== 0) {
     // enough_swap(): free slots > PAGES_FOR_IO + pages (only in nocompress mode)
@@ -140,7 +143,11 @@ export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
   const fields = { sig: img.sig, flags: img.flags, crc32: withCrc, epoch: img.epoch };
   const fin =
     img.commit === 'swsusp' ? ctx.parts.swapWriterFinish(h, fields, r) : ctx.parts.kexecWriterFinish(h, fields, r);
-  if (!fin.ok) return failed(fin.errno);
+  if (!fin.ok) {
+    // swap_writer_finish()'s error branch: release every slot (never after a power loss: nothing runs then).
+    if (!bio.powerLost) ctx.parts.freeAllSwapPages(bio.dev);
+    return failed(fin.errno);
+  }
   return {
     ok: true,
     stats: {

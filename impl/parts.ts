@@ -29,7 +29,7 @@ export interface Parts {
   readonly saveableFrames: (mem: Memory) => Uint32Array;
   /** snapshot.c pack_pfns() */
   readonly packPfns: typeof packPfns;
-  /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page) */
+  /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
   readonly swapWriterFinish: typeof swapWriterFinish;
   /** the kexec save kernel's commit: flush everything, barrier, sign the header last */
   readonly kexecWriterFinish: (
@@ -92,7 +92,6 @@ export const defaultParts: Parts = {
       r = flushSwapWriter(h);
       if (r.ok) r = markSwapfiles(h, fields);
     }
-    if (!r.ok && !h.bio.powerLost) freeAllSwapPages(h.bio.dev);
     return r;
   },
   freeAllSwapPages,

@@ -125,7 +125,8 @@ export function freeAllSwapPages(dev: BlockDevice): void {
 }
 
 /**
- * swap_writer_finish() for swsusp: on success sign first, then flush the last map page; on error free all slots.
+ * swap_writer_finish() for swsusp: on success sign first, then flush the last map page. Its error branch
+ * (free_all_swap_pages) is the caller's: writeImage() calls the freeAllSwapPages part on any error.
  * NOTE: the order is the kernel's (fef9c8d28e28); a power loss between the two leaves a signed, torn image.
  */
 export function swapWriterFinish(
@@ -139,7 +140,6 @@ export function swapWriterFinish(
     const f = flushSwapWriter(h);
     if (r.ok && !f.ok) r = f;
   }
-  if (!r.ok && !h.bio.powerLost) freeAllSwapPages(h.bio.dev);
   return r;
 }
 

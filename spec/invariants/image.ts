@@ -144,6 +144,14 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
       out.push(
         violation('ImageCommittedAtomically', r.step, 'powered off without a signed image', 'signed', 'unsigned'),
       );
+    } else if (o.result === 'aborted' && signed) {
+      out.push(
+        violation(
+          'ImageCommittedAtomically',
+          r.step,
+          `aborted at ${o.at} but an image stays signed (the system carries on)`,
+        ),
+      );
     } else if (o.result === 'failed' && signed && d.ok && d.image.info.imageId === r.imageId) {
       out.push(
         violation('ImageCommittedAtomically', r.step, `hibernation failed (${o.errno}) but its image is signed`),
