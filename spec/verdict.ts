@@ -25,6 +25,9 @@ export function knownLimit(s: Scenario, inv: InvariantName): string | undefined 
         'EveryPageSavedOnce',
         'ResumeRestoresIdenticalMemory',
         'CorruptImageNeverResumed',
+        'FailureLosesNothing',
+        'AbortCopiesNothing',
+        'SaveKernelStaysInItsBox',
       ] as InvariantName[]
     ).includes(inv)
   ) {

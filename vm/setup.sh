@@ -19,6 +19,7 @@ declare -A PROBE=(
   [util-linux]=/sbin/mkswap
   [gcc]=/usr/bin/gcc
   [file]=/usr/bin/file
+  [xz-utils]=/usr/bin/xz
 )
 
 missing=()

@@ -32,15 +32,6 @@ export interface SwapMapHandle {
 
 const newMapPage = (): MapPage => ({ entries: new Uint32Array(MAP_PAGE_ENTRIES), count: 0, next: 0 });
 
-/** Slots that may hold image pages: swap slots not allocated, not the header, not in use by the running system. */
-export function freeSwapSlots(dev: BlockDevice): number {
-  let n = 0;
-  for (let i = 0; i < dev.nr; i++) {
-    if (dev.allocated[i] === 0 && dev.slot[i] !== SLOT.SWAP_HEADER && dev.slot[i] !== SLOT.OTHER) n++;
-  }
-  return n;
-}
-
 /** alloc_swapdev_block(): the next free slot at or after the cursor, or -1 (ENOSPC). */
 export function allocSwapdevBlock(h: { readonly bio: Bio; cursor: number }): number {
   const d = h.bio.dev;
@@ -59,7 +50,8 @@ export function allocSwapdevBlock(h: { readonly bio: Bio; cursor: number }): num
 export function getSwapWriter(bio: Bio, offset: number): KResult<SwapMapHandle> {
   const hdr = bio.dev.header.get(offset);
   if (hdr === undefined || hdr.sig !== SIG.SWAPSPACE2) return fail('ENODEV');
-  const h = { bio, offset, cursor: 0, cur: newMapPage(), curSlot: -1, firstMap: -1, pages: 0 };
+  // Swap slots are the pages after the swap header (a swap file's pages before `offset` belong to other files).
+  const h = { bio, offset, cursor: offset + 1, cur: newMapPage(), curSlot: -1, firstMap: -1, pages: 0 };
   const first = allocSwapdevBlock(h);
   if (first < 0) return fail('ENOSPC');
   return ok({ ...h, curSlot: first, firstMap: first });

@@ -13,13 +13,18 @@ import {
   SWSUSP_INTERFACES,
 } from '../../spec/index.ts';
 
+// keep-sorted start
+export const FAULT_KINDS = ['abort', 'corrupt', 'dma', 'eio', 'mismatch', 'none', 'powerLoss', 'stale', 'twice'] as const;
+// keep-sorted end
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
 export interface ScenarioArbOptions {
   /** largest simulated machine, in pages (default 4096: 16 MiB keeps properties fast) */
   readonly maxMemPages?: number;
   /** only this protocol */
   readonly protocol?: 'kexec' | 'swsusp';
-  /** allow fault injection (default true) */
-  readonly faults?: boolean;
+  /** fault kinds to draw from (default: all, with no-fault twice as likely); false = none */
+  readonly faults?: boolean | readonly FaultKind[];
 }
 
 /** Pages an image of `used` saveable pages writes: header, info, meta, data and map pages. */

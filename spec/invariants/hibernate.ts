@@ -1,6 +1,7 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
 import { KIND, type Memory, OWNER, SLOT } from '../model/state.ts';
+import { saveRegion } from '../model/init.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
@@ -17,6 +18,7 @@ export function lostPages(
   before: Memory,
   after: Memory,
   skip: (p: number) => boolean = () => false,
+  writtenBack: (p: number) => boolean = () => false,
 ): { count: number; first: number; expected: number; actual: number } {
   let count = 0;
   let first = -1;
@@ -25,7 +27,9 @@ export function lostPages(
   for (let p = 0; p < before.nr; p++) {
     if (before.owner[p] !== OWNER.ORIG || skip(p)) continue;
     const kept = after.owner[p] === OWNER.ORIG && after.content[p] === before.content[p];
-    const dropped = after.owner[p] !== OWNER.ORIG && before.kind[p] === KIND.PC_CLEAN;
+    const dropped =
+      after.owner[p] !== OWNER.ORIG &&
+      (before.kind[p] === KIND.PC_CLEAN || (before.kind[p] === KIND.PC_DIRTY && writtenBack(p)));
     if (!kept && !dropped) {
       if (first < 0) {
         first = p;
@@ -36,6 +40,14 @@ export function lostPages(
     }
   }
   return { count, first, expected, actual };
+}
+
+/** Dirty page cache the protocol writes back to its files and drops (the page-cache region of the kexec design). */
+function writtenBackBy(t: RunTrace): (p: number) => boolean {
+  const proto = t.scenario.protocol;
+  const r = saveRegion(t.scenario);
+  if (proto.kind !== 'kexec' || proto.reservation !== 'reclaimPageCache' || r === undefined) return () => false;
+  return (p) => p >= r.start && p < r.end;
 }
 
 const isPmTestAbort = (at: string): boolean => at !== 'testResume';
@@ -60,7 +72,7 @@ export function abortCopiesNothing(t: RunTrace): Violation[] {
         ),
       );
     }
-    const l = lostPages(r.before, r.after);
+    const l = lostPages(r.before, r.after, undefined, writtenBackBy(t));
     if (l.count > 0) {
       out.push(
         violation(
@@ -96,7 +108,7 @@ export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
       );
     }
     if (r.after !== undefined && r.outcome.op === 'hibernate' && r.outcome.result === 'aborted') {
-      const l = lostPages(r.before, r.after, (p) => p >= reg.start && p < reg.end);
+      const l = lostPages(r.before, r.after, (p) => p >= reg.start && p < reg.end, writtenBackBy(t));
       if (l.count > 0) {
         out.push(
           violation(
@@ -126,7 +138,7 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
       out.push(violation('FailureLosesNothing', r.step, `failure (${o.errno}) did not return to the original kernel`));
       continue;
     }
-    const l = lostPages(r.before, r.after);
+    const l = lostPages(r.before, r.after, undefined, writtenBackBy(t));
     if (l.count > 0) {
       out.push(
         violation(

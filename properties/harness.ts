@@ -1,0 +1,49 @@
+// The shape every invariant property shares: generate a scenario, run it on the model (optionally with a planted
+// bug swapped in), and claim that no violation of the invariant is left unexplained by a known design limit.
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { type Parts, defaultParts, runAndJudge } from '../impl/index.ts';
+import { type InvariantName, parseScenario, type ScenarioInput, invariantInfo } from '../spec/index.ts';
+import { type Plant, PLANTS } from './__fixtures__/plants.ts';
+import { type ScenarioArbOptions, scenarioArb } from './arbitraries/scenario.ts';
+
+/** Unexplained violations of `name` when `input` runs with `parts` (undefined: the scenario does not fit). */
+export function unexplained(name: InvariantName, input: ScenarioInput, parts: Parts = defaultParts) {
+  const p = parseScenario(input);
+  if (!p.ok) throw new Error(`generated scenario is invalid: ${p.error}`);
+  const r = runAndJudge(p.scenario, parts);
+  if (!r.ok) return undefined;
+  return r.judgement.unexpected.filter((v) => v.invariant === name);
+}
+
+export function invariantProperty(
+  name: InvariantName,
+  arb: fc.Arbitrary<ScenarioInput>,
+  parts: Parts = defaultParts,
+): fc.IPropertyWithHooks<[ScenarioInput]> {
+  return fc.property(arb, (input) => {
+    const v = unexplained(name, input, parts);
+    fc.pre(v !== undefined);
+    expect(v).toEqual([]);
+  });
+}
+
+/** The arbitraries an invariant is checked over: one per protocol it applies to. */
+export function arbsFor(name: InvariantName, opts: Omit<ScenarioArbOptions, 'protocol'> = {}) {
+  return invariantInfo[name].protocols.map((protocol) => ({ protocol, arb: scenarioArb({ ...opts, protocol }) }));
+}
+
+export function plantsFor(name: InvariantName): Plant[] {
+  return PLANTS.filter((p) => p.invariant === name);
+}
+
+/**
+ * Assert that the property FAILS with the planted bug: fast-check must find a counterexample (the witness is
+ * given as an explicit example, random runs follow).
+ */
+export function expectPlantCaught(name: InvariantName, plant: Plant, arb: fc.Arbitrary<ScenarioInput>): void {
+  const out = fc.check(invariantProperty(name, arb, plant.parts), { examples: [[plant.witness]] });
+  expect(out.failed, `${plant.name} should make ${name} fail`).toBe(true);
+  const again = fc.check(invariantProperty(name, arb, plant.parts), { numRuns: 400 });
+  expect(again.failed, `${plant.name} should be found by random runs alone`).toBe(true);
+}

@@ -1,0 +1,21 @@
+// SwapSlotsFreedOnError: write errors at every position.
+import { describe, it } from 'vitest';
+import fc from 'fast-check';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { scenarioArb } from '../arbitraries/scenario.ts';
+
+const NAME = 'SwapSlotsFreedOnError' as const;
+const FAULTS = ['eio', 'powerLoss'] as const;
+
+describe(NAME, () => {
+  for (const { protocol, arb } of arbsFor(NAME, { faults: FAULTS })) {
+    it(`${NAME} holds (${protocol})`, () => {
+      fc.assert(invariantProperty(NAME, arb));
+    });
+  }
+  for (const plant of plantsFor(NAME)) {
+    it(`${NAME} catches planted bug ${plant.name}`, () => {
+      expectPlantCaught(NAME, plant, scenarioArb({ faults: FAULTS }));
+    });
+  }
+});

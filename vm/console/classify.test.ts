@@ -1,0 +1,102 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classifyConsole, type ExitInfo, findRefusal, parseAgentEvents, VERDICT_KINDS } from './classify.ts';
+
+// Golden logs: header lines `VERDICT: <kind>`, `TITLE: <substring of the title>`, optional `EXIT: timeout|code=N`
+// and `REFUSAL: <reason> <errno>`, a blank line, then a real console log (trimmed).
+const TESTDATA = new URL('./testdata/', import.meta.url).pathname;
+
+interface Golden {
+  file: string;
+  verdict: string;
+  title: string;
+  exit: ExitInfo;
+  refusal: string | undefined;
+  log: string;
+}
+
+function loadGolden(file: string): Golden {
+  const text = readFileSync(join(TESTDATA, file), 'utf8');
+  const blank = text.indexOf('\n\n');
+  const head = new Map<string, string>();
+  for (const l of text.slice(0, blank).split('\n')) {
+    const c = l.indexOf(':');
+    head.set(l.slice(0, c).trim(), l.slice(c + 1).trim());
+  }
+  const exitText = head.get('EXIT') ?? 'code=0';
+  const exit: ExitInfo =
+    exitText === 'timeout' ? { kind: 'timeout' } : { kind: 'exited', code: Number(exitText.replace('code=', '')) };
+  return {
+    file,
+    verdict: head.get('VERDICT') ?? '',
+    title: head.get('TITLE') ?? '',
+    exit,
+    refusal: head.get('REFUSAL'),
+    log: text.slice(blank + 2),
+  };
+}
+
+const goldens = readdirSync(TESTDATA)
+  .filter((f) => f.endsWith('.log'))
+  .sort()
+  .map(loadGolden);
+
+describe('classifyConsole on golden console logs', () => {
+  it('has a golden log for every verdict kind', () => {
+    const kinds = new Set(goldens.map((g) => g.verdict));
+    for (const k of VERDICT_KINDS) expect(kinds, `no golden log for ${k}`).toContain(k);
+  });
+
+  it.each(goldens.map((g) => [g.file, g] as const))('%s', (_file, g) => {
+    // Act
+    const r = classifyConsole(g.log, g.exit);
+    // Assert
+    expect(r.verdict.kind).toBe(g.verdict);
+    expect(r.verdict.title).toContain(g.title);
+    if (g.refusal !== undefined) {
+      const [reason, errno] = g.refusal.split(' ');
+      expect(r.refusal).toMatchObject({ reason, errno });
+    }
+  });
+});
+
+describe('parseAgentEvents', () => {
+  it('reads prefixed JSON lines and skips torn ones', () => {
+    const log = [
+      '[    1.0] PM: Image not found (code -22)',
+      'HIBFUZZ {"ev":"init","boot":"first"}',
+      'junk[ 2.0] x HIBFUZZ {"ev":"verify","pagesChecked":3,"pagesCorrupt":0}',
+      'HIBFUZZ {"ev":"hiber[    3.0] PM: torn',
+      'HIBFUZZ {"noev":1}',
+    ].join('\n');
+    expect(parseAgentEvents(log)).toEqual([
+      { ev: 'init', boot: 'first' },
+      { ev: 'verify', pagesChecked: 3, pagesCorrupt: 0 },
+    ]);
+  });
+});
+
+describe('findRefusal', () => {
+  it.each([
+    ['[ 2.1] PM: Image mismatch: memory size', 'memorySizeMismatch', 'EPERM'],
+    ['[ 2.1] PM: Invalid image CRC32!', 'crcMismatch', 'ENODATA'],
+    ['[ 2.1] PM: hibernation: Hibernate inconsistent memory map detected!', 'memoryMapMismatch', 'ENODEV'],
+    ['[ 2.1] PM: hibernation: Unrecognized hibernate image header format!', 'badHeader', 'EINVAL'],
+    ['[ 2.1] PM: LZO decompression failed', 'decompressFailed', 'EINVAL'],
+    ['[ 2.1] PM: Error -14 resuming', 'pfnInvalid', 'EFAULT'],
+  ])('%s -> %s', (line, reason, errno) => {
+    expect(findRefusal(`PM: Image signature found, resuming\n${line}\n`).refusal).toMatchObject({ reason, errno });
+  });
+
+  it('prefers the specific message over the generic error line', () => {
+    const log = 'PM: Invalid image CRC32!\nPM: Error -61 resuming\n';
+    expect(findRefusal(log).refusal?.reason).toBe('crcMismatch');
+  });
+
+  it('reports an errno without a reason for ENOMEM', () => {
+    const r = findRefusal('[ 2.16] PM: Error -12 resuming\n');
+    expect(r.refusal).toBeUndefined();
+    expect(r.resumeErrno).toBe('ENOMEM');
+  });
+});

@@ -1,0 +1,412 @@
+// Guest agent: fills tagged memory, drives hibernation (sysfs or /dev/snapshot), verifies every page after resume.
+//
+// Built static with musl-gcc (vm/initramfs.ts). Configuration comes from the kernel command line (hibfuzz.*), so one
+// initramfs serves every scenario:
+//   (the same words may come as argv, which wins: the host sends them after restoring a snapshot)
+//   hibfuzz.id=<u32 hex>     scenario id hash (tags)        hibfuzz.seed=<u32>   scenario seed (tags)
+//   hibfuzz.anon=<pages>     tagged anonymous pages         hibfuzz.zero=<pages> in-use all-zero pages
+//   hibfuzz.pc=<pages>       tagged page-cache pages (a file in tmpfs)
+//   hibfuzz.prog=<ops>       comma-separated program, run in order:
+//       w<N>        rewrite pages 0..N-1 (mod anon) with generation+1
+//       h           echo disk > /sys/power/state (disk=shutdown): returns after resume or on error
+//       hp<level>   the same with /sys/power/pm_test=<level> (abort path, no image)
+//       ht          the same with /sys/power/disk=test_resume (in-boot restore)
+//       hu          uswsusp: /dev/snapshot FREEZE, CREATE_IMAGE, agent writes the image to swap, power off
+//       v           verify every tagged page
+// Every result is one line `HIBFUZZ {json}` on the console. After the program the agent powers off.
+//
+// Page tag (512 little-endian u64 words per 4 KiB page):
+//   w[0] = TAG_MAGIC, w[1] = id << 32 | generation, w[2] = kind << 32 | page index,
+//   w[3..511] = xorshift64 stream seeded with mix(id, seed, kind, index, generation).
+// A page is corrupt iff any word differs; zero pages are corrupt iff any word is non-zero.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+#define WORDS (PAGE / 8u)
+#define TAG_MAGIC 0x5a5a5a5a5a5a5a5aull /* "ZZZZZZZZ" */
+#define KIND_ANON 1u
+#define KIND_PC 2u
+
+static uint32_t g_id, g_seed;
+static uint64_t g_anon, g_zero, g_pc;
+static uint64_t *g_anon_mem, *g_zero_mem;
+static uint32_t *g_gen; /* generation of each anon page */
+static char g_prog[4096];
+static const char *PC_PATH = "/tmp/hibfuzz-pagecache";
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void emit(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 2, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  char line[1100];
+  int m = snprintf(line, sizeof line, "HIBFUZZ %.*s", n, buf);
+  if (m > 0) (void)!write(1, line, (size_t)m);
+}
+
+static const char *errname(int e) {
+  switch (e) {
+  case EBUSY: return "EBUSY";
+  case EFAULT: return "EFAULT";
+  case EINVAL: return "EINVAL";
+  case EIO: return "EIO";
+  case ENODATA: return "ENODATA";
+  case ENODEV: return "ENODEV";
+  case ENOKEY: return "ENOKEY";
+  case ENOMEM: return "ENOMEM";
+  case ENOSPC: return "ENOSPC";
+  case EPERM: return "EPERM";
+  default: return "EOTHER";
+  }
+}
+
+static uint64_t mix(uint64_t x) { /* splitmix64 finaliser */
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+static uint64_t page_seed(uint32_t kind, uint64_t idx, uint32_t gen) {
+  uint64_t s = mix(((uint64_t)g_id << 32 | g_seed) ^ mix((uint64_t)kind << 56 ^ idx << 20 ^ gen));
+  return s ? s : 1;
+}
+
+static void fill_page(uint64_t *w, uint32_t kind, uint64_t idx, uint32_t gen) {
+  uint64_t x = page_seed(kind, idx, gen);
+  w[0] = TAG_MAGIC;
+  w[1] = (uint64_t)g_id << 32 | gen;
+  w[2] = (uint64_t)kind << 32 | idx;
+  for (unsigned i = 3; i < WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w[i] = x;
+  }
+}
+
+/* 1 if the page differs from its tag */
+static int check_page(const uint64_t *w, uint32_t kind, uint64_t idx, uint32_t gen) {
+  uint64_t x = page_seed(kind, idx, gen);
+  uint64_t diff = (w[0] ^ TAG_MAGIC) | (w[1] ^ ((uint64_t)g_id << 32 | gen)) | (w[2] ^ ((uint64_t)kind << 32 | idx));
+  for (unsigned i = 3; i < WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    diff |= w[i] ^ x;
+  }
+  return diff != 0;
+}
+
+static uint64_t param_u64(const char *cmdline, const char *key, uint64_t def) {
+  const char *p = strstr(cmdline, key);
+  if (!p) return def;
+  return strtoull(p + strlen(key), NULL, 0);
+}
+
+static void param_str(const char *cmdline, const char *key, char *out, size_t n) {
+  const char *p = strstr(cmdline, key);
+  out[0] = 0;
+  if (!p) return;
+  p += strlen(key);
+  size_t i = 0;
+  while (p[i] && p[i] != ' ' && p[i] != '\n' && i + 1 < n) {
+    out[i] = p[i];
+    i++;
+  }
+  out[i] = 0;
+}
+
+static int write_file(const char *path, const char *s) {
+  int fd = open(path, O_WRONLY);
+  if (fd < 0) return -errno;
+  ssize_t r = write(fd, s, strlen(s));
+  int e = r < 0 ? -errno : 0;
+  close(fd);
+  return e;
+}
+
+static void *map_locked(uint64_t pages) {
+  if (pages == 0) return NULL;
+  void *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) {
+    emit("{\"ev\":\"error\",\"what\":\"mmap\",\"errno\":\"%s\"}", errname(errno));
+    return NULL;
+  }
+  /* mlock keeps hibernation's shrink_all_memory from swapping tagged pages out to the image's swap area */
+  if (mlock(p, pages * PAGE) != 0) emit("{\"ev\":\"warn\",\"what\":\"mlock\",\"errno\":\"%s\"}", errname(errno));
+  return p;
+}
+
+static int fill(void) {
+  double t = now_ms();
+  g_anon_mem = map_locked(g_anon);
+  g_zero_mem = map_locked(g_zero);
+  g_gen = calloc(g_anon ? g_anon : 1, sizeof *g_gen);
+  if ((g_anon && !g_anon_mem) || (g_zero && !g_zero_mem) || !g_gen) return -1;
+  for (uint64_t i = 0; i < g_anon; i++) fill_page(g_anon_mem + i * WORDS, KIND_ANON, i, 0);
+  /* zero pages: MAP_POPULATE on a private writable mapping already gave each its own zeroed frame */
+  if (g_pc) {
+    int fd = open(PC_PATH, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    if (fd < 0) return -1;
+    static uint64_t buf[WORDS];
+    for (uint64_t i = 0; i < g_pc; i++) {
+      fill_page(buf, KIND_PC, i, 0);
+      if (write(fd, buf, PAGE) != (ssize_t)PAGE) {
+        close(fd);
+        return -1;
+      }
+    }
+    close(fd);
+  }
+  emit("{\"ev\":\"filled\",\"anon\":%llu,\"zero\":%llu,\"pageCache\":%llu,\"ms\":%.0f}", (unsigned long long)g_anon,
+       (unsigned long long)g_zero, (unsigned long long)g_pc, now_ms() - t);
+  return 0;
+}
+
+static void rewrite(uint64_t n) {
+  double t = now_ms();
+  for (uint64_t k = 0; k < n && g_anon; k++) {
+    uint64_t i = k % g_anon;
+    g_gen[i]++;
+    fill_page(g_anon_mem + i * WORDS, KIND_ANON, i, g_gen[i]);
+  }
+  emit("{\"ev\":\"write\",\"pages\":%llu,\"ms\":%.0f}", (unsigned long long)n, now_ms() - t);
+}
+
+static void verify(void) {
+  double t = now_ms();
+  uint64_t checked = 0, corrupt = 0, zeroCorrupt = 0, pcCorrupt = 0;
+  long long firstBad = -1;
+  for (uint64_t i = 0; i < g_anon; i++, checked++) {
+    if (check_page(g_anon_mem + i * WORDS, KIND_ANON, i, g_gen[i])) {
+      if (firstBad < 0) firstBad = (long long)i;
+      corrupt++;
+    }
+  }
+  for (uint64_t i = 0; i < g_zero; i++, checked++) {
+    const uint64_t *w = g_zero_mem + i * WORDS;
+    uint64_t acc = 0;
+    for (unsigned j = 0; j < WORDS; j++) acc |= w[j];
+    if (acc) zeroCorrupt++;
+  }
+  if (g_pc) {
+    int fd = open(PC_PATH, O_RDONLY);
+    static uint64_t buf[WORDS];
+    for (uint64_t i = 0; i < g_pc; i++, checked++) {
+      if (fd < 0 || read(fd, buf, PAGE) != (ssize_t)PAGE || check_page(buf, KIND_PC, i, 0)) pcCorrupt++;
+    }
+    if (fd >= 0) close(fd);
+  }
+  corrupt += zeroCorrupt + pcCorrupt;
+  emit("{\"ev\":\"verify\",\"pagesChecked\":%llu,\"pagesCorrupt\":%llu,\"zeroCorrupt\":%llu,\"pageCacheCorrupt\":%llu,"
+       "\"firstBad\":%lld,\"ms\":%.0f}",
+       (unsigned long long)checked, (unsigned long long)corrupt, (unsigned long long)zeroCorrupt,
+       (unsigned long long)pcCorrupt, firstBad, now_ms() - t);
+}
+
+/* sysfs hibernation; mode is the /sys/power/disk value, level the pm_test level or NULL */
+static void hibernate_sysfs(const char *mode, const char *level) {
+  int e = write_file("/sys/power/disk", mode);
+  if (e) emit("{\"ev\":\"warn\",\"what\":\"disk=%s\",\"errno\":\"%s\"}", mode, errname(-e));
+  if (level) {
+    e = write_file("/sys/power/pm_test", level);
+    if (e) emit("{\"ev\":\"warn\",\"what\":\"pm_test=%s\",\"errno\":\"%s\"}", level, errname(-e));
+  }
+  emit("{\"ev\":\"hibernating\",\"mode\":\"%s\",\"pmTest\":\"%s\"}", mode, level ? level : "none");
+  sync();
+  double t = now_ms();
+  e = write_file("/sys/power/state", "disk");
+  /* we get here after a resume (possibly in a later boot), after an abort, or on error */
+  if (e)
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"ms\":%.0f}", errname(-e), now_ms() - t);
+  else
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":true,\"ms\":%.0f}", now_ms() - t);
+  if (level) write_file("/sys/power/pm_test", "none");
+  write_file("/sys/power/disk", "shutdown");
+}
+
+////////    uswsusp (/dev/snapshot), kernel/power/user.c protocol    ////////
+
+#define SNAPSHOT_FREEZE 0x3301
+#define SNAPSHOT_UNFREEZE 0x3302
+#define SNAPSHOT_FREE 0x3305
+#define SNAPSHOT_SET_SWAP_AREA 0x400c330d
+#define SNAPSHOT_GET_IMAGE_SIZE 0x8008330e
+#define SNAPSHOT_CREATE_IMAGE 0x40043311
+#define SNAPSHOT_ALLOC_SWAP_PAGE 0x80083314
+#define SNAPSHOT_FREE_SWAP_PAGES 0x3309
+
+struct __attribute__((packed)) resume_swap_area {
+  int64_t offset;
+  uint32_t dev;
+};
+
+/* kernel/power/swap.c layout: swap_map_page = 511 entries + next_swap; swsusp_header at the end of page 0 */
+#define MAP_PAGE_ENTRIES (PAGE / 8 - 1)
+#define SF_NOCOMPRESS_MODE 2u
+
+static int pwrite_page(int fd, uint64_t page, const void *buf) {
+  return pwrite(fd, buf, PAGE, (off_t)(page * PAGE)) == (ssize_t)PAGE ? 0 : -errno;
+}
+
+/*
+ * s2disk in the agent: the kernel's stream (header, PFN pages, data pages) is written uncompressed into slots the
+ * kernel allocates, chained with swap_map_page exactly as swap.c does, then the swsusp_header is signed with
+ * SF_NOCOMPRESS_MODE, so the kernel's own resume path can load it.
+ */
+static void hibernate_uswsusp(const char *swapdev) {
+  struct stat st;
+  emit("{\"ev\":\"hibernating\",\"mode\":\"uswsusp\",\"pmTest\":\"none\"}");
+  if (stat(swapdev, &st) != 0) {
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"stat\"}", errname(errno));
+    return;
+  }
+  int sfd = open("/dev/snapshot", O_RDONLY);
+  if (sfd < 0) {
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"open\"}", errname(errno));
+    return;
+  }
+  /* user-space dev_t encoding (new_encode_dev): minor low byte, major, then the minor's high bits */
+  unsigned ma = major(st.st_rdev), mi = minor(st.st_rdev);
+  struct resume_swap_area area = {.offset = 0, .dev = (mi & 0xffu) | (ma << 8) | ((mi & ~0xffu) << 12)};
+  const char *phase = "setSwapArea";
+  int in_suspend = 0;
+  if (ioctl(sfd, SNAPSHOT_SET_SWAP_AREA, &area) != 0) goto fail;
+  phase = "freeze";
+  sync();
+  if (ioctl(sfd, SNAPSHOT_FREEZE) != 0) goto fail;
+  phase = "createImage";
+  if (ioctl(sfd, SNAPSHOT_CREATE_IMAGE, &in_suspend) != 0) goto fail_unfreeze;
+  if (!in_suspend) {
+    /* restored: the resume path jumped back here */
+    ioctl(sfd, SNAPSHOT_UNFREEZE);
+    close(sfd);
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":true,\"ms\":0}");
+    return;
+  }
+  {
+    int dfd = open(swapdev, O_RDWR | O_SYNC);
+    static uint64_t map[WORDS];
+    static unsigned char page[PAGE];
+    phase = "write";
+    if (dfd < 0) goto fail_free;
+    int64_t first_map = 0, cur_map = 0, slot = 0;
+    unsigned k = 0;
+    uint64_t n = 0;
+    memset(map, 0, sizeof map);
+    if (ioctl(sfd, SNAPSHOT_ALLOC_SWAP_PAGE, &slot) != 0) goto fail_free;
+    first_map = cur_map = slot / PAGE;
+    for (;;) {
+      ssize_t r = read(sfd, page, PAGE);
+      if (r == 0) break;
+      if (r != (ssize_t)PAGE) goto fail_free;
+      if (ioctl(sfd, SNAPSHOT_ALLOC_SWAP_PAGE, &slot) != 0) goto fail_free;
+      if (pwrite_page(dfd, (uint64_t)slot / PAGE, page) != 0) goto fail_free;
+      map[k++] = (uint64_t)slot / PAGE;
+      n++;
+      if (k == MAP_PAGE_ENTRIES) {
+        if (ioctl(sfd, SNAPSHOT_ALLOC_SWAP_PAGE, &slot) != 0) goto fail_free;
+        map[MAP_PAGE_ENTRIES] = (uint64_t)slot / PAGE;
+        if (pwrite_page(dfd, (uint64_t)cur_map, map) != 0) goto fail_free;
+        cur_map = slot / PAGE;
+        memset(map, 0, sizeof map);
+        k = 0;
+      }
+    }
+    if (pwrite_page(dfd, (uint64_t)cur_map, map) != 0) goto fail_free;
+    /* sign: swsusp_header at the end of page 0 (reserved[4056], hw_sig, crc32, image, flags, orig_sig, sig) */
+    if (pread(dfd, page, PAGE, 0) != (ssize_t)PAGE) goto fail_free;
+    if (memcmp(page + 4086, "SWAPSPACE2", 10) != 0) {
+      phase = "swapHeader";
+      errno = ENODEV;
+      goto fail_free;
+    }
+    memcpy(page + 4076, page + 4086, 10);
+    memcpy(page + 4086, "S1SUSPEND\0", 10);
+    memset(page + 4056, 0, 8);
+    memcpy(page + 4064, &first_map, 8);
+    uint32_t flags = SF_NOCOMPRESS_MODE;
+    memcpy(page + 4072, &flags, 4);
+    if (pwrite_page(dfd, 0, page) != 0) goto fail_free;
+    fsync(dfd);
+    emit("{\"ev\":\"uswsuspWritten\",\"streamPages\":%llu}", (unsigned long long)n);
+    sync();
+    reboot(RB_POWER_OFF);
+  }
+fail_free:
+  ioctl(sfd, SNAPSHOT_FREE_SWAP_PAGES);
+  ioctl(sfd, SNAPSHOT_FREE);
+fail_unfreeze:
+  ioctl(sfd, SNAPSHOT_UNFREEZE);
+fail:
+  emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"%s\"}", errname(errno), phase);
+  close(sfd);
+}
+
+int main(int argc, char **argv) {
+  /* hibfuzz.* words from argv (sent by the host after a snapshot restore) come first and win over /proc/cmdline */
+  static char cmdline[16384];
+  size_t len = 0;
+  for (int i = 1; i < argc && len + strlen(argv[i]) + 2 < sizeof cmdline / 2; i++) {
+    len += (size_t)snprintf(cmdline + len, sizeof cmdline - len, "%s ", argv[i]);
+  }
+  int fd = open("/proc/cmdline", O_RDONLY);
+  ssize_t n = fd >= 0 ? read(fd, cmdline + len, sizeof cmdline - len - 1) : -1;
+  if (fd >= 0) close(fd);
+  cmdline[len + (n > 0 ? (size_t)n : 0)] = 0;
+  g_id = (uint32_t)param_u64(cmdline, "hibfuzz.id=", 0);
+  g_seed = (uint32_t)param_u64(cmdline, "hibfuzz.seed=", 1);
+  g_anon = param_u64(cmdline, "hibfuzz.anon=", 0);
+  g_zero = param_u64(cmdline, "hibfuzz.zero=", 0);
+  g_pc = param_u64(cmdline, "hibfuzz.pc=", 0);
+  param_str(cmdline, "hibfuzz.prog=", g_prog, sizeof g_prog);
+  static char swapdev[256];
+  param_str(cmdline, "hibfuzz.swapdev=", swapdev, sizeof swapdev);
+  if (!swapdev[0]) strcpy(swapdev, "/dev/vda");
+
+  emit("{\"ev\":\"agentStart\",\"id\":%u,\"prog\":\"%s\"}", g_id, g_prog);
+  if (fill() != 0) {
+    emit("{\"ev\":\"error\",\"what\":\"fill\",\"errno\":\"%s\"}", errname(errno));
+  } else {
+    char *save = NULL;
+    for (char *op = strtok_r(g_prog, ",", &save); op; op = strtok_r(NULL, ",", &save)) {
+      if (op[0] == 'w') rewrite(strtoull(op + 1, NULL, 10));
+      else if (op[0] == 'v') verify();
+      else if (!strcmp(op, "h")) hibernate_sysfs("shutdown", NULL);
+      else if (!strcmp(op, "ht")) hibernate_sysfs("test_resume", NULL);
+      else if (op[0] == 'h' && op[1] == 'p') hibernate_sysfs("shutdown", op + 2);
+      else if (!strcmp(op, "hu")) hibernate_uswsusp(swapdev);
+      else emit("{\"ev\":\"error\",\"what\":\"unknown op %s\"}", op);
+    }
+  }
+  emit("{\"ev\":\"done\"}");
+  sync();
+  reboot(RB_POWER_OFF);
+  return 0;
+}

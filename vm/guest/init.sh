@@ -1,0 +1,52 @@
+#!/bin/busybox sh
+# Initramfs /init of the guest (busybox sh): mounts, loads modules (modules.order), then per hibfuzz.boot=:
+#   first     mkswap + swapon the swap disk, set the resume device (finds no image), run the agent
+#   resume    write maj:min to /sys/power/resume: on success the image's agent continues and this init is gone
+#   noresume  (booted with `noresume`) optionally overwrite hibfuzz.wpages pages of the swap area, power off
+# With hibfuzz.wait=1 the first and resume boots stop at a `waiting` event and read one line from the console first:
+# the host snapshots the VM there (QEMU migration) and later restores it and sends the line (vm/fast.ts). For the
+# first boot the line holds the agent's hibfuzz.* parameters.
+# Every result is one line `HIBFUZZ {json}` on the console.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+for m in $(cat /modules.order); do insmod "/modules/$m" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"insmod $m\"}"; done
+
+arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
+BOOT=$(arg hibfuzz.boot)
+SWAP=$(arg hibfuzz.swapdev); SWAP=${SWAP:-/dev/vda}
+BLK=${SWAP#/dev/}
+i=0; while [ ! -e "/sys/block/$BLK/dev" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+DEV=$(cat "/sys/block/$BLK/dev" 2>/dev/null)
+echo "HIBFUZZ {\"ev\":\"init\",\"boot\":\"$BOOT\",\"dev\":\"$DEV\"}"
+
+case "$BOOT" in
+first)
+  mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"
+  echo "$DEV" > /sys/power/resume
+  LINE=""
+  if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
+  # shellcheck disable=SC2086 # LINE is a list of hibfuzz.key=value words
+  exec /agent $LINE
+  ;;
+resume)
+  if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
+  echo "HIBFUZZ {\"ev\":\"resuming\"}"
+  echo "$DEV" > /sys/power/resume
+  echo "HIBFUZZ {\"ev\":\"resumeReturned\"}"
+  ;;
+noresume)
+  N=$(arg hibfuzz.wpages); N=${N:-0}
+  if [ "$N" -gt 0 ]; then dd if=/dev/urandom of="$SWAP" bs=4096 seek=1 count="$N" conv=notrunc,fsync 2>/dev/null; fi
+  SIG=$(dd if="$SWAP" bs=1 skip=4086 count=10 2>/dev/null | tr -d '\000')
+  echo "HIBFUZZ {\"ev\":\"noresumeDone\",\"wrote\":$N,\"sig\":\"$SIG\"}"
+  ;;
+*)
+  echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"unknown hibfuzz.boot\"}"
+  ;;
+esac
+sync
+poweroff -f

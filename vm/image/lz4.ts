@@ -1,0 +1,107 @@
+// Raw LZ4 block decompressor with the end-of-block rules of lib/lz4/lz4_decompress.c (LZ4_decompress_safe), plus a literal-only encoder.
+
+// keep-sorted start
+export const LZ4_ERRORS = ['badEnd', 'badOffset', 'emptyInput', 'inputOverrun', 'outputOverrun'] as const;
+// keep-sorted end
+export type Lz4Error = (typeof LZ4_ERRORS)[number];
+
+export type Lz4Result =
+  | { readonly ok: true; readonly out: Uint8Array }
+  | { readonly ok: false; readonly error: Lz4Error; readonly produced: number; readonly inputOffset: number };
+
+// lz4defs.h
+const MINMATCH = 4;
+const LASTLITERALS = 5;
+const MFLIMIT = 12;
+const RUN_MASK = 15;
+const ML_MASK = 15;
+
+/**
+ * Decompress one raw LZ4 block (no frame) into at most `maxOut` bytes.
+ *
+ * Sequence: token (literal length << 4 | match length − 4), literal-length extension bytes (while 255), literals,
+ * u16le offset, match-length extension bytes. The block ends with a literal-only sequence.
+ * End rules, relative to the output capacity `oend` as in the kernel: a literal run that would end within
+ * MFLIMIT (12) bytes of `oend`, or that leaves fewer than 8 input bytes, must be the last sequence and end the
+ * input exactly; a match must end at least LASTLITERALS (5) bytes before `oend`.
+ * NOTE: stricter than the kernel on one point: offset 0 (undefined in the LZ4 format) is rejected.
+ * @remarks Mirrors lib/lz4/lz4_decompress.c: LZ4_decompress_generic() with endOnInput, full decoding, no dictionary.
+ */
+export function lz4DecompressSafe(input: Uint8Array, maxOut: number): Lz4Result {
+  const iend = input.length;
+  const oend = maxOut;
+  const out = new Uint8Array(maxOut);
+  let ip = 0;
+  let op = 0;
+  const fail = (error: Lz4Error): Lz4Result => ({ ok: false, error, produced: op, inputOffset: ip });
+  const at = (i: number): number => input[i] ?? 0;
+
+  if (iend === 0) return fail('emptyInput');
+  for (;;) {
+    if (ip >= iend) return fail('inputOverrun');
+    const token = at(ip++);
+    let length = token >> 4;
+    if (length === RUN_MASK) {
+      let s = 0;
+      do {
+        if (ip >= iend) return fail('inputOverrun');
+        s = at(ip++);
+        length += s;
+      } while (s === 255 && ip < iend - RUN_MASK);
+    }
+    const cpy = op + length;
+    if (cpy > oend - MFLIMIT || ip + length > iend - (2 + 1 + LASTLITERALS)) {
+      // Last sequence: literals only, consuming the input exactly.
+      if (ip + length !== iend) return fail(ip + length > iend ? 'inputOverrun' : 'badEnd');
+      if (cpy > oend) return fail('outputOverrun');
+      out.set(input.subarray(ip, iend), op);
+      op = cpy;
+      return { ok: true, out: op === maxOut ? out : out.slice(0, op) };
+    }
+    out.set(input.subarray(ip, ip + length), op);
+    ip += length;
+    op = cpy;
+
+    const offset = at(ip) | (at(ip + 1) << 8);
+    ip += 2;
+    if (offset === 0 || offset > op) return fail('badOffset');
+    let matchLength = token & ML_MASK;
+    if (matchLength === ML_MASK) {
+      let s = 0;
+      do {
+        s = at(ip++);
+        if (ip > iend - LASTLITERALS) return fail('inputOverrun');
+        matchLength += s;
+      } while (s === 255);
+    }
+    matchLength += MINMATCH;
+    if (op + matchLength > oend - LASTLITERALS) return fail('outputOverrun');
+    // Byte-wise so overlapping matches (offset < length) replicate.
+    let m = op - offset;
+    for (let i = 0; i < matchLength; i++) out[op++] = out[m++] ?? 0;
+  }
+}
+
+/**
+ * Encode `data` as one literal-only LZ4 sequence: [token n≥15 ? 0xF0 : n<<4][255 × k][r][data], n − 15 = 255·k + r.
+ * Valid for every LZ4 block decompressor; the empty input encodes as the single byte 0x00.
+ */
+export function lz4CompressLiterals(data: Uint8Array): Uint8Array {
+  const n = data.length;
+  const head: number[] = [];
+  if (n < RUN_MASK) {
+    head.push(n << 4);
+  } else {
+    head.push(RUN_MASK << 4);
+    let rest = n - RUN_MASK;
+    while (rest >= 255) {
+      head.push(255);
+      rest -= 255;
+    }
+    head.push(rest);
+  }
+  const out = new Uint8Array(head.length + n);
+  out.set(head, 0);
+  out.set(data, head.length);
+  return out;
+}

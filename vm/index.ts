@@ -1,0 +1,14 @@
+// Public surface of vm/: run scenarios on real kernels in QEMU, classify consoles, parse swsusp images.
+export type { AgentEvent, BootReport, ExitInfo, ResumeRefusal, Verdict, VerdictKind } from './console/classify.ts';
+export { classifyConsole, findRefusal, parseAgentEvents, VERDICT_KINDS } from './console/classify.ts';
+export { BootError, InfraError, isBootError, isInfraError } from './errors.ts';
+export * as image from './image/index.ts';
+export { buildInitramfs } from './initramfs.ts';
+export type { DebianLine, Kernel } from './kernels.ts';
+export { cacheRoot, DEBIAN_LINES, isDebianLine, resolveKernel } from './kernels.ts';
+export type { Support } from './plan.ts';
+export { agentProgram, kernelCmdline, MIN_VM_MEM_PAGES, vmSupports } from './plan.ts';
+export type { Accel, QemuConfig } from './qemu/args.ts';
+export { buildQemuArgs } from './qemu/args.ts';
+export type { BootArtifact, VmRunOptions, VmRunResult } from './run.ts';
+export { imageStats, runScenarioInVm } from './run.ts';

@@ -1,0 +1,190 @@
+// Guest initramfs builder: busybox + agent (musl static) + the kernel's virtio modules, as gzip'd cpio newc, cached by content hash.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { InfraError } from './errors.ts';
+import type { Kernel } from './kernels.ts';
+import { cacheRoot } from './kernels.ts';
+
+const run = promisify(execFile);
+
+/** Drivers the guest needs for its swap disk (`-drive if=virtio`); their dependencies come from modules.dep. */
+export const GUEST_MODULE_ROOTS = ['virtio_pci', 'virtio_blk'] as const;
+
+const AGENT_SRC = new URL('./guest/agent.c', import.meta.url).pathname;
+const INIT_SRC = new URL('./guest/init.sh', import.meta.url).pathname;
+const BUSYBOX = '/bin/busybox';
+
+////////    pure: module order    ////////
+
+/** Module name of a modules.dep path: kernel/drivers/virtio/virtio-pci.ko.xz -> virtio_pci */
+export const moduleName = (path: string): string =>
+  basename(path)
+    .replace(/\.ko(\.[a-z]+)?$/, '')
+    .replace(/-/g, '_');
+
+/**
+ * Load order for `roots`: each module after its dependencies. modules.dep lists a module's dependencies so that the
+ * last one is loaded first (modprobe walks the list backwards), so we visit them in reverse. Built-in modules
+ * (modules.builtin) and roots missing from both files are skipped; a missing root is returned in `missing`.
+ */
+export function moduleLoadOrder(
+  modulesDep: string,
+  modulesBuiltin: string,
+  roots: readonly string[],
+): { order: string[]; missing: string[] } {
+  const deps = new Map<string, { path: string; deps: string[] }>();
+  for (const line of modulesDep.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const path = line.slice(0, colon).trim();
+    const ds = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter((d) => d !== '');
+    deps.set(moduleName(path), { path, deps: ds });
+  }
+  const builtin = new Set(
+    modulesBuiltin
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map(moduleName),
+  );
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const missing: string[] = [];
+  const visit = (name: string, stack: Set<string>): void => {
+    if (seen.has(name) || builtin.has(name) || stack.has(name)) return;
+    const m = deps.get(name);
+    if (m === undefined) {
+      missing.push(name);
+      return;
+    }
+    stack.add(name);
+    for (const d of [...m.deps].reverse()) visit(moduleName(d), stack);
+    stack.delete(name);
+    seen.add(name);
+    order.push(m.path);
+  };
+  for (const r of roots) visit(r.replace(/-/g, '_'), new Set());
+  return { order, missing };
+}
+
+////////    pure: cpio newc    ////////
+
+export interface CpioEntry {
+  readonly name: string;
+  /** full st_mode (type and permission bits), e.g. 0o100755 for an executable file */
+  readonly mode: number;
+  readonly data?: Buffer;
+}
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+export const dirEntry = (name: string): CpioEntry => ({ name, mode: S_IFDIR | 0o755 });
+export const fileEntry = (name: string, data: Buffer, perm = 0o644): CpioEntry => ({
+  name,
+  mode: S_IFREG | perm,
+  data,
+});
+export const symlinkEntry = (name: string, target: string): CpioEntry => ({
+  name,
+  mode: S_IFLNK | 0o777,
+  data: Buffer.from(target),
+});
+
+/**
+ * SVR4 "newc" archive (magic 070701): per entry a 110-byte ASCII header of 13 eight-digit hex fields, the NUL-terminated
+ * name padded to 4 bytes, the data padded to 4 bytes; ends with the TRAILER!!! entry. Deterministic: mtime 0, uid 0.
+ */
+export function writeNewc(entries: readonly CpioEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  const pad4 = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  let ino = 1;
+  const put = (name: string, mode: number, data: Buffer) => {
+    const hex = (n: number) => n.toString(16).padStart(8, '0');
+    const nameBuf = Buffer.from(`${name}\0`);
+    const fields = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0];
+    const header = Buffer.from(`070701${fields.map(hex).join('')}`, 'latin1');
+    parts.push(header, nameBuf, pad4(header.length + nameBuf.length), data, pad4(data.length));
+  };
+  for (const e of entries) put(e.name, e.mode, e.data ?? Buffer.alloc(0));
+  put('TRAILER!!!', 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
+}
+
+////////    I/O    ////////
+
+/** Compile the agent (static, musl) once per source hash. */
+export async function buildAgent(cacheDir = cacheRoot()): Promise<string> {
+  const src = readFileSync(AGENT_SRC);
+  const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
+  const out = join(cacheDir, 'agent', `agent-${hash}`);
+  if (existsSync(out)) return out;
+  mkdirSync(join(cacheDir, 'agent'), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    await run('musl-gcc', ['-static', '-O2', '-Wall', '-o', tmp, AGENT_SRC]);
+  } catch (e) {
+    throw new InfraError(`building the guest agent failed (run vm/setup.sh): ${String(e).split('\n')[0]}`);
+  }
+  renameSync(tmp, out);
+  return out;
+}
+
+async function readModule(path: string): Promise<Buffer> {
+  if (path.endsWith('.ko')) return readFileSync(path);
+  if (path.endsWith('.ko.gz')) return gunzipSync(readFileSync(path));
+  const tool = path.endsWith('.ko.xz') ? 'xz' : path.endsWith('.ko.zst') ? 'zstd' : undefined;
+  if (tool === undefined) throw new InfraError(`initramfs: unknown module compression: ${path}`);
+  const r = await run(tool, ['-dc', path], { encoding: 'buffer', maxBuffer: 1 << 28 });
+  return r.stdout;
+}
+
+/**
+ * The initramfs for a kernel (its virtio modules), cached under `<cache>/initramfs/<hash>.cpio.gz` where the hash
+ * covers every byte that goes in. Returns the path.
+ */
+export async function buildInitramfs(kernel: Kernel, cacheDir = cacheRoot()): Promise<string> {
+  const agent = readFileSync(await buildAgent(cacheDir));
+  if (!existsSync(BUSYBOX)) throw new InfraError(`initramfs: ${BUSYBOX} missing (run vm/setup.sh)`);
+  const busybox = readFileSync(BUSYBOX);
+  const init = readFileSync(INIT_SRC);
+  const mods: { name: string; data: Buffer }[] = [];
+  if (kernel.modulesDir !== undefined) {
+    const dep = readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8');
+    const builtinPath = join(kernel.modulesDir, 'modules.builtin');
+    const builtin = existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8') : '';
+    const { order, missing } = moduleLoadOrder(dep, builtin, GUEST_MODULE_ROOTS);
+    if (missing.length > 0) throw new InfraError(`initramfs: ${kernel.spec} lacks modules ${missing.join(', ')}`);
+    for (const p of order)
+      mods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
+  }
+  const h = createHash('sha256');
+  for (const b of [agent, busybox, init]) h.update(b);
+  for (const m of mods) h.update(m.name).update(m.data);
+  const hash = h.digest('hex').slice(0, 16);
+  const out = join(cacheDir, 'initramfs', `${hash}.cpio.gz`);
+  if (existsSync(out)) return out;
+  mkdirSync(join(cacheDir, 'initramfs'), { recursive: true });
+  const entries: CpioEntry[] = [
+    dirEntry('bin'),
+    dirEntry('dev'),
+    dirEntry('modules'),
+    fileEntry('bin/busybox', busybox, 0o755),
+    symlinkEntry('bin/sh', 'busybox'),
+    fileEntry('init', init, 0o755),
+    fileEntry('agent', agent, 0o755),
+    fileEntry('modules.order', Buffer.from(mods.map((m) => `${m.name}\n`).join(''))),
+    ...mods.map((m) => fileEntry(`modules/${m.name}`, m.data)),
+  ];
+  const tmp = `${out}.tmp-${process.pid}`;
+  writeFileSync(tmp, gzipSync(writeNewc(entries), { level: 1 }));
+  renameSync(tmp, out);
+  return out;
+}

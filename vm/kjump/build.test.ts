@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { cacheKey, fragmentExpectations, missingSymbols, patchSetSha256 } from './build.ts';
+
+describe('cacheKey', () => {
+  it('changes with each of source version, fragment and patch set, and is filesystem-safe', () => {
+    const k = cacheKey('6.12.117-1~deb12u1', 'f', 'p');
+    expect(k).toMatch(/^6\.12\.117-1_deb12u1-[0-9a-f]{16}$/);
+    expect(
+      new Set([
+        k,
+        cacheKey('6.12.118-1', 'f', 'p'),
+        cacheKey('6.12.117-1~deb12u1', 'g', 'p'),
+        cacheKey('6.12.117-1~deb12u1', 'f', 'q'),
+      ]).size,
+    ).toBe(4);
+  });
+});
+
+describe('patchSetSha256', () => {
+  it('depends on order', () => {
+    const a = Buffer.from('a');
+    const b = Buffer.from('b');
+    expect(patchSetSha256([a, b])).not.toBe(patchSetSha256([b, a]));
+  });
+});
+
+describe('fragment checks', () => {
+  const frag = '# comment\nCONFIG_KEXEC_JUMP=y\nCONFIG_NR_CPUS=4\n# CONFIG_STRICT_DEVMEM is not set\n';
+
+  it('reads set and unset symbols', () => {
+    expect(fragmentExpectations(frag)).toEqual({
+      set: ['CONFIG_KEXEC_JUMP=y', 'CONFIG_NR_CPUS=4'],
+      unset: ['CONFIG_STRICT_DEVMEM'],
+    });
+  });
+
+  it('finds what did not land, including a symbol that should be unset', () => {
+    const config = 'CONFIG_KEXEC_JUMP=y\nCONFIG_NR_CPUS=8\nCONFIG_STRICT_DEVMEM=y\n';
+    expect(missingSymbols(frag, config)).toEqual(['CONFIG_NR_CPUS=4', 'CONFIG_STRICT_DEVMEM (should be unset)']);
+  });
+
+  it('accepts a config that has everything', () => {
+    expect(missingSymbols(frag, 'CONFIG_KEXEC_JUMP=y\nCONFIG_NR_CPUS=4\n# CONFIG_STRICT_DEVMEM is not set\n')).toEqual(
+      [],
+    );
+  });
+});

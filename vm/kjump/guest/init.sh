@@ -1,0 +1,80 @@
+#!/bin/busybox sh
+# kjump guest /init for all three roles: a (original kernel), b (save kernel, kexec'd with preserve-context), c (cold-boot restore).
+# Every result is one "HIBFUZZ {json}" console line; the agent (vm/kjump/run.ts) timestamps them on arrival.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /tmp && mount -t tmpfs tmp /tmp
+arg() { v=$2; for w in $(cat /proc/cmdline); do case "$w" in "$1"=*) v="${w#*=}" ;; esac; done; echo "$v"; }
+ev() { echo "HIBFUZZ {\"ev\":\"$1\",\"up\":$(cut -d' ' -f1 /proc/uptime)$2}"; }
+halt_now() { ev "$1-halt"; sync; poweroff -f; sleep 5; echo o >/proc/sysrq-trigger; }
+role=$(arg hibkj.role a)
+dev=$(arg hibkj.dev /dev/vda)
+case "$role" in
+a)
+  ev a-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"kexecLoaded\":$(cat /sys/kernel/kexec_loaded)"
+  pages=$(arg hibkj.pages 4096); seed=$(arg hibkj.seed 1); gen=$(arg hibkj.gen 1); full=$(arg hibkj.full 0)
+  memmax=$(arg hibkj.memmax 0x4ffffff)
+  hibkj hold "$pages" "$seed" "$gen" "$full" "$memmax" /tmp/ready "$dev" &
+  hold=$!
+  while [ ! -s /tmp/ready ]; do
+    kill -0 $hold 2>/dev/null || { ev a-hold-failed; halt_now a; }
+    usleep 20000
+  done
+  list=$(cat /tmp/ready)
+  fwd=""
+  for w in $(cat /proc/cmdline); do case "$w" in hibkj.role=*|hibkj.pages=*) ;; hibkj.*) fwd="$fwd $w" ;; esac; done
+  bextra=$(arg hibkj.bextra "")
+  ev a-load
+  kexec -i --pass-memmap-cmdline --load-preserve-context --mem-min=0x1000 --mem-max="$memmax" \
+    --initrd=/boot/initrd-b.gz \
+    --append="console=ttyS0 panic=-1 $(echo "$bextra" | tr , ' ') hibkj.role=b hibkj.list=$list $fwd" /boot/bzImage
+  rc=$?
+  ev a-loaded ",\"rc\":$rc,\"kexecLoaded\":$(cat /sys/kernel/kexec_loaded)"
+  if [ $rc != 0 ]; then
+    # The load was refused (e.g. B's region too small): A carries on, and must have lost nothing.
+    kill -USR1 $hold
+    wait $hold
+    halt_now a
+  fi
+  ev a-jump
+  kexec -e
+  rc=$?
+  # A runs again here: after B's jump back (kexec -e returns 255) or after a cold-boot restore.
+  ev a-back ",\"rc\":$rc"
+  kill -USR1 $hold
+  wait $hold
+  hibkj diskinfo "$dev"
+  ev a-done ",\"cpus\":$(cat /sys/devices/system/cpu/online | tr -d '\n' | sed 's/^/"/;s/$/"/')"
+  halt_now a
+  ;;
+b)
+  ev b-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo)"
+  hibkj save "$dev"
+  rc=$?
+  ev b-save-rc ",\"rc\":$rc"
+  mode=$(arg hibkj.mode abort)
+  if [ "$mode" = poweroff ] && [ $rc = 0 ]; then halt_now b; fi
+  jb=$(arg kexec_jump_back_entry "")
+  if [ "$(arg hibkj.helper own)" = stock ]; then
+    kexec --load-jump-back-helper --entry="$jb"
+    rc=$?
+    ev b-helper-loaded ",\"rc\":$rc,\"kexecLoaded\":$(cat /sys/kernel/kexec_loaded)"
+    [ $rc = 0 ] || { dmesg | tail -40; halt_now b; }
+    ev jump
+    kexec -e
+    ev b-jump-failed ",\"rc\":$?"
+  else
+    hibkj jumpback "$jb"
+    ev b-jump-failed ",\"rc\":$?"
+  fi
+  halt_now b
+  ;;
+c)
+  ev c-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo)"
+  hibkj restore "$dev" "$(arg hibkj.restore jump)"
+  ev c-restore-failed ",\"rc\":$?"
+  halt_now c
+  ;;
+esac

@@ -1,0 +1,39 @@
+// Real-QEMU smoke test of the kexec-jump save kernel: one save + abort cycle (A -> B writes the image -> A).
+// Runs only in the VM project (HIBFUZZ_VM=1). The first run builds the kernel (~3 min on 2 cores); later runs are cached.
+import { describe, expect, it } from 'vitest';
+import { parseScenario } from '../../spec/scenario/schema.ts';
+import { runKjumpScenario } from './run.ts';
+
+const scenario = parseScenario({
+  version: 1,
+  id: 'kjump-smoke',
+  seed: 4242,
+  machine: { memPages: 131072, cpus: 2 },
+  workload: { anon: 2048 },
+  protocol: { kind: 'kexec', saveKernelPages: 20480 },
+  storage: { pages: 147456 },
+  steps: [{ op: 'hibernate', abortAt: 'afterImageWritten' }],
+});
+
+describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump smoke (real QEMU)', () => {
+  it('saves every tagged page once and comes back with memory intact', { timeout: 900_000 }, async () => {
+    // Arrange
+    if (!scenario.ok) throw new Error(scenario.error);
+    // Act
+    const r = await runKjumpScenario(scenario.scenario, { timeoutMs: 240_000 });
+    // Assert
+    if (!r.ok) throw new Error(`${r.kind}: ${r.error.message}`);
+    expect(r.observation.target).toBe('vm');
+    expect(r.observation.kernel).toMatch(/^kjump-6\.12 /);
+    expect(r.observation.violations).toEqual([]);
+    expect(r.observation.steps).toEqual([
+      {
+        op: 'hibernate',
+        result: 'aborted',
+        at: 'afterImageWritten',
+        image: { dataPages: 2048, zeroPages: 0, metaPages: 4, streamPages: 2053, writes: 2054 },
+      },
+    ]);
+    expect(r.timings.a?.abortLatency).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { parseScenario, type Scenario, type ScenarioInput } from '../spec/scenario/schema.ts';
+import {
+  agentProgram,
+  blkdebugIoError,
+  hibernateOp,
+  kernelCmdline,
+  MIN_VM_MEM_PAGES,
+  memMiB,
+  scenarioIdHash,
+  vmSupports,
+} from './plan.ts';
+
+const input = (over: Partial<ScenarioInput> = {}): ScenarioInput => ({
+  version: 1,
+  id: 'plan-test',
+  machine: { memPages: 131072 },
+  workload: { anon: 1000, zero: 10 },
+  protocol: { kind: 'swsusp', kernel: '6.1', compression: 'lzo' },
+  storage: { kind: 'swapPartition', pages: 65536 },
+  steps: [{ op: 'write', pages: 5 }, { op: 'hibernate' }, { op: 'resume' }],
+  ...over,
+});
+
+function scenario(over: Partial<ScenarioInput> = {}): Scenario {
+  const r = parseScenario(input(over));
+  if (!r.ok) throw new Error(r.error);
+  return r.scenario;
+}
+
+describe('vmSupports', () => {
+  it('accepts a swsusp cycle on a swap partition', () => {
+    expect(vmSupports(scenario())).toEqual({ ok: true });
+  });
+
+  it.each<[string, Partial<ScenarioInput>, RegExp]>([
+    ['kexec', { protocol: { kind: 'kexec' } }, /kexec/],
+    ['lz4', { protocol: { kind: 'swsusp', compression: 'lz4' } }, /lz4/],
+    ['tiny memory', { machine: { memPages: MIN_VM_MEM_PAGES - 1 }, workload: {} }, /too small/],
+    ['swap file', { storage: { kind: 'swapFile', pages: 100 } }, /swapPartition/],
+    ['dma', { workload: { dma: 5 } }, /dma/],
+    ['workload too big', { workload: { anon: 131072 - 1000 } }, /exceed/],
+    ['page-cache write', { steps: [{ op: 'write', kind: 'pageCacheDirty', pages: 1 }] }, /anon pages only/],
+    ['e820 change', { steps: [{ op: 'hibernate' }, { op: 'resume', e820Changed: true }] }, /memory map/],
+    [
+      'two faults',
+      { steps: [{ op: 'hibernate', ioErrorAtWrite: 1, powerLossAfterWrite: 3 }] },
+      /powerLossAfterWrite and ioErrorAtWrite/,
+    ],
+  ])('refuses %s', (_name, over, reason) => {
+    const r = vmSupports(scenario(over));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});
+
+describe('agentProgram / hibernateOp', () => {
+  it('runs writes and hibernations in order, verifying after each hibernation', () => {
+    const s = scenario({
+      steps: [
+        { op: 'write', pages: 7 },
+        { op: 'hibernate' },
+        { op: 'corrupt', region: 'data', index: 1 },
+        { op: 'resume' },
+        { op: 'write', pages: 2 },
+        { op: 'hibernate', abortAt: 'freezer' },
+        { op: 'hibernate', abortAt: 'testResume' },
+      ],
+    });
+    expect(agentProgram(s)).toBe('w7,h,v,w2,hpfreezer,v,ht,v');
+  });
+
+  it('uses the /dev/snapshot path for uswsusp', () => {
+    expect(hibernateOp({ op: 'hibernate' }, 'uswsusp')).toBe('hu');
+    expect(hibernateOp({ op: 'hibernate', abortAt: 'core' }, 'sysfs')).toBe('hpcore');
+    expect(() => hibernateOp({ op: 'hibernate', abortAt: 'afterJump' }, 'sysfs')).toThrow(/not a swsusp abort point/);
+  });
+});
+
+describe('kernelCmdline', () => {
+  it('passes the workload and program to the first boot, nocompress when asked', () => {
+    const s = scenario({ protocol: { kind: 'swsusp', compression: 'none' }, workload: { anon: 3, pageCacheClean: 2 } });
+    const words = kernelCmdline(s, 'first');
+    expect(words).toContain('hibernate=nocompress');
+    expect(words).toContain('hibfuzz.boot=first');
+    expect(words).toContain('hibfuzz.anon=3');
+    expect(words).toContain('hibfuzz.pc=2');
+    expect(words).toContain(`hibfuzz.id=0x${scenarioIdHash('plan-test').toString(16)}`);
+    expect(words).toContain('hibfuzz.prog=w5,h,v');
+  });
+
+  it('keeps resume boots free of workload parameters and adds noresume for bootNoresume', () => {
+    const s = scenario();
+    expect(kernelCmdline(s, 'resume').filter((w) => w.startsWith('hibfuzz.'))).toEqual(['hibfuzz.boot=resume']);
+    expect(kernelCmdline(s, 'noresume', { noresumeWritePages: 4 })).toEqual(
+      expect.arrayContaining(['noresume', 'hibfuzz.boot=noresume', 'hibfuzz.wpages=4']),
+    );
+    expect(kernelCmdline(s, 'first')).not.toContain('hibernate=nocompress');
+  });
+});
+
+describe('small pure helpers', () => {
+  it('hashes ids with FNV-1a', () => {
+    expect(scenarioIdHash('')).toBe(0x811c9dc5);
+    expect(scenarioIdHash('a')).toBe(0xe40c292c);
+  });
+
+  it('rounds memory up to whole MiB', () => {
+    expect(memMiB(131072)).toBe(512);
+    expect(memMiB(131073)).toBe(513);
+  });
+
+  it('fails the request covering device page n + 2 once', () => {
+    const rules = blkdebugIoError(100);
+    expect(rules).toContain('sector = "816"');
+    expect(rules).toContain('errno = "5"');
+    expect(rules).toContain('once = "on"');
+  });
+});

@@ -1,0 +1,131 @@
+// Scenario -> real-VM plan: what a real kernel in QEMU can run, and the guest parameters that run it. Pure.
+import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
+import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
+
+/** Smallest guest a Debian kernel + our initramfs boots and hibernates in (96 MiB). */
+export const MIN_VM_MEM_PAGES = 96 * 256;
+/** Pages the guest kernel and initramfs need besides the agent's workload (64 MiB). */
+export const VM_SYSTEM_PAGES = 64 * 256;
+
+export type Support = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+const no = (reason: string): Support => ({ ok: false, reason });
+
+/** Whether a real kernel can run the scenario; the reason names the first thing it cannot. */
+export function vmSupports(s: Scenario): Support {
+  if (s.protocol.kind !== 'swsusp') return no('protocol kexec runs on the kexec-jump kernel (vm/kjump), not here');
+  if (s.protocol.compression === 'lz4') return no('compression lz4: the Debian kernels build lz4 as a module only');
+  if (s.machine.memPages < MIN_VM_MEM_PAGES) {
+    return no(`machine.memPages ${s.machine.memPages} < ${MIN_VM_MEM_PAGES} (96 MiB): too small for a real kernel`);
+  }
+  if ((s.machine.e820 ?? []).length > 0) return no('machine.e820: QEMU firmware decides the memory map');
+  if (s.storage.kind !== 'swapPartition') return no(`storage.kind ${s.storage.kind}: only swapPartition is supported`);
+  if (s.storage.offset !== 0) return no('storage.offset: a swap partition has its header at page 0');
+  const w = s.workload;
+  if (w.dma > 0) return no('workload.dma: no device DMA model in the guest');
+  const agentPages = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty;
+  if (agentPages + VM_SYSTEM_PAGES > s.machine.memPages) {
+    return no(`workload: ${agentPages} pages + ${VM_SYSTEM_PAGES} for the guest system exceed machine.memPages`);
+  }
+  for (const [i, st] of s.steps.entries()) {
+    if (st.op === 'write' && st.kind !== 'anon')
+      return no(`steps[${i}].kind ${st.kind}: the agent rewrites anon pages only`);
+    if (st.op === 'hibernate' && st.dmaAfterStopPages !== undefined)
+      return no(`steps[${i}].dmaAfterStopPages: no DMA model`);
+    if (st.op === 'hibernate' && st.powerLossAfterWrite !== undefined && st.ioErrorAtWrite !== undefined) {
+      return no(`steps[${i}]: powerLossAfterWrite and ioErrorAtWrite together`);
+    }
+    if (st.op === 'hibernate' && s.protocol.interface === 'uswsusp' && st.abortAt !== undefined) {
+      return no(`steps[${i}].abortAt: abort points drive the sysfs interface only`);
+    }
+    if (st.op === 'resume' && st.e820Changed)
+      return no(`steps[${i}].e820Changed: QEMU firmware decides the memory map`);
+    if (st.op === 'resume' && st.memPages !== undefined && st.memPages < MIN_VM_MEM_PAGES) {
+      return no(`steps[${i}].memPages ${st.memPages} < ${MIN_VM_MEM_PAGES}`);
+    }
+  }
+  return { ok: true };
+}
+
+/** FNV-1a 32-bit of the scenario id: the tag every agent page carries. */
+export function scenarioIdHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(id, 'utf8')) {
+    h ^= c;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export const memMiB = (pages: number): number => Math.ceil(pages / 256);
+
+const PM_TEST_LEVELS: Readonly<Record<Exclude<SwsuspAbortPoint, 'testResume'>, string>> = {
+  core: 'core',
+  devices: 'devices',
+  freezer: 'freezer',
+  platform: 'platform',
+  processors: 'processors',
+};
+
+/** Agent op for one hibernate step (agent.c: h, hp<level>, ht, hu). */
+export function hibernateOp(st: HibernateStep, iface: 'sysfs' | 'uswsusp'): string {
+  if (iface === 'uswsusp') return 'hu';
+  if (st.abortAt === undefined) return 'h';
+  if (st.abortAt === 'testResume') return 'ht';
+  if ((SWSUSP_ABORT_POINTS as readonly string[]).includes(st.abortAt)) {
+    return `hp${PM_TEST_LEVELS[st.abortAt as Exclude<SwsuspAbortPoint, 'testResume'>]}`;
+  }
+  throw new Error(`hibernateOp: ${st.abortAt} is not a swsusp abort point`);
+}
+
+/** The agent program: write and hibernate steps in order, each hibernate followed by a verify (v). */
+export function agentProgram(s: Scenario): string {
+  const iface = s.protocol.kind === 'swsusp' ? s.protocol.interface : 'sysfs';
+  const ops: string[] = [];
+  for (const st of s.steps) {
+    if (st.op === 'write') ops.push(`w${st.pages}`);
+    if (st.op === 'hibernate') ops.push(hibernateOp(st, iface), 'v');
+  }
+  return ops.join(',');
+}
+
+export const BOOT_ROLES = ['first', 'noresume', 'resume'] as const;
+export type BootRole = (typeof BOOT_ROLES)[number];
+
+/** Kernel command line of one boot. */
+export function kernelCmdline(s: Scenario, role: BootRole, opts: { noresumeWritePages?: number } = {}): string[] {
+  const words = ['console=ttyS0', 'panic=-1', 'ignore_loglevel', 'no_console_suspend', 'oops=panic'];
+  const w = s.workload;
+  if (role === 'first') {
+    if (s.protocol.kind === 'swsusp' && s.protocol.compression === 'none') words.push('hibernate=nocompress');
+    const pc = w.pageCacheClean + w.pageCacheDirty;
+    words.push(
+      'hibfuzz.boot=first',
+      `hibfuzz.id=0x${scenarioIdHash(s.id).toString(16)}`,
+      `hibfuzz.seed=${s.seed}`,
+      `hibfuzz.anon=${w.anon}`,
+      `hibfuzz.zero=${w.zero}`,
+      `hibfuzz.pc=${pc}`,
+      `hibfuzz.prog=${agentProgram(s)}`,
+    );
+  } else if (role === 'resume') {
+    words.push('hibfuzz.boot=resume');
+  } else {
+    words.push('noresume', 'hibfuzz.boot=noresume', `hibfuzz.wpages=${opts.noresumeWritePages ?? 0}`);
+  }
+  return words;
+}
+
+/**
+ * blkdebug rules that fail one image write with EIO. The writer takes slots in ascending order from page 1
+ * (swap.c: first the map page slot, then swsusp_info, then the stream), so image write n (0-based, in submission
+ * order) lands on device page n + 2 for all pages before the first full map page; we fail the first request that
+ * covers that page.
+ */
+export function blkdebugIoError(writeIndex: number): string {
+  const sector = (writeIndex + 2) * 8;
+  return ['[inject-error]', 'event = "write_aio"', 'errno = "5"', `sector = "${sector}"`, 'once = "on"', ''].join('\n');
+}
+
+/** Kernel line for a resume step's kernel override. */
+export const debianLineOf = (k: '6.1' | '6.12'): string => `debian-${k}`;

@@ -1,0 +1,84 @@
+// QEMU command line for one guest boot: a pure function of the boot's configuration.
+//
+// Fixed choices: x86-64 `-accel tcg` unless told otherwise (KVM hangs on the lab machines), no display, serial on
+// stdio (the launcher captures it), -no-reboot so a reboot or triple fault ends the process, the swap disk as a
+// virtio-blk drive (the guest sees /dev/vda).
+
+export const ACCELS = ['kvm', 'tcg'] as const;
+export type Accel = (typeof ACCELS)[number];
+
+export interface DiskConfig {
+  readonly path: string;
+  /** blkdebug rules file: the disk is opened through QEMU's blkdebug driver (error injection) */
+  readonly blkdebugConfig?: string;
+}
+
+export interface QemuConfig {
+  readonly binary?: string;
+  readonly accel: Accel;
+  readonly memMiB: number;
+  readonly cpus: number;
+  readonly kernel: string;
+  readonly initrd: string;
+  /** kernel command line words, in order */
+  readonly append: readonly string[];
+  readonly disk: DiskConfig;
+  /** unix socket path for QMP (server, nowait) */
+  readonly qmpSocket?: string;
+  /** incoming migration URI (e.g. `exec:cat state.bin`): start from a saved VM state instead of booting */
+  readonly incoming?: string;
+  /** start paused (-S) */
+  readonly paused?: boolean;
+}
+
+export const DEFAULT_QEMU = 'qemu-system-x86_64';
+
+/** Reject what QEMU would reject later with a worse message. Returns one line or undefined. */
+export function checkQemuConfig(c: QemuConfig): string | undefined {
+  if (!Number.isInteger(c.memMiB) || c.memMiB < 16) return `memMiB ${c.memMiB}: must be an integer >= 16`;
+  if (!Number.isInteger(c.cpus) || c.cpus < 1 || c.cpus > 8) return `cpus ${c.cpus}: must be 1..8`;
+  if (c.disk.path.includes(',')) return `disk path ${c.disk.path}: QEMU option values cannot contain ','`;
+  if (c.disk.blkdebugConfig?.includes(',')) return 'blkdebug config path cannot contain ","';
+  const bad = c.append.find((w) => /\s/.test(w) || w === '');
+  if (bad !== undefined) return `kernel parameter ${JSON.stringify(bad)}: must be one non-empty word`;
+  return undefined;
+}
+
+/** argv (without the binary) for one boot. Throws on a config checkQemuConfig rejects. */
+export function buildQemuArgs(c: QemuConfig): string[] {
+  const problem = checkQemuConfig(c);
+  if (problem !== undefined) throw new Error(`buildQemuArgs: ${problem}`);
+  const drive =
+    c.disk.blkdebugConfig === undefined
+      ? `file=${c.disk.path},if=virtio,format=raw,cache=unsafe`
+      : `if=virtio,format=raw,cache=unsafe,file.driver=blkdebug,file.config=${c.disk.blkdebugConfig},file.image.filename=${c.disk.path}`;
+  const args = [
+    '-accel',
+    c.accel,
+    '-machine',
+    'pc',
+    '-m',
+    String(c.memMiB),
+    '-smp',
+    String(c.cpus),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    '-kernel',
+    c.kernel,
+    '-initrd',
+    c.initrd,
+    '-append',
+    c.append.join(' '),
+    '-drive',
+    drive,
+  ];
+  if (c.accel === 'kvm') args.push('-cpu', 'host');
+  if (c.qmpSocket !== undefined) args.push('-qmp', `unix:${c.qmpSocket},server=on,wait=off`);
+  if (c.incoming !== undefined) args.push('-incoming', c.incoming);
+  if (c.paused === true) args.push('-S');
+  return args;
+}
