@@ -4,12 +4,28 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    passWithNoTests: true,
     projects: [
       {
         test: {
           name: 'unit',
           include: ['spec/**/*.test.ts', 'impl/**/*.test.ts', 'fuzz/**/*.test.ts', 'vm/**/*.test.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        // Real QEMU: only with HIBFUZZ_VM=1 (make test-smoke / make test-vm); serial, long timeouts.
+        test: {
+          name: 'vm',
+          include:
+            process.env.HIBFUZZ_VM !== '1'
+              ? []
+              : process.env.HIBFUZZ_VM_SUITE === 'smoke'
+                ? ['vm/smoke.vmtest.ts', 'vm/kjump/smoke.vmtest.ts']
+                : ['vm/**/*.vmtest.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
         },
       },
       {

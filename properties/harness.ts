@@ -2,9 +2,9 @@
 // bug swapped in), and claim that no violation of the invariant is left unexplained by a known design limit.
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { type Parts, defaultParts, runAndJudge } from '../impl/index.ts';
-import { type InvariantName, parseScenario, type ScenarioInput, invariantInfo } from '../spec/index.ts';
-import { type Plant, PLANTS } from './__fixtures__/plants.ts';
+import { defaultParts, type Parts, runAndJudge } from '../impl/index.ts';
+import { type InvariantName, invariantInfo, parseScenario, type ScenarioInput } from '../spec/index.ts';
+import { PLANTS, type Plant } from './__fixtures__/plants.ts';
 import { type ScenarioArbOptions, scenarioArb } from './arbitraries/scenario.ts';
 
 /** Unexplained violations of `name` when `input` runs with `parts` (undefined: the scenario does not fit). */
@@ -44,6 +44,6 @@ export function plantsFor(name: InvariantName): Plant[] {
 export function expectPlantCaught(name: InvariantName, plant: Plant, arb: fc.Arbitrary<ScenarioInput>): void {
   const out = fc.check(invariantProperty(name, arb, plant.parts), { examples: [[plant.witness]] });
   expect(out.failed, `${plant.name} should make ${name} fail`).toBe(true);
-  const again = fc.check(invariantProperty(name, arb, plant.parts), { numRuns: 400 });
+  const again = fc.check(invariantProperty(name, arb, plant.parts), { numRuns: 1500 });
   expect(again.failed, `${plant.name} should be found by random runs alone`).toBe(true);
 }

@@ -5,6 +5,8 @@ import fc from 'fast-check';
 const seed = Number(process.env.HIBFUZZ_SEED ?? 0x5eed);
 const numRuns = Number(process.env.HIBFUZZ_RUNS ?? 60);
 if (!Number.isInteger(seed) || !Number.isInteger(numRuns) || numRuns < 1) {
-  throw new Error(`HIBFUZZ_SEED / HIBFUZZ_RUNS must be integers (got ${process.env.HIBFUZZ_SEED}, ${process.env.HIBFUZZ_RUNS})`);
+  throw new Error(
+    `HIBFUZZ_SEED / HIBFUZZ_RUNS must be integers (got ${process.env.HIBFUZZ_SEED}, ${process.env.HIBFUZZ_RUNS})`,
+  );
 }
 fc.configureGlobal({ seed, numRuns, endOnFailure: false });

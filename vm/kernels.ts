@@ -8,6 +8,9 @@ import { InfraError } from './errors.ts';
 
 const run = promisify(execFile);
 
+/** How long the answer "newest package of a line" is reused before asking apt again (HIBFUZZ_KERNEL_REFRESH=1: now). */
+export const RESOLVE_TTL_MS = 12 * 3600 * 1000;
+
 // keep-sorted start
 export const DEBIAN_LINES = ['debian-6.1', 'debian-6.12'] as const;
 // keep-sorted end
@@ -245,6 +248,19 @@ export async function resolveKernel(
   if (!isDebianLine(spec)) return userKernel(spec);
   const root = join(opts.cacheDir ?? cacheRoot(), 'kernels');
   mkdirSync(root, { recursive: true });
+  // the newest package of a line is looked up in apt at most every RESOLVE_TTL_MS (apt-cache costs ~1 s)
+  const memo = join(root, `${spec}.resolved.json`);
+  if (process.env.HIBFUZZ_KERNEL_REFRESH !== '1' && existsSync(memo)) {
+    const m = JSON.parse(readFileSync(memo, 'utf8')) as { pkg: string; version: string; at: number };
+    const k = readCached(join(root, kernelCacheName(m.pkg, m.version)), spec);
+    if (k !== undefined && Date.now() - m.at < RESOLVE_TTL_MS) return k;
+  }
+  const remember = (k: Kernel): Kernel => {
+    if (k.packageName !== undefined) {
+      writeFileSync(memo, `${JSON.stringify({ pkg: k.packageName, version: k.version, at: Date.now() })}\n`);
+    }
+    return k;
+  };
   let newest: { pkg: string; version: string } | undefined;
   try {
     newest = pickNewestPackage(spec, await aptCandidates(spec));
@@ -257,10 +273,10 @@ export async function resolveKernel(
     throw new InfraError(`kernel ${spec}: no installable linux-image package found (run apt-get update)`);
   }
   const cached = readCached(join(root, kernelCacheName(newest.pkg, newest.version)), spec);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) return remember(cached);
   opts.log?.(`fetching ${newest.pkg}=${newest.version}`);
   try {
-    return await fetchDebianKernel(root, spec, newest.pkg, newest.version);
+    return remember(await fetchDebianKernel(root, spec, newest.pkg, newest.version));
   } catch (e) {
     const older = newestCached(root, spec);
     if (older === undefined) throw e;

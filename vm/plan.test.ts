@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario, type ScenarioInput } from '../spec/scenario/schema.ts';
 import {
   agentProgram,
-  blkdebugIoError,
+  agentWords,
   hibernateOp,
   kernelCmdline,
   MIN_VM_MEM_PAGES,
@@ -109,11 +109,16 @@ describe('small pure helpers', () => {
     expect(memMiB(131072)).toBe(512);
     expect(memMiB(131073)).toBe(513);
   });
+});
 
-  it('fails the request covering device page n + 2 once', () => {
-    const rules = blkdebugIoError(100);
-    expect(rules).toContain('sector = "816"');
-    expect(rules).toContain('errno = "5"');
-    expect(rules).toContain('once = "on"');
+describe('kernelCmdline with wait (snapshot point)', () => {
+  it('leaves the agent words out of the command line so one snapshot serves every scenario', () => {
+    const s = scenario();
+    const first = kernelCmdline(s, 'first', { wait: true });
+    expect(first).toContain('hibfuzz.wait=1');
+    expect(first.some((w) => w.startsWith('hibfuzz.prog='))).toBe(false);
+    expect(kernelCmdline(scenario({ id: 'other', workload: { anon: 5 } }), 'first', { wait: true })).toEqual(first);
+    expect(agentWords(s)).toContain('hibfuzz.prog=w5,h,v');
+    expect(kernelCmdline(s, 'resume', { wait: true })).toContain('hibfuzz.wait=1');
   });
 });

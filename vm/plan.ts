@@ -92,39 +92,41 @@ export function agentProgram(s: Scenario): string {
 export const BOOT_ROLES = ['first', 'noresume', 'resume'] as const;
 export type BootRole = (typeof BOOT_ROLES)[number];
 
-/** Kernel command line of one boot. */
-export function kernelCmdline(s: Scenario, role: BootRole, opts: { noresumeWritePages?: number } = {}): string[] {
-  const words = ['console=ttyS0', 'panic=-1', 'ignore_loglevel', 'no_console_suspend', 'oops=panic'];
+/** The agent's per-scenario parameters (hibfuzz.* words): on the kernel command line, or typed after a restore. */
+export function agentWords(s: Scenario): string[] {
   const w = s.workload;
+  return [
+    `hibfuzz.id=0x${scenarioIdHash(s.id).toString(16)}`,
+    `hibfuzz.seed=${s.seed}`,
+    `hibfuzz.anon=${w.anon}`,
+    `hibfuzz.zero=${w.zero}`,
+    `hibfuzz.pc=${w.pageCacheClean + w.pageCacheDirty}`,
+    `hibfuzz.prog=${agentProgram(s)}`,
+  ];
+}
+
+/**
+ * Kernel command line of one boot. With `wait`, the first and resume boots stop for one console line (snapshot
+ * point, vm/fast.ts) and the first boot's agent words are left out (they are typed after the restore).
+ */
+export function kernelCmdline(
+  s: Scenario,
+  role: BootRole,
+  opts: { noresumeWritePages?: number; wait?: boolean } = {},
+): string[] {
+  const words = ['console=ttyS0', 'panic=-1', 'ignore_loglevel', 'no_console_suspend', 'oops=panic'];
   if (role === 'first') {
     if (s.protocol.kind === 'swsusp' && s.protocol.compression === 'none') words.push('hibernate=nocompress');
-    const pc = w.pageCacheClean + w.pageCacheDirty;
-    words.push(
-      'hibfuzz.boot=first',
-      `hibfuzz.id=0x${scenarioIdHash(s.id).toString(16)}`,
-      `hibfuzz.seed=${s.seed}`,
-      `hibfuzz.anon=${w.anon}`,
-      `hibfuzz.zero=${w.zero}`,
-      `hibfuzz.pc=${pc}`,
-      `hibfuzz.prog=${agentProgram(s)}`,
-    );
+    words.push('hibfuzz.boot=first');
+    if (opts.wait === true) words.push('hibfuzz.wait=1');
+    else words.push(...agentWords(s));
   } else if (role === 'resume') {
     words.push('hibfuzz.boot=resume');
+    if (opts.wait === true) words.push('hibfuzz.wait=1');
   } else {
     words.push('noresume', 'hibfuzz.boot=noresume', `hibfuzz.wpages=${opts.noresumeWritePages ?? 0}`);
   }
   return words;
-}
-
-/**
- * blkdebug rules that fail one image write with EIO. The writer takes slots in ascending order from page 1
- * (swap.c: first the map page slot, then swsusp_info, then the stream), so image write n (0-based, in submission
- * order) lands on device page n + 2 for all pages before the first full map page; we fail the first request that
- * covers that page.
- */
-export function blkdebugIoError(writeIndex: number): string {
-  const sector = (writeIndex + 2) * 8;
-  return ['[inject-error]', 'event = "write_aio"', 'errno = "5"', `sector = "${sector}"`, 'once = "on"', ''].join('\n');
 }
 
 /** Kernel line for a resume step's kernel override. */

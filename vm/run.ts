@@ -3,33 +3,48 @@
 // Phases of one cycle: boot (first) -> fill -> snapshot+write -> poweroff -> [corrupt | bootNoresume]* -> boot
 // (resume) -> load -> verify. The agent (guest/agent.c) runs every write and hibernate step of the scenario in order
 // inside the original system; a successful resume continues its program in the resume boot.
+import { execFile } from 'node:child_process';
 import {
   closeSync,
-  copyFileSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Errno, ImageStats, Observation, StepOutcome, Violation } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario } from '../spec/scenario/schema.ts';
 import type { AgentEvent, BootReport, Verdict } from './console/classify.ts';
-import { classifyConsole, isErrno } from './console/classify.ts';
+import { AGENT_PREFIX, classifyConsole, isErrno } from './console/classify.ts';
 import { InfraError } from './errors.ts';
+import type { SnapshotPaths } from './fast.ts';
+import {
+  copySparse,
+  dropSnapshot,
+  saveSnapshot,
+  snapshotExists,
+  snapshotKey,
+  snapshotPaths,
+  waitRunning,
+} from './fast.ts';
 import { corruptImagePage } from './image/corrupt.ts';
-import { parseSwsuspImage } from './image/parse.ts';
+import { lz4DecompressSafe } from './image/lz4.ts';
+import { lzo1xDecompressSafe } from './image/lzo.ts';
 import { buildInitramfs } from './initramfs.ts';
 import type { Kernel } from './kernels.ts';
-import { resolveKernel } from './kernels.ts';
+import { cacheRoot, resolveKernel } from './kernels.ts';
 import type { BootRole } from './plan.ts';
-import { blkdebugIoError, debianLineOf, kernelCmdline, memMiB, vmSupports } from './plan.ts';
+import { agentWords, debianLineOf, kernelCmdline, memMiB, vmSupports } from './plan.ts';
+import { chooseAccel } from './qemu/accel.ts';
 import type { Accel, QemuConfig } from './qemu/args.ts';
+import { DEFAULT_QEMU } from './qemu/args.ts';
 import type { ConsoleLine } from './qemu/launch.ts';
 import { launchQemu } from './qemu/launch.ts';
+import { startNbdServer } from './qemu/nbd.ts';
 import { Qmp } from './qemu/qmp.ts';
 
 export interface VmRunOptions {
@@ -40,7 +55,12 @@ export interface VmRunOptions {
   /** per boot; default 180 s */
   readonly timeoutMs?: number;
   readonly log?: (line: string) => void;
+  /** default: HIBFUZZ_ACCEL (tcg | kvm | auto: probe KVM, fall back to TCG), tcg when unset */
   readonly accel?: Accel;
+  /** copy the disk after each image was written (artifacts.images); default false */
+  readonly keepImages?: boolean;
+  /** reuse booted guests through QEMU migration files (fast.ts); default: HIBFUZZ_VM_FAST=1 */
+  readonly fast?: boolean;
 }
 
 export interface BootArtifact {
@@ -77,8 +97,14 @@ const SEVERITY: readonly Verdict['kind'][] = [
   'infraError',
 ];
 
-/** Which polling interval the power-loss watcher uses (ms). */
-const POWER_LOSS_POLL_MS = 2;
+let qemuVersionCache: Promise<string> | undefined;
+/** `qemu-system-x86_64 --version` first line (part of snapshot keys). */
+function qemuVersion(): Promise<string> {
+  qemuVersionCache ??= new Promise((resolve) => {
+    execFile(DEFAULT_QEMU, ['--version'], (err, stdout) => resolve(err ? 'unknown' : (stdout.split('\n')[0] ?? '')));
+  });
+  return qemuVersionCache;
+}
 
 interface BootRun {
   readonly report: BootReport;
@@ -106,13 +132,14 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     }
     return k;
   };
-  await prepared(opts.kernel);
 
   const disk = join(opts.workDir, 'disk.img');
   const fd = openSync(disk, 'w');
   ftruncateSync(fd, scenario.storage.pages * 4096);
   closeSync(fd);
 
+  const first = await prepared(opts.kernel);
+  const accel = opts.accel ?? (await chooseAccel({ kernel: first.kernel.bzImage, initrd: first.initrd, disk }));
   const boots: BootArtifact[] = [];
   const images: string[] = [];
   const steps: StepOutcome[] = [];
@@ -123,6 +150,8 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     if (SEVERITY.indexOf(v.kind) > SEVERITY.indexOf(worst.kind)) worst = v;
   };
 
+  const fast = opts.fast ?? process.env.HIBFUZZ_VM_FAST === '1';
+
   const boot = async (
     role: BootRole,
     bootOpts: { memPages?: number; kernelSpec?: string; wpages?: number; hib?: HibernateStep },
@@ -130,71 +159,120 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     const k = await prepared(bootOpts.kernelSpec ?? opts.kernel);
     const n = boots.length + 1;
     const logPath = join(opts.workDir, `boot-${n}-${role}.log`);
-    let blkdebugConfig: string | undefined;
-    if (bootOpts.hib?.ioErrorAtWrite !== undefined) {
-      blkdebugConfig = join(opts.workDir, `boot-${n}.blkdebug`);
-      writeFileSync(blkdebugConfig, blkdebugIoError(bootOpts.hib.ioErrorAtWrite));
-    }
+    // write faults: the disk is served by our NBD server, which counts image page writes exactly (qemu/nbd.ts)
+    const hib = bootOpts.hib;
+    const faulty = hib?.ioErrorAtWrite !== undefined || hib?.powerLossAfterWrite !== undefined;
+    let killQemu: () => void = () => {};
+    const nbd = faulty
+      ? await startNbdServer({
+          socketPath: join(opts.workDir, `boot-${n}.nbd`),
+          diskPath: disk,
+          faults: {
+            ...(hib?.ioErrorAtWrite === undefined ? {} : { ioErrorAtWrite: hib.ioErrorAtWrite }),
+            ...(hib?.powerLossAfterWrite === undefined ? {} : { powerLossAfterWrite: hib.powerLossAfterWrite }),
+          },
+          onPowerLoss: () => killQemu(),
+        })
+      : undefined;
     const qmpSocket = join(opts.workDir, `boot-${n}.qmp`);
+    const mem = memMiB(bootOpts.memPages ?? scenario.machine.memPages);
+    // fast: the first and resume boots stop at a snapshot point (fast.ts); restore it when it exists
+    const waitable = fast && role !== 'noresume';
+    const append = kernelCmdline(scenario, role, {
+      ...(bootOpts.wpages === undefined ? {} : { noresumeWritePages: bootOpts.wpages }),
+      wait: waitable,
+    });
+    let snap: SnapshotPaths | undefined;
+    let restoring = false;
+    if (waitable) {
+      const key = snapshotKey({
+        role: role === 'first' ? 'first' : 'resume',
+        bzImage: k.kernel.bzImage,
+        initrd: k.initrd,
+        memMiB: mem,
+        cpus: scenario.machine.cpus,
+        diskPages: scenario.storage.pages,
+        append,
+        qemuVersion: `${await qemuVersion()} ${accel}`,
+      });
+      snap = snapshotPaths(cacheRoot(), key);
+      restoring = snapshotExists(snap);
+      if (restoring && role === 'first') await copySparse(snap.disk, disk);
+    }
     const config: QemuConfig = {
-      accel: opts.accel ?? 'tcg',
-      memMiB: memMiB(bootOpts.memPages ?? scenario.machine.memPages),
+      accel,
+      memMiB: mem,
       cpus: scenario.machine.cpus,
       kernel: k.kernel.bzImage,
       initrd: k.initrd,
-      append: kernelCmdline(
-        scenario,
-        role,
-        bootOpts.wpages === undefined ? {} : { noresumeWritePages: bootOpts.wpages },
-      ),
-      disk: blkdebugConfig === undefined ? { path: disk } : { path: disk, blkdebugConfig },
+      append,
+      disk: nbd === undefined ? { path: disk } : { path: disk, nbdSocket: nbd.socketPath },
       qmpSocket,
+      ...(restoring && snap !== undefined ? { incoming: `exec:cat ${snap.state}` } : {}),
     };
-    const powerLoss = bootOpts.hib?.powerLossAfterWrite;
-    let hibernatingSeen = false;
+    let onWaiting: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      onWaiting = resolve;
+    });
     const running = launchQemu(config, {
       logPath,
       timeoutMs,
       onLine: (l) => {
-        if (l.text.includes('"ev":"hibernating"')) hibernatingSeen = true;
+        if (l.text.includes('"ev":"hibernating"')) nbd?.arm();
+        if (l.text.includes('"ev":"waiting"')) onWaiting();
         log(`[${role} ${(l.t / 1000).toFixed(2)}] ${l.text}`);
       },
     });
-    let powerLostAfterPages: number | undefined;
-    let watcher: Promise<void> = Promise.resolve();
-    if (powerLoss !== undefined) {
-      // power loss: QEMU is killed once the guest has written powerLoss image pages (QMP query-blockstats, polled)
-      watcher = (async () => {
-        const qmp = await Qmp.connect(qmpSocket);
-        let exited = false;
-        void running.done.then(() => {
-          exited = true;
-        });
-        try {
-          while (!hibernatingSeen && !exited) await sleep(POWER_LOSS_POLL_MS);
+    killQemu = () => running.kill();
+    let exited = false;
+    void running.done.then(
+      () => {
+        exited = true;
+        onWaiting();
+      },
+      () => {
+        exited = true;
+        onWaiting();
+      },
+    );
+    const qmpP = waitable ? Qmp.connect(qmpSocket) : undefined;
+    let control: Promise<void> = Promise.resolve();
+    if (waitable && qmpP !== undefined && snap !== undefined) {
+      const sp = snap;
+      const line = role === 'first' ? `${agentWords(scenario).join(' ')}\n` : '\n';
+      control = (async () => {
+        const qmp = await qmpP;
+        if (restoring) {
+          await waitRunning(qmp);
+        } else {
+          await waiting;
           if (exited) return;
-          const base = (await qmp.blockStats()).reduce((a, b) => a + b.wrBytes, 0);
-          while (!exited) {
-            const pages = ((await qmp.blockStats()).reduce((a, b) => a + b.wrBytes, 0) - base) / 4096;
-            if (pages >= powerLoss) {
-              running.kill();
-              powerLostAfterPages = pages;
-              return;
-            }
-            await sleep(POWER_LOSS_POLL_MS);
+          try {
+            await saveSnapshot(qmp, sp, role === 'first' ? () => copySparse(disk, sp.disk) : undefined);
+            log(`saved snapshot ${sp.dir}`);
+          } catch (e) {
+            log(`snapshot failed, continuing without it: ${e instanceof Error ? e.message : String(e)}`);
+            dropSnapshot(sp);
+            await qmp.execute('cont').catch(() => {});
           }
-        } catch {
-          // QEMU exited under us: nothing to cut
-        } finally {
-          qmp.close();
         }
-      })();
+        running.send(line);
+      })().catch((e: unknown) => {
+        log(`fast path: ${e instanceof Error ? e.message : String(e)}`);
+        running.kill();
+      });
     }
     const r = await running.done;
-    await watcher;
+    await control;
+    await nbd?.close();
+    const powerLostAfterPages = nbd?.powerLost() === true ? nbd.writesStored() : undefined;
+    if (qmpP !== undefined) void qmpP.then((q) => q.close()).catch(() => {});
+    rmSync(qmpSocket, { force: true });
     writeFileSync(join(opts.workDir, `boot-${n}.args.json`), `${JSON.stringify(r.args)}\n`);
     const exit = powerLostAfterPages !== undefined ? ({ kind: 'exited', code: 0 } as const) : r.exit;
-    let report = classifyConsole(r.log, exit);
+    // a restored boot starts after init's first words: say so for the classifier
+    const consoleText = restoring ? `${AGENT_PREFIX}{"ev":"restored","role":"${role}"}\n${r.log}` : r.log;
+    let report = classifyConsole(consoleText, exit);
     if (powerLostAfterPages !== undefined && report.verdict.kind === 'unexpectedReboot') {
       report = { ...report, verdict: { kind: 'pass', title: `power cut after ${powerLostAfterPages} pages` } };
     }
@@ -215,6 +293,8 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
   let suspended = false;
   let lost = false;
   let corrupted = false;
+  /** the real system left the scenario's path (stale resume): stop */
+  let diverged = false;
   let stepsRun = 0;
 
   const take = (ev: string): AgentEvent | undefined => {
@@ -336,9 +416,11 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
           timings.snapshotWrite = ((tOff ?? current.durationMs) - tStart) / 1000;
           timings.poweroff = tOff !== undefined ? (current.durationMs - tOff) / 1000 : 0;
         }
-        const copy = join(opts.workDir, `image-${images.length + 1}.img`);
-        copyFileSync(disk, copy);
-        images.push(copy);
+        if (opts.keepImages === true) {
+          const copy = join(opts.workDir, `image-${images.length + 1}.img`);
+          await copySparse(disk, copy);
+          images.push(copy);
+        }
         if (cut !== undefined) {
           steps.push({ op: 'hibernate', result: 'powerLost', writes: Math.floor(cut) });
           suspended = true;
@@ -387,7 +469,22 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
         current = b;
         const tResuming = lineTime((t) => t.includes('"ev":"resuming"'));
         const ret = take('hibernateReturned');
-        if (ret !== undefined && suspended) {
+        if (ret !== undefined && !suspended) {
+          // an image came back although no hibernation was pending (e.g. a failed test_resume left it signed):
+          // the system jumped back to an older state; what it does next no longer follows the scenario
+          const v = take('verify');
+          const checked = v !== undefined && typeof v.pagesChecked === 'number' ? v.pagesChecked : 0;
+          const corrupt = v !== undefined && typeof v.pagesCorrupt === 'number' ? v.pagesCorrupt : 0;
+          steps.push({ op: 'resume', result: 'resumed', pagesChecked: checked, pagesCorrupt: corrupt });
+          violations.push({
+            invariant: 'StaleImageNeverResumed',
+            step: i,
+            message: 'the kernel resumed an image although no hibernation was pending (stale image)',
+            expected: 'noImage',
+            actual: 'resumed',
+          });
+          diverged = true;
+        } else if (ret !== undefined) {
           alive = true;
           suspended = false;
           const v = take('verify');
@@ -429,9 +526,12 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
         break;
       }
     }
-    if (boots.some((bt) => bt.verdict.kind === 'kernelPanic' || bt.verdict.kind === 'hang')) break;
+    if (diverged || boots.some((bt) => bt.verdict.kind === 'kernelPanic' || bt.verdict.kind === 'hang')) break;
   }
 
+  const firstViolation = violations[0];
+  if (firstViolation !== undefined)
+    note({ kind: 'invariantViolated', title: `${firstViolation.invariant}: ${firstViolation.message}` });
   return {
     observation: { target: 'vm', kernel: kernel.version, steps, violations },
     timings,
@@ -441,19 +541,93 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
   };
 }
 
-/** ImageStats of the image on the disk, or undefined when no signed image parses. */
+const PAGE = 4096;
+const SF_NOCOMPRESS_MODE = 2;
+const SF_COMPRESSION_ALG_LZ4 = 16;
+const ZERO_FLAG = 1n << 63n;
+const BM_END_OF_MAP = 0xffffffffffffffffn;
+
+/**
+ * ImageStats of the signed image on the disk, or undefined when there is none. Reads only what the counts need
+ * (swsusp_header, the swap-map chain, swsusp_info and the metadata chunks), so it costs milliseconds where a full
+ * parse (vm/image) decompresses every chunk; `writes` = stored stream pages + map pages + the header page.
+ */
 export function imageStats(disk: string, devicePages: number): ImageStats | undefined {
-  const dev = new Uint8Array(readFileSync(disk));
-  const r = parseSwsuspImage(dev, { devicePages });
-  if (!r.ok) return undefined;
-  const im = r.image;
-  const zero = im.zeroFlags.filter((z) => z).length;
-  return {
-    dataPages: im.info.imagePages,
-    zeroPages: zero,
-    metaPages: im.nrMeta,
-    streamPages: im.info.pages,
-    // stored stream pages + swap-map pages + the swsusp_header page
-    writes: im.usedEntries + im.mapPages.length + 1,
-  };
+  const fd = openSync(disk, 'r');
+  try {
+    const page = (i: number): Buffer | undefined => {
+      if (!Number.isSafeInteger(i) || i < 0 || i >= devicePages) return undefined;
+      const b = Buffer.alloc(PAGE);
+      return readSync(fd, b, 0, PAGE, i * PAGE) === PAGE ? b : undefined;
+    };
+    const head = page(0);
+    if (head === undefined || head.toString('latin1', 4086, 4096) !== 'S1SUSPEND\0') return undefined;
+    const flags = head.readUInt32LE(4072);
+    const entries: number[] = [];
+    const seen = new Set<number>();
+    let mapPages = 0;
+    for (let m = Number(head.readBigUInt64LE(4064)); m !== 0; ) {
+      const mp = seen.has(m) ? undefined : page(m);
+      if (mp === undefined) return undefined;
+      seen.add(m);
+      mapPages++;
+      for (let j = 0; j < 511; j++) {
+        const e = Number(mp.readBigUInt64LE(j * 8));
+        if (e !== 0) entries.push(e);
+      }
+      m = Number(mp.readBigUInt64LE(4088));
+    }
+    const info = page(entries[0] ?? -1);
+    if (info === undefined) return undefined;
+    const imagePages = Number(info.readBigUInt64LE(416));
+    const pages = Number(info.readBigUInt64LE(424));
+    const nrMeta = pages - imagePages - 1;
+    if (nrMeta < 0) return undefined;
+    // metadata pages: raw after swsusp_info (nocompress), else the first compressed chunks
+    const meta: Buffer[] = [];
+    let k = 1;
+    while (meta.length < nrMeta && k < entries.length) {
+      const first = page(entries[k] ?? -1);
+      if (first === undefined) return undefined;
+      if ((flags & SF_NOCOMPRESS_MODE) !== 0) {
+        meta.push(first);
+        k++;
+        continue;
+      }
+      const cmpLen = Number(first.readBigUInt64LE(0));
+      const n = Math.ceil((8 + cmpLen) / PAGE);
+      const parts: Buffer[] = [first];
+      for (let j = 1; j < n; j++) {
+        const p = page(entries[k + j] ?? -1);
+        if (p === undefined) return undefined;
+        parts.push(p);
+      }
+      k += n;
+      const input = new Uint8Array(Buffer.concat(parts).subarray(8, 8 + cmpLen));
+      const r =
+        (flags & SF_COMPRESSION_ALG_LZ4) !== 0
+          ? lz4DecompressSafe(input, 32 * PAGE)
+          : lzo1xDecompressSafe(input, 32 * PAGE);
+      if (!r.ok) return undefined;
+      const out = Buffer.from(r.out);
+      for (let o = 0; o + PAGE <= out.length && meta.length < nrMeta; o += PAGE) meta.push(out.subarray(o, o + PAGE));
+    }
+    let zero = 0;
+    scan: for (const mp of meta) {
+      for (let j = 0; j < 512; j++) {
+        const v = mp.readBigUInt64LE(j * 8);
+        if (v === BM_END_OF_MAP) break scan;
+        if ((v & ZERO_FLAG) !== 0n) zero++;
+      }
+    }
+    return {
+      dataPages: imagePages,
+      zeroPages: zero,
+      metaPages: nrMeta,
+      streamPages: pages,
+      writes: entries.length + mapPages + 1,
+    };
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -14,7 +14,17 @@ import {
 } from '../../spec/index.ts';
 
 // keep-sorted start
-export const FAULT_KINDS = ['abort', 'corrupt', 'dma', 'eio', 'mismatch', 'none', 'powerLoss', 'stale', 'twice'] as const;
+export const FAULT_KINDS = [
+  'abort',
+  'corrupt',
+  'dma',
+  'eio',
+  'mismatch',
+  'none',
+  'powerLoss',
+  'stale',
+  'twice',
+] as const;
 // keep-sorted end
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -1,8 +1,9 @@
 // AbortCopiesNothing: aborts at every phase: zero copies, memory unchanged.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'AbortCopiesNothing' as const;
 const FAULTS = ['abort'] as const;

@@ -1,8 +1,9 @@
 // CorruptImageNeverResumed: a bit flipped at rest in data, meta, header or map pages.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'CorruptImageNeverResumed' as const;
 const FAULTS = ['corrupt'] as const;

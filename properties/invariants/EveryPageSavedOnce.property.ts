@@ -1,8 +1,9 @@
 // EveryPageSavedOnce: clean hibernations and aborts after the image is written.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'EveryPageSavedOnce' as const;
 const FAULTS = ['none', 'abort', 'dma'] as const;

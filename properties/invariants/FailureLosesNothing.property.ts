@@ -1,8 +1,9 @@
 // FailureLosesNothing: EIO at write k, storage too small, memory too full.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'FailureLosesNothing' as const;
 const FAULTS = ['eio', 'powerLoss', 'none'] as const;

@@ -1,8 +1,9 @@
 // ImageCommittedAtomically: power lost after write k, for k near the first, last and signature writes.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'ImageCommittedAtomically' as const;
 const FAULTS = ['powerLoss', 'eio', 'none', 'abort'] as const;

@@ -1,8 +1,9 @@
 // ImageResumedAtMostOnce: resume attempted twice.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'ImageResumedAtMostOnce' as const;
 const FAULTS = ['twice', 'none'] as const;

@@ -1,8 +1,9 @@
 // MismatchedImageRefused: resume with another memory size, memory map or kernel line.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'MismatchedImageRefused' as const;
 const FAULTS = ['mismatch'] as const;

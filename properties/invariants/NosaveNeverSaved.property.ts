@@ -1,8 +1,9 @@
 // NosaveNeverSaved: machines with reserved, ACPI and NVS holes.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'NosaveNeverSaved' as const;
 const FAULTS = ['none', 'twice'] as const;

@@ -1,8 +1,9 @@
 // QuiescedMemoryUnchanged: devices stopped while the image is made and written.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'QuiescedMemoryUnchanged' as const;
 const FAULTS = ['none', 'abort'] as const;

@@ -1,8 +1,9 @@
 // RestoreNeverClobbers: loader footprints overlapping many image frames.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'RestoreNeverClobbers' as const;
 const FAULTS = ['none', 'twice', 'mismatch'] as const;

@@ -1,8 +1,9 @@
 // ResumeRestoresIdenticalMemory: workload writes, hibernation and resume.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'ResumeRestoresIdenticalMemory' as const;
 const FAULTS = ['none', 'twice', 'abort'] as const;

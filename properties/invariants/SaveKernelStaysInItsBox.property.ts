@@ -1,8 +1,9 @@
 // SaveKernelStaysInItsBox: save kernel regions of every reservation mode.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'SaveKernelStaysInItsBox' as const;
 const FAULTS = ['none', 'abort', 'eio'] as const;

@@ -1,8 +1,9 @@
 // SwapSlotsFreedOnError: write errors at every position.
-import { describe, it } from 'vitest';
+
 import fc from 'fast-check';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
+import { describe, it } from 'vitest';
 import { scenarioArb } from '../arbitraries/scenario.ts';
+import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'SwapSlotsFreedOnError' as const;
 const FAULTS = ['eio', 'powerLoss'] as const;

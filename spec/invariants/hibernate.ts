@@ -1,7 +1,7 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
-import { KIND, type Memory, OWNER, SLOT } from '../model/state.ts';
 import { saveRegion } from '../model/init.ts';
+import { KIND, type Memory, OWNER, SLOT } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';

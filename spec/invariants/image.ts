@@ -127,8 +127,10 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
     const o = r.outcome;
     if (o.op !== 'hibernate') continue;
     const signed = isSigned(r.storageAfter.header.get(off));
+    const during = signedDuring(r, off);
     const d = decodeImage(r.storageAfter, off);
-    if (signed && !d.ok) {
+    const own = d.ok && d.image.info.imageId === r.imageId;
+    if (during && !d.ok) {
       out.push(
         violation(
           'ImageCommittedAtomically',
@@ -138,27 +140,34 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
           o.result,
         ),
       );
-    } else if (signed && d.ok && d.image.info.imageId !== r.imageId && o.result !== 'failed') {
-      out.push(violation('ImageCommittedAtomically', r.step, 'header signed but points to an older image'));
-    } else if (o.result === 'poweredOff' && !signed) {
+    } else if (during && !own) {
+      out.push(violation('ImageCommittedAtomically', r.step, 'header signed but points to another image'));
+    } else if (o.result === 'poweredOff' && !(signed && own)) {
       out.push(
-        violation('ImageCommittedAtomically', r.step, 'powered off without a signed image', 'signed', 'unsigned'),
+        violation('ImageCommittedAtomically', r.step, 'powered off without its signed image', 'signed', 'unsigned'),
       );
-    } else if (o.result === 'aborted' && signed) {
+    } else if (o.result === 'aborted' && during) {
       out.push(
         violation(
           'ImageCommittedAtomically',
           r.step,
-          `aborted at ${o.at} but an image stays signed (the system carries on)`,
+          `aborted at ${o.at} but its image stays signed (the system carries on)`,
         ),
       );
-    } else if (o.result === 'failed' && signed && d.ok && d.image.info.imageId === r.imageId) {
+    } else if (o.result === 'failed' && during) {
       out.push(
         violation('ImageCommittedAtomically', r.step, `hibernation failed (${o.errno}) but its image is signed`),
       );
     }
   }
   return out;
+}
+
+/** The step left a signed header that was not there before it (an older image left alone does not count). */
+function signedDuring(r: HibernateRecord, off: number): boolean {
+  const a = r.storageAfter.header.get(off);
+  const b = r.storageBefore.header.get(off);
+  return isSigned(a) && (b === undefined || a?.sig !== b.sig || a.image !== b.image || a.crc32 !== b.crc32);
 }
 
 /** SwapSlotsFreedOnError: a failed hibernation frees every storage slot it allocated (free_all_swap_pages). */

@@ -205,6 +205,7 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
       reboot ? 'the kernel rebooted instead of powering off' : 'QEMU exited without a power-off (triple fault?)',
     );
   }
-  if (!events.some((e) => e.ev === 'init')) return verdict('bootFailed', 'the guest powered off without reaching init');
+  if (!events.some((e) => e.ev === 'init' || e.ev === 'restored'))
+    return verdict('bootFailed', 'the guest powered off without reaching init');
   return verdict('pass', 'powered off');
 }

@@ -1,6 +1,6 @@
 // kjump CLI: run kexec scenarios on the real kexec-jump kernel and print {observation | failure, timings} as JSON.
 // tsx vm/kjump/cli.ts SCENARIO.json [--patched] [--patch FILE]... [--helper own|stock] [--mem-mib N]
-//                     [--artifacts DIR] [--full] [--debug] [--verbose]
+//                     [--artifacts DIR] [--full] [--jumpback-segment ADDR] [--debug] [--verbose]
 // Exit: 0 ran (observation printed, violations included), 1 kernel finding (BootError), 2 host problem / bad input.
 import { readFileSync } from 'node:fs';
 import { parseScenario } from '../../spec/scenario/schema.ts';
@@ -17,6 +17,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let debug = false;
   let verbose = false;
   let fullImage = false;
+  let jumpBackSegment: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -28,6 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
     else if (a === '--debug') debug = true;
     else if (a === '--verbose') verbose = true;
     else if (a === '--full') fullImage = true;
+    else if (a === '--jumpback-segment' && v !== undefined) jumpBackSegment = Number(argv[++i]);
     else if (a !== undefined && !a.startsWith('--') && file === undefined) file = a;
     else {
       console.error(`kjump: bad argument ${String(a)}`);
@@ -56,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
       helper,
       qemuDebug: debug,
       fullImage,
+      ...(jumpBackSegment !== undefined ? { jumpBackSegment } : {}),
       ...(artifactsDir !== undefined ? { artifactsDir } : {}),
       ...(verbose
         ? {

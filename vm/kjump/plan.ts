@@ -118,7 +118,7 @@ export function aCmdline(
   p: KjumpPlan,
   helper: HelperKind,
   mode: SaveMode,
-  extra: { eioAt?: number; powerLossAt?: number },
+  extra: { eioAt?: number; powerLossAt?: number; jumpBackSegment?: number },
 ): string {
   const w = [
     'console=ttyS0',
@@ -134,6 +134,7 @@ export function aCmdline(
   ];
   if (extra.eioAt !== undefined) w.push(`hibkj.eioat=${extra.eioAt}`);
   if (extra.powerLossAt !== undefined) w.push(`hibkj.plat=${extra.powerLossAt}`);
+  if (extra.jumpBackSegment !== undefined) w.push(`hibkj.jbseg=0x${extra.jumpBackSegment.toString(16)}`);
   return w.join(' ');
 }
 

@@ -54,6 +54,11 @@ export interface KjumpRunOptions {
   readonly onLine?: (role: string, line: ConsoleLine) => void;
   /** save all of A's RAM even when no resume step follows (abort-latency measurements with a full dump) */
   readonly fullImage?: boolean;
+  /**
+   * Fault: B's jump-back segment goes to this physical address instead of A's control page, so the entry is unmapped
+   * in B's kexec page table and the jump faults (QEMU exits with no marker: outcome noReturn).
+   */
+  readonly jumpBackSegment?: number;
 }
 
 export interface KjumpArtifacts {
@@ -301,6 +306,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const cmdA = aCmdline(plan, helper, hib.mode, {
     ...(hib.eioAt !== undefined ? { eioAt: hib.eioAt } : {}),
     ...(hib.powerLossAt !== undefined ? { powerLossAt: hib.powerLossAt } : {}),
+    ...(opts.jumpBackSegment !== undefined ? { jumpBackSegment: opts.jumpBackSegment } : {}),
   });
   const dlogA = opts.qemuDebug ? join(dir, 'qemu-a.dlog') : undefined;
   const r1 = await runQemu(qemuArgs(plan, kernel.bzImage, initrds.a, cmdA, disk, dlogA), consoleA, timeout, (l) =>

@@ -1,5 +1,8 @@
 // Real-QEMU smoke test of the kexec-jump save kernel: one save + abort cycle (A -> B writes the image -> A).
 // Runs only in the VM project (HIBFUZZ_VM=1). The first run builds the kernel (~3 min on 2 cores); later runs are cached.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../spec/scenario/schema.ts';
 import { runKjumpScenario } from './run.ts';
@@ -20,7 +23,10 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump smoke (real QEMU)', () =>
     // Arrange
     if (!scenario.ok) throw new Error(scenario.error);
     // Act
-    const r = await runKjumpScenario(scenario.scenario, { timeoutMs: 240_000 });
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-kjump-smoke-'));
+    const r = await runKjumpScenario(scenario.scenario, { timeoutMs: 240_000, artifactsDir: dir }).finally(() =>
+      rmSync(join(dir, 'disk.img'), { force: true }),
+    );
     // Assert
     if (!r.ok) throw new Error(`${r.kind}: ${r.error.message}`);
     expect(r.observation.target).toBe('vm');

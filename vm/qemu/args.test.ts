@@ -35,6 +35,13 @@ describe('buildQemuArgs', () => {
     );
   });
 
+  it('serves the disk over NBD when a socket is given', () => {
+    const args = buildQemuArgs({ ...base, disk: { path: '/w/disk.img', nbdSocket: '/w/nbd.sock' } });
+    expect(valueAfter(args, '-drive')).toBe(
+      'if=virtio,format=raw,cache=unsafe,file.driver=nbd,file.server.type=unix,file.server.path=/w/nbd.sock',
+    );
+  });
+
   it('adds QMP, incoming migration, pause and the host CPU for KVM', () => {
     const args = buildQemuArgs({
       ...base,

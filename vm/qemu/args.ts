@@ -11,6 +11,8 @@ export interface DiskConfig {
   readonly path: string;
   /** blkdebug rules file: the disk is opened through QEMU's blkdebug driver (error injection) */
   readonly blkdebugConfig?: string;
+  /** serve the disk through this NBD unix socket instead (qemu/nbd.ts: page-exact write faults); wins over path */
+  readonly nbdSocket?: string;
 }
 
 export interface QemuConfig {
@@ -39,6 +41,7 @@ export function checkQemuConfig(c: QemuConfig): string | undefined {
   if (!Number.isInteger(c.cpus) || c.cpus < 1 || c.cpus > 8) return `cpus ${c.cpus}: must be 1..8`;
   if (c.disk.path.includes(',')) return `disk path ${c.disk.path}: QEMU option values cannot contain ','`;
   if (c.disk.blkdebugConfig?.includes(',')) return 'blkdebug config path cannot contain ","';
+  if (c.disk.nbdSocket?.includes(',')) return 'NBD socket path cannot contain ","';
   const bad = c.append.find((w) => /\s/.test(w) || w === '');
   if (bad !== undefined) return `kernel parameter ${JSON.stringify(bad)}: must be one non-empty word`;
   return undefined;
@@ -49,9 +52,11 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   const problem = checkQemuConfig(c);
   if (problem !== undefined) throw new Error(`buildQemuArgs: ${problem}`);
   const drive =
-    c.disk.blkdebugConfig === undefined
-      ? `file=${c.disk.path},if=virtio,format=raw,cache=unsafe`
-      : `if=virtio,format=raw,cache=unsafe,file.driver=blkdebug,file.config=${c.disk.blkdebugConfig},file.image.filename=${c.disk.path}`;
+    c.disk.nbdSocket !== undefined
+      ? `if=virtio,format=raw,cache=unsafe,file.driver=nbd,file.server.type=unix,file.server.path=${c.disk.nbdSocket}`
+      : c.disk.blkdebugConfig === undefined
+        ? `file=${c.disk.path},if=virtio,format=raw,cache=unsafe`
+        : `if=virtio,format=raw,cache=unsafe,file.driver=blkdebug,file.config=${c.disk.blkdebugConfig},file.image.filename=${c.disk.path}`;
   const args = [
     '-accel',
     c.accel,

@@ -493,11 +493,13 @@ static int cmd_save(int argc, char **argv) {
 }
 
 /* ---- jump back: kexec_load a one-page exact copy of A's control page, entry = A's re-entry address ---- */
-static int jumpback(uint64_t entry, int go) {
+/* seg_at != 0 is a fault injection: the segment goes elsewhere, so A's control page stays unmapped in our kexec
+ * page table and the jump to the entry faults (#PF -> #DF -> triple fault on 6.12 without the jump-back patch). */
+static int jumpback(uint64_t entry, int go, uint64_t seg_at) {
 	uint64_t cp = entry & ~(PG - 1);
 	static uint8_t copy[PG] __attribute__((aligned(4096)));
-	memcpy(copy, phys(cp, 0), PG);
-	struct kexec_segment seg = {.buf = copy, .bufsz = PG, .mem = (void *)cp, .memsz = PG};
+	memcpy(copy, phys(seg_at ? seg_at : cp, 0), PG);
+	struct kexec_segment seg = {.buf = copy, .bufsz = PG, .mem = (void *)(seg_at ? seg_at : cp), .memsz = PG};
 	double t0 = now_s();
 	long r = syscall(SYS_kexec_load, entry, 1UL, &seg, (unsigned long)KEXEC_PRESERVE_CONTEXT);
 	if (r) die("kexec_load jumpback");
@@ -525,7 +527,8 @@ static int cmd_jumpback(int argc, char **argv) {
 		entry = strtoull(v, 0, 0);
 	}
 	int go = !(argc > 2 && strcmp(argv[2], "load") == 0);
-	return jumpback(entry, go);
+	uint64_t seg_at = argc > 3 ? strtoull(argv[3], 0, 0) & ~(PG - 1) : 0;
+	return jumpback(entry, go, seg_at);
 }
 
 /* ---- C: cold-boot restore. Pages outside C's RAM go back through /dev/mem; A's swap-back (its relocate_kernel
@@ -598,7 +601,7 @@ static int cmd_restore(int argc, char **argv) {
 	       "\"entry\":%" PRIu64 "}\n",
 	       restored, skipped, t_check - t0, now_s() - t0, h.jump_back_entry);
 	fflush(stdout);
-	return jumpback(h.jump_back_entry, go);
+	return jumpback(h.jump_back_entry, go, 0);
 }
 
 /* Print the container header of the disk (A after the jump back: the disk works and the image is committed). */
@@ -627,7 +630,7 @@ static int cmd_diskinfo(int argc, char **argv) {
 
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback|restore|diskinfo ...\n"); return 2; }
+	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback ENTRY [go|load] [SEGADDR]|restore|diskinfo ...\n"); return 2; }
 	const char *c = argv[1];
 	if (!strcmp(c, "hold")) return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(c, "save")) return cmd_save(argc - 1, argv + 1);

@@ -27,7 +27,8 @@ a)
   for w in $(cat /proc/cmdline); do case "$w" in hibkj.role=*|hibkj.pages=*) ;; hibkj.*) fwd="$fwd $w" ;; esac; done
   bextra=$(arg hibkj.bextra "")
   ev a-load
-  kexec -i --pass-memmap-cmdline --load-preserve-context --mem-min=0x1000 --mem-max="$memmax" \
+  # hibkj.kexecdebug=-d: kexec-tools prints the segments just before the kexec_load syscall (splits user vs kernel time)
+  kexec $(arg hibkj.kexecdebug "") -i --pass-memmap-cmdline --load-preserve-context --mem-min=0x1000 --mem-max="$memmax" \
     --initrd=/boot/initrd-b.gz \
     --append="console=ttyS0 panic=-1 $(echo "$bextra" | tr , ' ') hibkj.role=b hibkj.list=$list $fwd" /boot/bzImage
   rc=$?
@@ -66,7 +67,7 @@ b)
     kexec -e
     ev b-jump-failed ",\"rc\":$?"
   else
-    hibkj jumpback "$jb"
+    hibkj jumpback "$jb" go $(arg hibkj.jbseg "")
     ev b-jump-failed ",\"rc\":$?"
   fi
   halt_now b

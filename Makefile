@@ -1,0 +1,54 @@
+# hibfuzz: `make demo` (the main job) and `make test` (all tests) on a fresh Debian machine as root.
+# Both bootstrap what they need: npm packages (npm ci) and the Debian packages of the VM runner and kjump build.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export HIBFUZZ_CACHE ?= $(HOME)/.cache/hibfuzz
+NPX := npx --no-install
+HIBFUZZ := node bin/hibfuzz.mjs
+
+.PHONY: setup setup-npm setup-vm test check unit properties test-smoke test-vm demo bench clean
+
+setup: setup-npm setup-vm
+
+setup-npm: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+setup-vm:
+	bash vm/setup.sh
+	bash vm/kjump/setup-build.sh
+
+# Static checks: types, lint/format, the committed JSON Schema matches the zod schema.
+check: setup-npm
+	$(NPX) tsc --noEmit -p .
+	$(NPX) biome check .
+	$(NPX) tsx spec/scenario/emit-json-schema.ts --check
+
+unit: setup-npm
+	$(NPX) vitest run --project unit
+
+properties: setup-npm
+	$(NPX) vitest run --project properties
+
+# Real kernels in QEMU: one clean cycle and one fault on Debian 6.1, one kjump save+abort (built once, cached).
+test-smoke: setup
+	HIBFUZZ_VM=1 HIBFUZZ_VM_SUITE=smoke $(NPX) vitest run --project vm
+
+test: setup check
+	$(NPX) vitest run --project unit --project properties
+	$(MAKE) --no-print-directory test-smoke
+
+# The full real-kernel suite: every fault kind, both kernel lines (long: tens of minutes under TCG).
+test-vm: setup
+	HIBFUZZ_VM=1 HIBFUZZ_VM_SUITE=full $(NPX) vitest run --project vm
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup-npm
+	$(HIBFUZZ) bench
+
+clean:
+	rm -rf corpus out
