@@ -24,7 +24,7 @@ setup-vm:
 check: setup-npm
 	$(NPX) tsc --noEmit -p .
 	$(NPX) biome check .
-	$(NPX) tsx spec/scenario/emit-json-schema.ts --check
+	$(NPX) tsx scripts/emit-json-schema.ts --check
 
 unit: setup-npm
 	$(NPX) vitest run --project unit

@@ -1,9 +1,8 @@
 // Steps around hibernation that both protocols share: user-space writes, corruption at rest, boots (noresume and
 // the fresh boot after a failed resume), and resume itself (software_resume(): check, load, final copy, jump).
 
-import type { z } from 'zod';
 import {
-  type CorruptStepSchema,
+  type CorruptStep,
   cloneDevice,
   decodeImage,
   type HibernateRecord,
@@ -87,12 +86,12 @@ export function writeStep(ctx: Ctx, st: Extract<Step, { op: 'write' }>, i: numbe
 }
 
 /** Flip one bit of one image page at rest, located through the header and map chain. */
-export function corruptStep(ctx: Ctx, st: z.infer<typeof CorruptStepSchema>, i: number): OtherRecord {
+export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
   const d = decodeImage(ctx.dev, ctx.s.storage.offset);
   const rec = (applied: boolean): OtherRecord => ({ kind: 'corrupt', step: i, outcome: { op: 'corrupt', applied } });
   if (!d.ok) return rec(false);
   const dev = ctx.dev;
-  const bit = 1 << st.bit;
+  const bit = 1 << (st.bit % 32);
   const img = d.image;
   switch (st.region) {
     case 'data': {

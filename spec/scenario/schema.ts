@@ -153,7 +153,12 @@ export const CorruptStepSchema = z
     op: z.literal('corrupt'),
     region: z.enum(FAULT_REGIONS),
     index: z.int().min(0).describe('which page of the region (taken modulo its length)'),
-    bit: z.int().min(0).max(31).default(0),
+    bit: z
+      .int()
+      .min(0)
+      .max(32767)
+      .default(0)
+      .describe('bit of the 4 KiB page to flip (the model flips bit % 32 of its page token)'),
   })
   .strict();
 
@@ -218,6 +223,7 @@ export type Storage = z.infer<typeof StorageSchema>;
 export type Step = z.infer<typeof StepSchema>;
 export type HibernateStep = z.infer<typeof HibernateStepSchema>;
 export type ResumeStep = z.infer<typeof ResumeStepSchema>;
+export type CorruptStep = z.infer<typeof CorruptStepSchema>;
 /** A parsed scenario (defaults filled in). */
 export type Scenario = z.infer<typeof ScenarioSchema>;
 /** A scenario as written in a file (defaults optional). */

@@ -7,7 +7,8 @@
  * Disk layout written by "save" (all offsets in 4 KiB pages of the block device):
  *   page 0            container header (struct kj_hdr), written LAST, after the stream is synced: a valid magic
  *                     means a complete image ("committed").
- *   page 1 ..         the swsusp stream: header page, nr_meta PFN pages, data pages.
+ *   page 1 ..         the swsusp stream: header page, nr_meta PFN pages, data pages. With hibkj.zero=1 (6.6+ zero-page
+ *                     elision), an all-zero page is listed with bit 63 set (ENCODED_PFN_ZERO_FLAG) and has no data page.
  *   page arec_page .. A's record of its tagged pages (struct kj_arec + u64 PFNs), written by A before the jump.
  *
  * Every result line on the console is "HIBFUZZ {json}".
@@ -47,6 +48,7 @@
 #define LIST_PER_PAGE 254 /* (512 - 4 header words) / 2 words per range */
 #define MAX_RANGES 32
 #define AREC_PAGES 1024UL /* 4 MiB at the end of the disk: up to 524k tagged PFNs */
+#define PFN_ZERO (1ULL << 63)
 
 struct kj_hdr {
 	uint64_t magic;
@@ -62,6 +64,7 @@ struct kj_hdr {
 	uint64_t nr_ranges;
 	uint64_t ranges[MAX_RANGES][2]; /* B's RAM (memmap=exactmap), [start,end) bytes */
 	char cmdline[2048];          /* B's /proc/cmdline, for a restore kernel confined to the same region */
+	uint64_t zero_pages;         /* entries flagged as all-zero (no data page) */
 };
 
 struct kj_arec {
@@ -213,17 +216,25 @@ static int iomem_ram(struct range *r, int max) {
 }
 
 static int cmd_hold(int argc, char **argv) {
-	if (argc < 7) { fprintf(stderr, "hold NPAGES SEED GEN FULL MEMMAX READYFILE [DEV]\n"); return 2; }
+	if (argc < 7) { fprintf(stderr, "hold NPAGES SEED GEN FULL MEMMAX READYFILE [DEV [NZERO]]\n"); return 2; }
 	uint64_t n = strtoull(argv[1], 0, 0), seed = strtoull(argv[2], 0, 0), gen = strtoull(argv[3], 0, 0);
 	int full = atoi(argv[4]);
 	uint64_t memmax = strtoull(argv[5], 0, 0);
 	const char *ready = argv[6], *dev = argc > 7 ? argv[7] : "/dev/vda";
+	uint64_t nz = argc > 8 ? strtoull(argv[8], 0, 0) : 0;
 	signal(SIGUSR1, on_usr1);
 	double t0 = now_s();
 	uint64_t *pages = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (pages == MAP_FAILED) die("mmap tagged");
 	if (mlock(pages, n * PG)) die("mlock tagged");
 	for (uint64_t i = 0; i < n; i++) tag_fill(pages + i * 512, seed, i, gen);
+	/* In-use pages whose content is all zero (workload.zero): written once so each has its own frame. */
+	uint64_t *zpages = NULL;
+	if (nz) {
+		zpages = mmap(NULL, nz * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (zpages == MAP_FAILED || mlock(zpages, nz * PG)) die("zero pages");
+		for (uint64_t i = 0; i < nz; i++) { zpages[i * 512] = 1; zpages[i * 512] = 0; }
+	}
 	int pm = open("/proc/self/pagemap", O_RDONLY);
 	if (pm < 0) die("open pagemap");
 	uint64_t *pfn = calloc(n, 8);
@@ -236,7 +247,9 @@ static int cmd_hold(int argc, char **argv) {
 	/* The list: ranges (pfn, count) in a chain of locked pages; tagged pages one range each, plus RAM when full. */
 	struct range ram[64];
 	int nram = full ? iomem_ram(ram, 64) : 0;
-	uint64_t nent = n + nram, lpages = (nent + LIST_PER_PAGE - 1) / LIST_PER_PAGE;
+	uint64_t *zpfn = calloc(nz ? nz : 1, 8);
+	for (uint64_t i = 0; i < nz; i++) zpfn[i] = pfn_of(pm, zpages + i * 512);
+	uint64_t nent = n + nz + nram, lpages = (nent + LIST_PER_PAGE - 1) / LIST_PER_PAGE;
 	if (lpages == 0) lpages = 1;
 	uint64_t *list = mmap(NULL, lpages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (list == MAP_FAILED || mlock(list, lpages * PG)) die("list buffer");
@@ -248,7 +261,8 @@ static int cmd_hold(int argc, char **argv) {
 		w[0] = LIST_MAGIC, w[1] = p + 1 < lpages ? lpfn[p + 1] * PG : 0, w[2] = 0, w[3] = 0;
 		for (uint64_t k = 0; k < LIST_PER_PAGE && e < nent; k++, e++) {
 			if (e < n) w[4 + 2 * k] = pfn[e], w[5 + 2 * k] = 1;
-			else w[4 + 2 * k] = ram[e - n].start, w[5 + 2 * k] = ram[e - n].count;
+			else if (e < n + nz) w[4 + 2 * k] = zpfn[e - n], w[5 + 2 * k] = 1;
+			else w[4 + 2 * k] = ram[e - n - nz].start, w[5 + 2 * k] = ram[e - n - nz].count;
 			w[2]++;
 		}
 	}
@@ -291,14 +305,19 @@ static int cmd_hold(int argc, char **argv) {
 		}
 		if (pfn_of(pm, pages + i * 512) != pfn[i]) moved++;
 	}
+	uint64_t zcorrupt = 0;
+	for (uint64_t i = 0; i < nz; i++)
+		for (int k = 0; k < 512; k++)
+			if (zpages[i * 512 + k]) { zcorrupt++; break; }
 	uint64_t lcorrupt = 0;
 	for (uint64_t p = 0; p < lpages; p++)
 		if (list[p * 512] != LIST_MAGIC) lcorrupt++;
 	printf("HIBFUZZ {\"ev\":\"a-verify\",\"checked\":%" PRIu64 ",\"corrupt\":%" PRIu64 ",\"moved\":%" PRIu64
-	       ",\"inRegion\":%" PRIu64 ",\"corruptOutside\":%" PRIu64 ",\"listCorrupt\":%" PRIu64 ",\"firstBad\":%" PRId64 "}\n",
-	       n, corrupt, moved, in_region, corrupt_outside, lcorrupt, first_bad == ~0ULL ? (int64_t)-1 : (int64_t)first_bad);
+	       ",\"inRegion\":%" PRIu64 ",\"corruptOutside\":%" PRIu64 ",\"listCorrupt\":%" PRIu64 ",\"zeroChecked\":%" PRIu64 ",\"zeroCorrupt\":%" PRIu64
+	       ",\"firstBad\":%" PRId64 "}\n",
+	       n, corrupt, moved, in_region, corrupt_outside, lcorrupt, nz, zcorrupt, first_bad == ~0ULL ? (int64_t)-1 : (int64_t)first_bad);
 	fflush(stdout);
-	return corrupt ? 1 : 0;
+	return corrupt || zcorrupt ? 1 : 0;
 }
 
 /* ---- B: the kimage map (A's pages inside B's region live in A's source pages) ---- */
@@ -373,6 +392,7 @@ static int cmd_save(int argc, char **argv) {
 	uint64_t list_pa = strtoull(v, 0, 0);
 	int full = cmdline_arg(cmd, "hibkj.full", v, sizeof v) && atoi(v);
 	int64_t fail_after = cmdline_arg(cmd, "hibkj.eioat", v, sizeof v) ? atoll(v) : -1;
+	int zero_elide = cmdline_arg(cmd, "hibkj.zero", v, sizeof v) && atoi(v);
 	int64_t power_after = cmdline_arg(cmd, "hibkj.plat", v, sizeof v) ? atoll(v) : -1;
 	uint64_t own[MAX_RANGES][2];
 	int nown = own_ranges(cmd, own);
@@ -403,17 +423,25 @@ static int cmd_save(int argc, char **argv) {
 	uint8_t *bm = calloc(top / 8 + 1, 1);
 	for (uint64_t i = 0; i < nranges; i++)
 		for (uint64_t p = rs[i].start; p < rs[i].start + rs[i].count; p++) bm[p / 8] |= (uint8_t)(1 << (p % 8));
-	uint64_t npfn = 0, lost = 0, via_map = 0, tag_ok_n = 0, tag_bad = 0;
+	uint64_t npfn = 0, lost = 0, via_map = 0, tag_ok_n = 0, tag_bad = 0, nzero = 0;
+	/* zero-page bitmap: listed with PFN_ZERO, no data page */
+	uint8_t *zbm = calloc(top / 8 + 1, 1);
 	for (uint64_t p = 0; p < top; p++)
 		if (bm[p / 8] >> (p % 8) & 1) {
 			const uint64_t *w = a_page(p, own, nown);
 			if (!w) { lost++; bm[p / 8] &= (uint8_t)~(1 << (p % 8)); continue; }
 			npfn++;
 			if (p < map_pfns && src_of[p]) via_map++;
+			if (zero_elide) {
+				int z = 1;
+				for (int k = 0; k < 512 && z; k++) z = w[k] == 0;
+				if (z) { zbm[p / 8] |= (uint8_t)(1 << (p % 8)); nzero++; }
+			}
 			if (w[0] == TAG_MAGIC) { if (tag_ok(w, w[1], w[2], w[3])) tag_ok_n++; else tag_bad++; }
 		}
 	uint64_t meta = (npfn * 8 + PG - 1) / PG;
-	uint64_t stream = 1 + meta + npfn;
+	uint64_t ndata = npfn - nzero;
+	uint64_t stream = 1 + meta + ndata;
 	int fd = open(dev, O_RDWR);
 	if (fd < 0) die("open disk");
 	off_t dsize = lseek(fd, 0, SEEK_END);
@@ -434,7 +462,7 @@ static int cmd_save(int argc, char **argv) {
 	uname(&u);
 	memcpy(hp, &u, sizeof u < 390 ? sizeof u : 390);
 	*(uint64_t *)(hp + 400) = npfn;
-	*(uint64_t *)(hp + 416) = npfn;
+	*(uint64_t *)(hp + 416) = ndata;
 	*(uint64_t *)(hp + 424) = stream;
 	*(uint64_t *)(hp + 432) = stream * PG;
 	wpage(&wb, hp);
@@ -442,13 +470,13 @@ static int cmd_save(int argc, char **argv) {
 	uint64_t k = 0, written_meta = 0;
 	for (uint64_t p = 0; p < top; p++)
 		if (bm[p / 8] >> (p % 8) & 1) {
-			mp[k++] = p;
+			mp[k++] = (zbm[p / 8] >> (p % 8) & 1) ? p | PFN_ZERO : p;
 			if (k == 512) { wpage(&wb, mp); written_meta++; memset(mp, 0, PG); k = 0; }
 		}
 	if (k) { mp[k] = ~0ULL; wpage(&wb, mp); written_meta++; }
 	int64_t data_written = 0;
 	for (uint64_t p = 0; p < top; p++)
-		if (bm[p / 8] >> (p % 8) & 1) {
+		if ((bm[p / 8] >> (p % 8) & 1) && !(zbm[p / 8] >> (p % 8) & 1)) {
 			if (power_after >= 0 && 1 + (int64_t)written_meta + data_written >= power_after) {
 				/* Injected power loss: what reached the disk stays, nothing is committed, no sync. */
 				wflush(&wb);
@@ -473,7 +501,7 @@ static int cmd_save(int argc, char **argv) {
 	static struct kj_hdr h;
 	memset(&h, 0, sizeof h);
 	h.magic = IMG_MAGIC, h.version = 1, h.flags = full ? 1 : 0, h.stream_off = 1, h.stream_pages = stream;
-	h.data_pages = npfn, h.meta_pages = written_meta, h.jump_back_entry = entry, h.list_pa = list_pa;
+	h.data_pages = ndata, h.zero_pages = nzero, h.meta_pages = written_meta, h.jump_back_entry = entry, h.list_pa = list_pa;
 	h.sum64 = wb.sum, h.lost_pages = lost, h.region_pages = mapped, h.nr_ranges = (uint64_t)nown;
 	for (int i = 0; i < nown; i++) h.ranges[i][0] = own[i][0], h.ranges[i][1] = own[i][1];
 	snprintf(h.cmdline, sizeof h.cmdline, "%.2047s", cmd);
@@ -482,11 +510,11 @@ static int cmd_save(int argc, char **argv) {
 	if (pwrite(fd, hpage, PG, 0) != (ssize_t)PG || fsync(fd)) die("write header");
 	close(fd);
 	double t1 = now_s();
-	printf("HIBFUZZ {\"ev\":\"b-saved\",\"dataPages\":%" PRIu64 ",\"metaPages\":%" PRIu64 ",\"streamPages\":%" PRIu64
+	printf("HIBFUZZ {\"ev\":\"b-saved\",\"zeroPages\":%" PRIu64 ",\"dataPages\":%" PRIu64 ",\"metaPages\":%" PRIu64 ",\"streamPages\":%" PRIu64
 	       ",\"writes\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"viaMap\":%" PRIu64 ",\"mapPages\":%" PRIu64
 	       ",\"mapFirst\":%" PRIu64 ",\"mapLast\":%" PRIu64 ",\"tagOk\":%" PRIu64 ",\"tagBad\":%" PRIu64
 	       ",\"listPages\":%" PRIu64 ",\"ranges\":%" PRIu64 ",\"mapS\":%.3f,\"dataS\":%.3f,\"s\":%.3f,\"mib\":%.1f}\n",
-	       npfn, written_meta, stream, stream + 1, lost, via_map, mapped, first_dest, last_dest, tag_ok_n, tag_bad,
+	       nzero, ndata, written_meta, stream, stream + 1, lost, via_map, mapped, first_dest, last_dest, tag_ok_n, tag_bad,
 	       lpages, nranges, t_map - t0, t_data - t_map, t1 - t0, stream * PG / 1048576.0);
 	fflush(stdout);
 	return lost ? 4 : 0;
@@ -568,38 +596,49 @@ static int cmd_restore(int argc, char **argv) {
 		if (pread(fd, buf, c * PG, (off_t)((base + i) * PG)) != (ssize_t)(c * PG)) die("read data");
 		for (uint64_t j = 0; j < c; j++) sum = sum_page((uint64_t *)(buf + j * PG), sum);
 	}
-	uint64_t prev = 0;
-	int ascending = 1;
-	for (uint64_t i = 0; i < n; i++) {
-		if (i && pfns[i] <= prev) ascending = 0;
-		prev = pfns[i];
+	/* Entries: data pages plus zero-flagged pages, PFNs strictly ascending, exactly n without the flag. */
+	uint64_t nent = n + h.zero_pages, prev = 0, nonzero = 0;
+	int ascending = nent <= meta * 512;
+	for (uint64_t i = 0; ascending && i < nent; i++) {
+		uint64_t p = pfns[i] & ~PFN_ZERO;
+		if (i && p <= prev) ascending = 0;
+		if (!(pfns[i] & PFN_ZERO)) nonzero++;
+		prev = p;
 	}
+	if (nonzero != n) ascending = 0;
 	double t_check = now_s();
 	if (sum != h.sum64 || !ascending) {
 		printf("HIBFUZZ {\"ev\":\"c-refused\",\"reason\":\"%s\"}\n", sum != h.sum64 ? "crcMismatch" : "badHeader");
 		fflush(stdout);
 		return 4;
 	}
-	/* Pass 2: write A's pages outside C's RAM in place. */
-	uint64_t restored = 0, skipped = 0;
-	for (uint64_t i = 0; i < n; i += 256) {
-		uint64_t c = n - i < 256 ? n - i : 256;
-		if (pread(fd, buf, c * PG, (off_t)((base + i) * PG)) != (ssize_t)(c * PG)) die("read data");
-		for (uint64_t j = 0; j < c; j++) {
-			uint64_t p = pfns[i + j];
-			if (in_ranges(p * PG, own, nown)) { skipped++; continue; }
-			memcpy(phys(p * PG, 1), buf + j * PG, PG);
-			restored++;
+	/* Pass 2: write A's pages outside C's RAM in place (zero-flagged entries are cleared). */
+	uint64_t restored = 0, skipped = 0, zeroed = 0, d = 0, cached = 0, cstart = 0;
+	for (uint64_t i = 0; i < nent; i++) {
+		uint64_t p = pfns[i] & ~PFN_ZERO;
+		int z = (pfns[i] & PFN_ZERO) != 0;
+		const uint8_t *src = NULL;
+		if (!z) {
+			if (d >= cstart + cached) {
+				cstart = d, cached = n - d < 256 ? n - d : 256;
+				if (pread(fd, buf, cached * PG, (off_t)((base + d) * PG)) != (ssize_t)(cached * PG)) die("read data");
+			}
+			src = buf + (d - cstart) * PG;
+			d++;
 		}
+		if (in_ranges(p * PG, own, nown)) { skipped++; continue; }
+		if (z) { memset(phys(p * PG, 1), 0, PG); zeroed++; }
+		else memcpy(phys(p * PG, 1), src, PG);
+		restored++;
 	}
 	if (win) msync(win, WIN, MS_SYNC);
 	/* The image is consumed: clear the header so it is never resumed twice. */
 	static uint8_t zero[PG];
 	if (pwrite(fd, zero, PG, 0) != (ssize_t)PG || fsync(fd)) die("clear header");
 	close(fd);
-	printf("HIBFUZZ {\"ev\":\"c-restored\",\"restored\":%" PRIu64 ",\"inRegion\":%" PRIu64 ",\"checkS\":%.3f,\"s\":%.3f,"
+	printf("HIBFUZZ {\"ev\":\"c-restored\",\"restored\":%" PRIu64 ",\"zeroed\":%" PRIu64 ",\"inRegion\":%" PRIu64 ",\"checkS\":%.3f,\"s\":%.3f,"
 	       "\"entry\":%" PRIu64 "}\n",
-	       restored, skipped, t_check - t0, now_s() - t0, h.jump_back_entry);
+	       restored, zeroed, skipped, t_check - t0, now_s() - t0, h.jump_back_entry);
 	fflush(stdout);
 	return jumpback(h.jump_back_entry, go, 0);
 }

@@ -1,8 +1,8 @@
 // Writes spec/scenario/scenario.schema.json from the zod schema; with --check, fails (exit 1) if it differs.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { scenarioJsonSchema } from './json-schema.ts';
+import { scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
 
-const path = new URL('./scenario.schema.json', import.meta.url);
+const path = new URL('../spec/scenario/scenario.schema.json', import.meta.url);
 const text = scenarioJsonSchema();
 if (process.argv.includes('--check')) {
   let old = '';
