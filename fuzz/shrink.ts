@@ -18,6 +18,7 @@ export function size(s: Scenario): number[] {
   count(s.protocol, s.protocol.kind === 'kexec' ? KEXEC_DEFAULTS : SWSUSP_DEFAULTS);
   count(s.storage, { kind: 'swapPartition', offset: 0, keyAtResume: 'same' });
   for (const st of s.steps) count(st, STEP_DEFAULTS);
+  if (s.storage.kind !== 'swapPartition') nonDefault++;
   if (s.seed !== 1) nonDefault++;
   if (s.machine.cpus !== 1) nonDefault++;
   return [s.steps.length, s.machine.memPages, w, s.machine.e820?.length ?? 0, s.storage.pages, nonDefault, nums];

@@ -2,22 +2,22 @@
 // trace being recorded. Shared by the swsusp path (power/hibernate.ts) and the kexec path (kexec/kexec.ts).
 import {
   type BlockDevice,
-  crcUpdate,
-  digestWords,
+  crcUpdate as crcUpdate_,
+  digestWords as digestWords_,
   type Errno,
   fail,
   type ImageStats,
-  KIND,
+  KIND as KIND_,
   type KResult,
   type Memory,
   nosaveMap,
-  OWNER,
+  OWNER as OWNER_,
   ok,
   type PhaseEvent,
-  pageToken,
+  pageToken as pageToken_,
   type RefusalReason,
   type Scenario,
-  SLOT,
+  SLOT as SLOT_,
   type StepRecord,
   type SwapHeader,
   type SwsuspInfo,
@@ -36,6 +36,14 @@ import {
   unpackOrigPfns,
 } from './power/snapshot.ts';
 import { getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const crcUpdate = crcUpdate_;
+const digestWords = digestWords_;
+const KIND = KIND_;
+const OWNER = OWNER_;
+const pageToken = pageToken_;
+const SLOT = SLOT_;
 
 export interface Ctx {
   readonly s: Scenario;

@@ -7,15 +7,15 @@ import {
   decodeImage,
   type HibernateRecord,
   initialMemory,
-  KIND,
+  KIND as KIND_,
   type Memory,
   type OtherRecord,
-  OWNER,
-  pageToken,
+  OWNER as OWNER_,
+  pageToken as pageToken_,
   type ResumeRecord,
   type ResumeStep,
   SIG,
-  SLOT,
+  SLOT as SLOT_,
   type Step,
   saveRegion,
 } from '../spec/index.ts';
@@ -30,6 +30,12 @@ import {
   verifyPages,
 } from './context.ts';
 import { profileOf } from './power/power.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const KIND = KIND_;
+const OWNER = OWNER_;
+const pageToken = pageToken_;
+const SLOT = SLOT_;
 
 /** A fresh boot of the original system (no image resumed): the workload again, on a new seed; filesystems rw. */
 export function freshBoot(ctx: Ctx, step: number): void {

@@ -356,6 +356,12 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     switch (st.op) {
       case 'write': {
         if (!alive) {
+          // the original system is off (its image is on disk or gone): a later write/hibernate cannot run in it
+          if (boots.length > 0) {
+            stepsRun = i;
+            diverged = true;
+            break;
+          }
           current = await startBoot('first', i);
           alive = true;
         }
@@ -365,6 +371,12 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
       }
       case 'hibernate': {
         if (!alive) {
+          // the original system is off (its image is on disk or gone): a later write/hibernate cannot run in it
+          if (boots.length > 0) {
+            stepsRun = i;
+            diverged = true;
+            break;
+          }
           current = await startBoot('first', i);
           alive = true;
         }

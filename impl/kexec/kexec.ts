@@ -15,10 +15,10 @@ import {
   cloneMemory,
   type HibernateRecord,
   type HibernateStep,
-  KIND,
+  KIND as KIND_,
   type Memory,
-  OWNER,
-  pageToken,
+  OWNER as OWNER_,
+  pageToken as pageToken_,
   SIG,
   saveRegion,
   stringId,
@@ -28,6 +28,11 @@ import { type ExchangeMap, swapPages } from '../parts.ts';
 import { bioFor } from '../power/block-dev.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
 import { KF_CRC_ALL, PFNS_PER_META } from '../power/power.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const KIND = KIND_;
+const OWNER = OWNER_;
+const pageToken = pageToken_;
 
 export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): HibernateRecord {
   const s = ctx.s;

@@ -1,6 +1,9 @@
 // The storage port: page writes with the scenario's fault schedule (EIO at write k, power loss after write k).
 // Mirrors kernel/power/swap.c: hib_submit_io(), the only place that touches the device.
-import { type BlockDevice, fail, type KResult, ok, SLOT } from '../../spec/index.ts';
+import { type BlockDevice, fail, type KResult, ok, SLOT as SLOT_ } from '../../spec/index.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const SLOT = SLOT_;
 
 export interface Bio {
   readonly dev: BlockDevice;

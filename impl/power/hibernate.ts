@@ -10,11 +10,11 @@ import {
   cloneMemory,
   type HibernateRecord,
   type HibernateStep,
-  KIND,
+  KIND as KIND_,
   type Memory,
-  OWNER,
-  PFN_ZERO_FLAG,
-  pageToken,
+  OWNER as OWNER_,
+  PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
+  pageToken as pageToken_,
   SIG,
   stringId,
 } from '../../spec/index.ts';
@@ -22,6 +22,12 @@ import { type Ctx, e820Checksum, event, ramPages, writeImage } from '../context.
 import { bioFor } from './block-dev.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
 import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const KIND = KIND_;
+const OWNER = OWNER_;
+const PFN_ZERO_FLAG = PFN_ZERO_FLAG_;
+const pageToken = pageToken_;
 
 const PM_TEST_LEVELS = ['freezer', 'devices', 'platform', 'processors', 'core'] as const;
 

@@ -4,20 +4,28 @@
 // (restore_pblist walked by the arch code). Frame sets are byte maps (one byte per frame), never objects per page.
 import {
   type BlockDevice,
-  crcUpdate,
-  digestWords,
+  crcUpdate as crcUpdate_,
+  digestWords as digestWords_,
   fail,
-  KIND,
+  KIND as KIND_,
   type KResult,
   type Memory,
-  OWNER,
+  OWNER as OWNER_,
   ok,
-  PFN_END,
-  PFN_ZERO_FLAG,
+  PFN_END as PFN_END_,
+  PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
   type Scenario,
   type SwsuspInfo,
 } from '../../spec/index.ts';
 import { PBES_PER_LINKED_PAGE, PFNS_PER_META, pagesForIo, RESTORE_CODE_FRAMES, reservedPages } from './power.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const crcUpdate = crcUpdate_;
+const digestWords = digestWords_;
+const KIND = KIND_;
+const OWNER = OWNER_;
+const PFN_END = PFN_END_;
+const PFN_ZERO_FLAG = PFN_ZERO_FLAG_;
 
 /** Counters of page copies, kept by every copy primitive: AbortCopiesNothing counts on them. */
 export interface CopyCounter {

@@ -12,11 +12,14 @@ import {
   type MapPage,
   ok,
   SIG,
-  SLOT,
+  SLOT as SLOT_,
   type SwapHeader,
 } from '../../spec/index.ts';
 import { type Bio, hibSubmitIo } from './block-dev.ts';
 import { MAP_PAGE_ENTRIES } from './power.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const SLOT = SLOT_;
 
 export interface SwapMapHandle {
   readonly bio: Bio;

@@ -1,10 +1,15 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
 import { saveRegion } from '../model/init.ts';
-import { KIND, type Memory, OWNER, SLOT } from '../model/state.ts';
+import { KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const KIND = KIND_;
+const OWNER = OWNER_;
+const SLOT = SLOT_;
 
 const hibernations = (t: RunTrace): HibernateRecord[] =>
   t.records.filter((r): r is HibernateRecord => r.kind === 'hibernate');

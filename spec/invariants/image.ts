@@ -2,10 +2,14 @@
 
 import { decodeImage, isSigned } from '../model/image.ts';
 import { nosaveMap } from '../model/init.ts';
-import { OWNER, PFN_ZERO_FLAG } from '../model/state.ts';
+import { OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const OWNER = OWNER_;
+const PFN_ZERO_FLAG = PFN_ZERO_FLAG_;
 
 const hibernations = (t: RunTrace): HibernateRecord[] =>
   t.records.filter((r): r is HibernateRecord => r.kind === 'hibernate');

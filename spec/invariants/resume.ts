@@ -1,10 +1,13 @@
 // Monitors over resume: what the loader wrote, what came back, and which images it must refuse.
 
 import { isSigned } from '../model/image.ts';
-import { OWNER } from '../model/state.ts';
+import { OWNER as OWNER_ } from '../model/state.ts';
 import type { HibernateRecord, ResumeRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const OWNER = OWNER_;
 
 const resumes = (t: RunTrace): ResumeRecord[] => t.records.filter((r): r is ResumeRecord => r.kind === 'resume');
 

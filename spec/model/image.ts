@@ -1,7 +1,19 @@
 // The image as the spec reads it from storage: header → swap map chain → info page → PFN metadata → data pages.
 // Independent of impl/'s loader (which mirrors the kernel and keeps the kernel's blind spots): the checkers use
 // this reader to say what an image on storage *is*.
-import { type BlockDevice, PFN_END, PFN_ZERO_FLAG, SLOT, type SwapHeader, type SwsuspInfo } from './state.ts';
+import {
+  type BlockDevice,
+  PFN_END as PFN_END_,
+  PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
+  SLOT as SLOT_,
+  type SwapHeader,
+  type SwsuspInfo,
+} from './state.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const PFN_END = PFN_END_;
+const PFN_ZERO_FLAG = PFN_ZERO_FLAG_;
+const SLOT = SLOT_;
 
 /** Entries of one PFN metadata page (PAGE_SIZE / sizeof(long)). */
 export const PFNS_PER_META = 512;
@@ -39,20 +51,26 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
   if (header === undefined || !isSigned(header))
     return { ok: false, error: 'noSignature', detail: 'header not signed' };
   // Walk the map chain, guarding against cycles and pages that are not map pages.
-  const stream: number[] = [];
   const mapPages: number[] = [];
   const seen = new Set<number>();
+  let n = 0;
   for (let m = header.image; m !== 0; ) {
-    if (seen.has(m) || m >= dev.nr)
-      return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
+    if (seen.has(m) || m >= dev.nr) return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
     seen.add(m);
     const mp = dev.maps.get(m);
     if (mp === undefined || dev.slot[m] !== SLOT.MAP) {
       return { ok: false, error: 'mapBroken', detail: `page ${m} is not a swap map page` };
     }
     mapPages.push(m);
-    for (let i = 0; i < mp.count; i++) stream.push(mp.entries[i] as number);
+    n += mp.count;
     m = mp.next;
+  }
+  const stream = new Uint32Array(n);
+  let k0 = 0;
+  for (const m of mapPages) {
+    const mp = dev.maps.get(m) as NonNullable<ReturnType<typeof dev.maps.get>>;
+    stream.set(mp.entries.subarray(0, mp.count), k0);
+    k0 += mp.count;
   }
   const infoAt = stream[0];
   const info = infoAt === undefined ? undefined : dev.infos.get(infoAt);
@@ -67,7 +85,8 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
       detail: `info.pages ${info.pages}, image_pages ${info.imagePages}, map entries ${stream.length}`,
     };
   }
-  const entries: number[] = [];
+  const all = new Uint32Array(nrMeta * PFNS_PER_META);
+  let ne = 0;
   let ended = false;
   for (let i = 1; i <= nrMeta; i++) {
     const at = stream[i] as number;
@@ -82,10 +101,12 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
       } else if (w === PFN_END) {
         ended = true;
         if (i !== nrMeta) return { ok: false, error: 'terminatorMisplaced', detail: `end marker in meta page ${i}` };
-      } else entries.push(w);
+      } else all[ne++] = w;
     }
   }
-  const nData = entries.reduce((a, e) => a + ((e & PFN_ZERO_FLAG) === 0 ? 1 : 0), 0);
+  const entries = all.subarray(0, ne);
+  let nData = 0;
+  for (let i = 0; i < ne; i++) if (((entries[i] as number) & PFN_ZERO_FLAG) === 0) nData++;
   if (nData !== info.imagePages) {
     return {
       ok: false,
@@ -94,19 +115,24 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
     };
   }
   const data = new Uint32Array(nData);
+  const tok = dev.tok;
+  const slot = dev.slot;
   for (let k = 0; k < nData; k++) {
     const at = stream[1 + nrMeta + k] as number;
-    if (dev.slot[at] !== SLOT.DATA) return { ok: false, error: 'dataMissing', detail: `data page ${k} not written` };
-    data[k] = dev.tok[at] as number;
+    if (slot[at] !== SLOT.DATA) return { ok: false, error: 'dataMissing', detail: `data page ${k} not written` };
+    data[k] = tok[at] as number;
   }
+  const pagesUsed = new Uint32Array(mapPages.length + stream.length);
+  pagesUsed.set(mapPages);
+  pagesUsed.set(stream, mapPages.length);
   return {
     ok: true,
     image: {
       header,
       info,
-      entries: Uint32Array.from(entries),
+      entries,
       data,
-      pagesUsed: Uint32Array.from([...mapPages, ...stream]),
+      pagesUsed,
     },
   };
 }

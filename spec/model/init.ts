@@ -1,8 +1,22 @@
 // The initial state of a scenario: memory layout (RAM and nosave holes), the workload placed in frames, and a
 // fresh swap area. Pure and deterministic in the scenario (its seed).
 import type { Scenario, WorkloadKind } from '../scenario/schema.ts';
-import { type BlockDevice, KIND, type Kind, type Memory, OWNER, SIG, SLOT } from './state.ts';
-import { pageToken } from './tokens.ts';
+import {
+  type BlockDevice,
+  KIND as KIND_,
+  type Kind,
+  type Memory,
+  OWNER as OWNER_,
+  SIG,
+  SLOT as SLOT_,
+} from './state.ts';
+import { pageToken as pageToken_ } from './tokens.ts';
+
+// Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
+const KIND = KIND_;
+const OWNER = OWNER_;
+const SLOT = SLOT_;
+const pageToken = pageToken_;
 
 /** Legacy PC hole [640 KiB, 1 MiB): frames 160..255 are reserved on every machine with at least 512 frames. */
 export const LEGACY_HOLE = { start: 160, pages: 96 } as const;

@@ -31,7 +31,10 @@ describe('parseScenario', () => {
     [{ ...minimal, protocol: { kind: 'tuxonice' } }, /^protocol\.kind: /],
     [{ ...minimal, extra: 1 }, /^\(root\): /],
     [{ ...minimal, workload: { anon: 2000 } }, /^workload: 2000 pages do not fit/],
-    [{ ...minimal, steps: [{ op: 'hibernate', abortAt: 'devices' }] }, /^steps\[0\]\.abortAt: 'devices' is not an abort point of protocol kexec/],
+    [
+      { ...minimal, steps: [{ op: 'hibernate', abortAt: 'devices' }] },
+      /^steps\[0\]\.abortAt: 'devices' is not an abort point of protocol kexec/,
+    ],
     [{ ...minimal, storage: { pages: 8, offset: 8 } }, /^storage\.offset: /],
     ['not an object', /^\(root\): /],
   ])('rejects %j with one line naming the path', (input, message) => {
@@ -50,6 +53,7 @@ describe('scenario.schema.json', () => {
   });
   it('describes every step op', () => {
     const text = scenarioJsonSchema();
-    for (const op of ['write', 'hibernate', 'corrupt', 'bootNoresume', 'resume']) expect(text).toContain(`"const": "${op}"`);
+    for (const op of ['write', 'hibernate', 'corrupt', 'bootNoresume', 'resume'])
+      expect(text).toContain(`"const": "${op}"`);
   });
 });

@@ -5,8 +5,10 @@ import {
   decodeMetaPages,
   END_OF_MAP,
   IMG_MAGIC,
+  PFN_ZERO,
   parseARecord,
   parseContainerHeader,
+  splitEntries,
   sum64,
   TAG_MAGIC,
   tagPage,
@@ -38,6 +40,7 @@ describe('parseContainerHeader', () => {
     p.writeBigUInt64LE(0xf0000n, 112);
     p.writeBigUInt64LE(0x5000000n, 120);
     p.write('console=ttyS0 memmap=exactmap', 608, 'latin1');
+    p.writeBigUInt64LE(12n, 2656);
     // Act
     const h = parseContainerHeader(p);
     // Assert
@@ -55,6 +58,7 @@ describe('parseContainerHeader', () => {
       [0xf0000n, 0x5000000n],
     ]);
     expect(h.cmdline).toBe('console=ttyS0 memmap=exactmap');
+    expect(h.zeroPages).toBe(12);
   });
 
   it('a zeroed page is not committed', () => {
@@ -73,6 +77,12 @@ describe('decodeMetaPages', () => {
       4096,
     );
     expect(decodeMetaPages(full, 512)).toHaveLength(512);
+  });
+});
+
+describe('splitEntries', () => {
+  it('masks bit 63 and reports it as the zero flag', () => {
+    expect(splitEntries([5n, 9n | PFN_ZERO])).toEqual({ pfns: [5n, 9n], zero: [false, true] });
   });
 });
 
@@ -121,6 +131,21 @@ describe('checkSavedOnce', () => {
     const r = checkSavedOnce([10n, 20n, 30n], arec, (i) => pages.get(i) ?? Buffer.alloc(4096));
     // Assert
     expect(r).toEqual({ missing: 0, duplicated: 0, firstUnordered: undefined, wrongData: 0, checked: 2 });
+  });
+
+  it('maps positions to data pages skipping zero-flagged entries', () => {
+    // Arrange: stream [10, 20(zero), 30] -> data pages [PFN 10, PFN 30]
+    const data = [tagPage(1n, 1n, 1n), tagPage(1n, 0n, 1n)];
+    // Act
+    const r = checkSavedOnce([10n, 20n | PFN_ZERO, 30n], arec, (i) => data[i] ?? Buffer.alloc(4096));
+    // Assert
+    expect(r.wrongData).toBe(0);
+    expect(r.missing).toBe(0);
+  });
+
+  it('a tagged page flagged as zero is wrong data', () => {
+    const r = checkSavedOnce([10n | PFN_ZERO, 30n], arec, () => tagPage(1n, 0n, 1n));
+    expect(r.wrongData).toBe(1);
   });
 
   it('reports missing, duplicated, unordered and wrong data', () => {

@@ -3,23 +3,30 @@
 // Disk layout, in 4 KiB pages:
 //   0                 container header (struct kj_hdr), written last: a valid magic means a committed image
 //   1 ..              stream: swsusp_info header page, metaPages of 512 u64 PFNs (ascending, ended by ~0 when the
-//                     last page has room), dataPages in the same PFN order
+//                     last page has room; bit 63 = all-zero page with no data page), dataPages in the same PFN order
 //   diskPages - 1024  A's record: magic, count, seed, gen, then count u64 PFNs of A's tagged pages
 import { PAGE_SIZE } from '../../spec/brand.ts';
 
 export const IMG_MAGIC = 0x474d494a4b464248n; // "HBFKJIMG" little-endian
+/** A written by A after a jump back: the image is stale (A ran on) and must never be resumed; fields stay readable. */
+export const STALE_MAGIC = 0x444c4f4a4b464248n; // "HBFKJOLD"
 export const AREC_MAGIC = 0x4352414a4b464248n; // "HBFKJARC"
 export const TAG_MAGIC = 0x4741544a4b464248n; // "HBFKJTAG"
 export const AREC_PAGES = 1024;
 export const END_OF_MAP = 0xffffffffffffffffn;
+export const PFN_ZERO = 1n << 63n;
 const MASK64 = (1n << 64n) - 1n;
 
 export interface ContainerHeader {
   readonly committed: boolean;
+  /** A came back after the image was written and marked it stale */
+  readonly stale: boolean;
   readonly flags: number;
   readonly streamOff: number;
   readonly streamPages: number;
   readonly dataPages: number;
+  /** entries flagged as all-zero pages (no data page) */
+  readonly zeroPages: number;
   readonly metaPages: number;
   readonly jumpBackEntry: bigint;
   readonly listPa: bigint;
@@ -32,7 +39,10 @@ export interface ContainerHeader {
   readonly cmdline: string;
 }
 
-/** struct kj_hdr: magic u64 @0, version u32 @8, flags u32 @12, u64s from 16, nr_ranges @88, ranges[32][2] @96, cmdline @608. */
+/**
+ * struct kj_hdr: magic u64 @0, version u32 @8, flags u32 @12, u64s from 16, nr_ranges @88, ranges[32][2] @96,
+ * cmdline @608, zero_pages @2656.
+ */
 export function parseContainerHeader(page: Buffer): ContainerHeader {
   const u = (off: number) => page.readBigUInt64LE(off);
   const n = (off: number) => Number(u(off));
@@ -43,10 +53,12 @@ export function parseContainerHeader(page: Buffer): ContainerHeader {
   const nul = cmdBytes.indexOf(0);
   return {
     committed: u(0) === IMG_MAGIC,
+    stale: u(0) === STALE_MAGIC,
     flags: page.readUInt32LE(12),
     streamOff: n(16),
     streamPages: n(24),
     dataPages: n(32),
+    zeroPages: n(2656),
     metaPages: n(40),
     jumpBackEntry: u(48),
     listPa: u(56),
@@ -58,7 +70,7 @@ export function parseContainerHeader(page: Buffer): ContainerHeader {
   };
 }
 
-/** PFNs of the meta pages, stopping at ~0 or after `count` entries (pack_pfns' layout). */
+/** Raw entries of the meta pages, stopping at ~0 or after `count` entries (pack_pfns' layout). */
 export function decodeMetaPages(meta: Buffer, count: number): bigint[] {
   const out: bigint[] = [];
   for (let off = 0; off + 8 <= meta.length && out.length < count; off += 8) {
@@ -67,6 +79,11 @@ export function decodeMetaPages(meta: Buffer, count: number): bigint[] {
     out.push(v);
   }
   return out;
+}
+
+/** Entries -> PFNs and zero flags (bit 63, ENCODED_PFN_ZERO_FLAG). */
+export function splitEntries(entries: readonly bigint[]): { pfns: bigint[]; zero: boolean[] } {
+  return { pfns: entries.map((e) => e & ~PFN_ZERO), zero: entries.map((e) => (e & PFN_ZERO) !== 0n) };
 }
 
 export interface ARecord {
@@ -124,13 +141,18 @@ export interface SavedOnceReport {
 
 /**
  * EveryPageSavedOnce on the real image: every PFN A recorded appears exactly once in the stream's PFN list, which is
- * strictly ascending, and its data page is the page A tagged. `dataPage(i)` returns the i-th data page.
+ * strictly ascending, and its data page is the page A tagged (a tagged page is never zero, so a zero flag is wrong
+ * data). `entries` are raw meta entries; `dataPage(i)` returns the i-th data page.
  */
 export function checkSavedOnce(
-  streamPfns: readonly bigint[],
+  entries: readonly bigint[],
   arec: ARecord,
-  dataPage: (position: number) => Buffer,
+  dataPage: (dataIndex: number) => Buffer,
 ): SavedOnceReport {
+  const { pfns: streamPfns, zero } = splitEntries(entries);
+  const dataIndex: number[] = [];
+  let d = 0;
+  for (const z of zero) dataIndex.push(z ? -1 : d++);
   const positions = new Map<bigint, number[]>();
   let firstUnordered: number | undefined;
   for (const [i, p] of streamPfns.entries()) {
@@ -150,8 +172,8 @@ export function checkSavedOnce(
       continue;
     }
     if (at.length > 1) duplicated++;
-    const first = at[0];
-    if (first !== undefined && !dataPage(first).equals(tagPage(arec.seed, BigInt(idx), arec.gen))) wrongData++;
+    const di = dataIndex[at[0] ?? -1] ?? -1;
+    if (di < 0 || !dataPage(di).equals(tagPage(arec.seed, BigInt(idx), arec.gen))) wrongData++;
   }
   return { missing, duplicated, firstUnordered, wrongData, checked: arec.pfns.length };
 }

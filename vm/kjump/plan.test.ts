@@ -49,9 +49,14 @@ describe('planScenario', () => {
     expect(r.ok && r.plan.memMax).toBe(12288 * 4096 - 1);
   });
 
-  it('adds anon writes to the tagged pages', () => {
-    const r = planScenario(scenario({ steps: [{ op: 'write', pages: 50 }, { op: 'hibernate' }] }));
-    expect(r.ok && r.plan.taggedPages).toBe(150);
+  it('adds anon writes to the tagged pages and zero writes to the zero pages', () => {
+    const r = planScenario(
+      scenario({
+        workload: { anon: 100, zero: 7 },
+        steps: [{ op: 'write', pages: 50 }, { op: 'write', kind: 'zero', pages: 3 }, { op: 'hibernate' }],
+      }),
+    );
+    expect(r.ok && [r.plan.taggedPages, r.plan.zeroPages, r.plan.zeroElision]).toEqual([150, 10, true]);
   });
 
   it('refuses shapes the real run cannot do', () => {
@@ -70,6 +75,7 @@ describe('command lines', () => {
     expect(c).toContain('hibkj.helper=stock');
     expect(c).toContain('hibkj.eioat=3');
     expect(c).not.toContain('hibkj.plat');
+    expect(c).toContain('hibkj.zero=1');
   });
 
   it('C keeps only B memmap and acpi_rsdp words', () => {

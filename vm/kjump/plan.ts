@@ -33,6 +33,10 @@ export interface KjumpPlan {
   readonly memMiB: number;
   readonly cpus: number;
   readonly taggedPages: number;
+  /** mlocked all-zero pages A lists (workload.zero + zero writes) */
+  readonly zeroPages: number;
+  /** flag zero pages in the PFN list instead of storing them (protocol.zeroElision) */
+  readonly zeroElision: boolean;
   readonly seed: number;
   /** kexec --mem-max: B's region is [0x1000, memMax] */
   readonly memMax: number;
@@ -58,14 +62,17 @@ export function planScenario(s: Scenario): PlanResult {
     s.protocol.saveKernelPages >= MIN_REGION_PAGES ? s.protocol.saveKernelPages * 4096 : DEFAULT_REGION_BYTES;
   const steps: PlanStep[] = [];
   let tagged = s.workload.anon;
+  let zero = s.workload.zero;
   let phase: 'before' | 'saved' | 'resumed' = 'before';
   let mode: SaveMode | undefined;
   for (const [index, st] of s.steps.entries()) {
     const where = `steps[${index}]`;
     if (st.op === 'write') {
-      if (phase !== 'before' || st.kind !== 'anon')
-        return { ok: false, error: `${where}: kjump supports anon writes before hibernate only` };
-      tagged += st.pages;
+      if (phase !== 'before' || (st.kind !== 'anon' && st.kind !== 'zero')) {
+        return { ok: false, error: `${where}: kjump supports anon and zero writes before hibernate only` };
+      }
+      if (st.kind === 'anon') tagged += st.pages;
+      else zero += st.pages;
       steps.push({ kind: 'write', index, pages: st.pages });
     } else if (st.op === 'hibernate') {
       if (phase !== 'before') return { ok: false, error: `${where}: one hibernate step only` };
@@ -104,6 +111,8 @@ export function planScenario(s: Scenario): PlanResult {
       memMiB,
       cpus: s.machine.cpus,
       taggedPages: Math.max(1, tagged),
+      zeroPages: zero,
+      zeroElision: s.protocol.zeroElision,
       seed: s.seed,
       memMax: regionBytes - 1,
       diskPages: s.storage.pages + AREC_PAGES,
@@ -131,6 +140,8 @@ export function aCmdline(
     `hibkj.full=${p.full ? 1 : 0}`,
     `hibkj.mode=${mode}`,
     `hibkj.helper=${helper}`,
+    `hibkj.zeropages=${p.zeroPages}`,
+    `hibkj.zero=${p.zeroElision ? 1 : 0}`,
   ];
   if (extra.eioAt !== undefined) w.push(`hibkj.eioat=${extra.eioAt}`);
   if (extra.powerLossAt !== undefined) w.push(`hibkj.plat=${extra.powerLossAt}`);

@@ -170,22 +170,22 @@ function inspectDisk(disk: string, plan: KjumpPlan, hibernateIndex: number): Dis
     const arecBuf = readPages(fd, plan.diskPages - AREC_PAGES, AREC_PAGES);
     const arec = parseARecord(arecBuf);
     const violations: Violation[] = [];
-    if (!header.committed) return { header, arec, sumOk: false, violations };
+    if (!header.committed && !header.stale) return { header, arec, sumOk: false, violations };
     const meta = readPages(fd, header.streamOff + 1, header.metaPages);
-    const pfns = decodeMetaPages(meta, header.dataPages);
+    const entries = decodeMetaPages(meta, header.dataPages + header.zeroPages);
     const dataBase = header.streamOff + 1 + header.metaPages;
     let s = sum64(readPages(fd, header.streamOff, 1 + header.metaPages));
     for (let i = 0; i < header.dataPages; i += 1024) {
       s = sum64(readPages(fd, dataBase + i, Math.min(1024, header.dataPages - i)), s);
     }
     const sumOk = s === header.sum64;
-    if (pfns.length !== header.dataPages) {
+    if (entries.length !== header.dataPages + header.zeroPages) {
       violations.push({
         invariant: 'EveryPageSavedOnce',
         step: hibernateIndex,
-        message: 'PFN list length differs from the data page count',
-        expected: String(header.dataPages),
-        actual: String(pfns.length),
+        message: 'PFN list length differs from data + zero pages',
+        expected: String(header.dataPages + header.zeroPages),
+        actual: String(entries.length),
       });
     }
     if (header.lostPages > 0) {
@@ -198,7 +198,7 @@ function inspectDisk(disk: string, plan: KjumpPlan, hibernateIndex: number): Dis
       });
     }
     if (arec !== undefined) {
-      const r = checkSavedOnce(pfns, arec, (i) => readPages(fd, dataBase + i, 1));
+      const r = checkSavedOnce(entries, arec, (i) => readPages(fd, dataBase + i, 1));
       if (r.missing + r.duplicated + r.wrongData > 0 || r.firstUnordered !== undefined) {
         violations.push({
           invariant: 'EveryPageSavedOnce',
@@ -234,7 +234,7 @@ function corruptDisk(disk: string, h: ContainerHeader, region: string, index: nu
 
 const imageStats = (h: ContainerHeader): ImageStats => ({
   dataPages: h.dataPages,
-  zeroPages: 0,
+  zeroPages: h.zeroPages,
   metaPages: h.metaPages,
   streamPages: h.streamPages,
   writes: h.streamPages + 1,
@@ -244,7 +244,7 @@ function verifyViolations(evs: readonly GuestEvent[], step: number, afterFailure
   const v = findEvent(evs, 'a-verify');
   const out: Violation[] = [];
   if (v === undefined) return out;
-  const corrupt = num(v, 'corrupt') ?? 0;
+  const corrupt = (num(v, 'corrupt') ?? 0) + (num(v, 'zeroCorrupt') ?? 0);
   const moved = num(v, 'moved') ?? 0;
   const outside = num(v, 'corruptOutside') ?? 0;
   if (corrupt + moved > 0) {
@@ -361,7 +361,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
     }
   } else {
     violations.push(...d.violations);
-    if (!d.header.committed) {
+    if (!d.header.committed && !d.header.stale) {
       return {
         ...base,
         ok: false,
@@ -380,7 +380,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   let corrupted = false;
   for (const s of plan.steps) {
     if (s.kind === 'corrupt') {
-      const applied = d.header.committed && corruptDisk(disk, d.header, s.region, s.page, s.bit);
+      const applied = (d.header.committed || d.header.stale) && corruptDisk(disk, d.header, s.region, s.page, s.bit);
       corrupted ||= applied;
       outcomes.push({ op: 'corrupt', applied });
     } else if (s.kind === 'resume') {
@@ -398,7 +398,8 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
       timings.c = phaseTimings(r2.lines, ev2, r2.exitMs);
       if (findEvent(ev2, 'c-noimage') !== undefined) outcomes.push({ op: 'resume', result: 'noImage' });
       else if (findEvent(ev2, 'c-refused') !== undefined) {
-        outcomes.push({ op: 'resume', result: 'refused', reason: 'crcMismatch', errno: 'EINVAL' });
+        const why = findEvent(ev2, 'c-refused')?.data.reason === 'badHeader' ? 'badHeader' : 'crcMismatch';
+        outcomes.push({ op: 'resume', result: 'refused', reason: why, errno: 'EINVAL' });
       } else {
         const fail2 = classifyFailure(ev2, r2.log, r2.timedOut, 'c');
         if (fail2 !== undefined) {
@@ -417,6 +418,13 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
           pagesCorrupt: num(v, 'corrupt') ?? 0,
         });
         violations.push(...verifyViolations(ev2, s.index, false));
+        if (hib.mode === 'abort' || d.header.stale) {
+          violations.push({
+            invariant: 'StaleImageNeverResumed',
+            step: s.index,
+            message: 'the image of an aborted hibernation (A ran on after it) was resumed',
+          });
+        }
         if (corrupted) {
           violations.push({
             invariant: 'CorruptImageNeverResumed',

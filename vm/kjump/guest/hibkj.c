@@ -38,6 +38,7 @@
 #define TAG_MAGIC 0x4741544a4b464248ULL  /* "HBFKJTAG" */
 #define LIST_MAGIC 0x54534c4a4b464248ULL /* "HBFKJLST" */
 #define IMG_MAGIC 0x474d494a4b464248ULL  /* "HBFKJIMG" */
+#define STALE_MAGIC 0x444c4f4a4b464248ULL /* "HBFKJOLD": A ran on after the image was written */
 #define AREC_MAGIC 0x4352414a4b464248ULL /* "HBFKJARC" */
 #define CP_DATA 2048UL
 #define CP_PA_BACKUP_PAGES_MAP (CP_DATA + 0x30)
@@ -572,7 +573,7 @@ static int cmd_restore(int argc, char **argv) {
 	struct kj_hdr h;
 	memcpy(&h, hpage, sizeof h);
 	if (h.magic != IMG_MAGIC) {
-		printf("HIBFUZZ {\"ev\":\"c-noimage\"}\n");
+		printf("HIBFUZZ {\"ev\":\"c-noimage\",\"stale\":%d}\n", h.magic == STALE_MAGIC);
 		fflush(stdout);
 		return 3;
 	}
@@ -632,7 +633,7 @@ static int cmd_restore(int argc, char **argv) {
 		restored++;
 	}
 	if (win) msync(win, WIN, MS_SYNC);
-	/* The image is consumed: clear the header so it is never resumed twice. */
+	/* The image is consumed: clear the header so it is never resumed twice (A also marks it stale when back). */
 	static uint8_t zero[PG];
 	if (pwrite(fd, zero, PG, 0) != (ssize_t)PG || fsync(fd)) die("clear header");
 	close(fd);
@@ -646,7 +647,8 @@ static int cmd_restore(int argc, char **argv) {
 /* Print the container header of the disk (A after the jump back: the disk works and the image is committed). */
 static int cmd_diskinfo(int argc, char **argv) {
 	const char *dev = argc > 1 ? argv[1] : "/dev/vda";
-	int fd = open(dev, O_RDONLY);
+	int stale = argc > 2 && strcmp(argv[2], "stale") == 0;
+	int fd = open(dev, stale ? O_RDWR : O_RDONLY);
 	if (fd < 0) die("open disk");
 	static uint8_t hpage[PG];
 	double t0 = now_s();
@@ -661,15 +663,22 @@ static int cmd_diskinfo(int argc, char **argv) {
 	if (pread(fd, hpage, PG, 0) != (ssize_t)PG) die("read header");
 	struct kj_hdr h;
 	memcpy(&h, hpage, sizeof h);
-	printf("HIBFUZZ {\"ev\":\"disk\",\"readBytes\":%" PRIu64 ",\"committed\":%d,\"dataPages\":%" PRIu64 ",\"s\":%.3f}\n",
-	       got, h.magic == IMG_MAGIC, h.magic == IMG_MAGIC ? h.data_pages : 0, now_s() - t0);
+	int committed = h.magic == IMG_MAGIC;
+	if (stale && committed) {
+		/* A runs on: its image no longer matches it and must never be resumed (StaleImageNeverResumed). */
+		*(uint64_t *)hpage = STALE_MAGIC;
+		if (pwrite(fd, hpage, PG, 0) != (ssize_t)PG || fsync(fd)) die("mark stale");
+	}
+	printf("HIBFUZZ {\"ev\":\"disk\",\"readBytes\":%" PRIu64 ",\"committed\":%d,\"dataPages\":%" PRIu64
+	       ",\"markedStale\":%d,\"s\":%.3f}\n",
+	       got, committed, committed ? h.data_pages : 0, stale && committed, now_s() - t0);
 	fflush(stdout);
 	return 0;
 }
 
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback ENTRY [go|load] [SEGADDR]|restore|diskinfo ...\n"); return 2; }
+	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback ENTRY [go|load] [SEGADDR]|restore|diskinfo DEV [stale] ...\n"); return 2; }
 	const char *c = argv[1];
 	if (!strcmp(c, "hold")) return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(c, "save")) return cmd_save(argc - 1, argv + 1);

@@ -16,7 +16,7 @@ a)
   ev a-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"kexecLoaded\":$(cat /sys/kernel/kexec_loaded)"
   pages=$(arg hibkj.pages 4096); seed=$(arg hibkj.seed 1); gen=$(arg hibkj.gen 1); full=$(arg hibkj.full 0)
   memmax=$(arg hibkj.memmax 0x4ffffff)
-  hibkj hold "$pages" "$seed" "$gen" "$full" "$memmax" /tmp/ready "$dev" &
+  hibkj hold "$pages" "$seed" "$gen" "$full" "$memmax" /tmp/ready "$dev" "$(arg hibkj.zeropages 0)" &
   hold=$!
   while [ ! -s /tmp/ready ]; do
     kill -0 $hold 2>/dev/null || { ev a-hold-failed; halt_now a; }
@@ -46,7 +46,7 @@ a)
   ev a-back ",\"rc\":$rc"
   kill -USR1 $hold
   wait $hold
-  hibkj diskinfo "$dev"
+  hibkj diskinfo "$dev" stale
   ev a-done ",\"cpus\":$(cat /sys/devices/system/cpu/online | tr -d '\n' | sed 's/^/"/;s/$/"/')"
   halt_now a
   ;;

@@ -1,0 +1,47 @@
+// Per-invariant, per-target test results of a campaign: the input of the KTAP and JUnit reports.
+import { INVARIANT_NAMES } from '../spec/index.ts';
+import type { CampaignResult } from './campaign.ts';
+
+/** The differential check of target vm: the model's prediction agrees with the kernel. */
+export const DIFF_TEST = 'ModelAgreesWithKernel' as const;
+
+export interface TestFailure {
+  readonly file?: string;
+  readonly count: number;
+  readonly lines: readonly string[];
+}
+
+export interface TestResult {
+  readonly target: 'model' | 'vm';
+  readonly name: string;
+  /** runs that gave the invariant something to check */
+  readonly exercised: number;
+  readonly runs: number;
+  readonly failures: readonly TestFailure[];
+}
+
+export function testStatus(t: TestResult): 'ok' | 'notOk' | 'skip' {
+  if (t.failures.length > 0) return 'notOk';
+  return t.exercised > 0 ? 'ok' : 'skip';
+}
+
+/** One result per invariant for the model target. */
+export function modelResults(r: CampaignResult, target: 'model' | 'vm' = 'model'): TestResult[] {
+  return INVARIANT_NAMES.map((name) => ({
+    target,
+    name,
+    exercised: r.coverage.invariants.get(name)?.exercised ?? 0,
+    runs: r.coverage.runs,
+    failures: r.findings
+      .filter((f) => f.record.invariant === name && f.record.target === target)
+      .map((f) => ({
+        ...(f.file !== undefined ? { file: f.file } : {}),
+        count: f.record.count,
+        lines: f.record.violations.flatMap((v) => [
+          `${v.invariant}${v.step !== undefined ? ` at step ${v.step}` : ''}: ${v.message}`,
+          ...(v.expected !== undefined ? [`expected: ${v.expected}`] : []),
+          ...(v.actual !== undefined ? [`actual: ${v.actual}`] : []),
+        ]),
+      })),
+  }));
+}
