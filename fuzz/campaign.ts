@@ -68,6 +68,8 @@ export interface Finding {
 export interface CampaignResult {
   /** generated runs (replays not included) */
   readonly runs: number;
+  /** simulated memory of the generated runs, in pages (throughput in pages/s) */
+  readonly pages: number;
   readonly replayed: { readonly files: number; readonly failing: number };
   /** runs the model could not set up (scenario does not fit), and generated scenarios that failed validation */
   readonly skipped: number;
@@ -112,6 +114,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const corpusErrors: string[] = [];
   let skipped = 0;
   let runs = 0;
+  let pages = 0;
   let firstFindingMs: number | undefined;
   let lastFlush = t0;
   let lastProgress = t0;
@@ -271,6 +274,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         if (invalid.length < 20) invalid.push(`seed ${seed} path ${path}: ${p.error}`);
         continue;
       }
+      pages += p.scenario.machine.memPages;
       const r = runAndJudge(p.scenario, parts);
       if (!r.ok) {
         skipped++;
@@ -287,6 +291,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const findings = [...hitThisCampaign].map((n) => known.get(n)).filter((f): f is Finding => f !== undefined);
   return {
     runs,
+    pages,
     replayed: { files: replayedFiles, failing: replayFailing },
     skipped,
     invalid,

@@ -11,10 +11,10 @@ import {
   type KResult,
   type Memory,
   nosaveMap,
+  staleToken,
   OWNER as OWNER_,
   ok,
   type PhaseEvent,
-  pageToken as pageToken_,
   type RefusalReason,
   type Scenario,
   SLOT as SLOT_,
@@ -42,7 +42,6 @@ const crcUpdate = crcUpdate_;
 const digestWords = digestWords_;
 const KIND = KIND_;
 const OWNER = OWNER_;
-const pageToken = pageToken_;
 const SLOT = SLOT_;
 
 export interface Ctx {
@@ -184,7 +183,7 @@ export function bootMemory(ctx: Ctx, memPages: number, footprint: (p: number) =>
       kind[p] = KIND.HOLE;
       continue;
     }
-    content[p] = pageToken(tag, p, 7);
+    content[p] = staleToken(tag, p);
     if (footprint(p)) {
       owner[p] = OWNER.LOADER;
       kind[p] = KIND.TEXT;

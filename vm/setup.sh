@@ -18,7 +18,6 @@ declare -A PROBE=(
   [gzip]=/bin/gzip
   [util-linux]=/sbin/mkswap
   [gcc]=/usr/bin/gcc
-  [file]=/usr/bin/file
   [xz-utils]=/usr/bin/xz
 )
 

@@ -1,6 +1,6 @@
 // Monitors over what hibernation wrote: the image on storage against the memory it was made from.
 
-import { decodeImage, isSigned } from '../model/image.ts';
+import { decodeSnapshot, isSigned } from '../model/image.ts';
 import { nosaveMap } from '../model/init.ts';
 import { OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
@@ -28,7 +28,7 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of hibernations(t)) {
     if (!wroteImage(r) || r.atImage === undefined) continue;
-    const d = decodeImage(r.storageAfter, t.scenario.storage.offset);
+    const d = decodeSnapshot(r.storageAfter, t.scenario.storage.offset);
     if (!d.ok) continue; // an unreadable image is ImageCommittedAtomically's concern
     const m = r.atImage;
     const { entries, data } = d.image;
@@ -96,7 +96,7 @@ export function nosaveNeverSaved(t: RunTrace): Violation[] {
   const nosave = nosaveMap(t.scenario.machine.memPages, t.scenario.machine.e820);
   for (const r of hibernations(t)) {
     if (!wroteImage(r)) continue;
-    const d = decodeImage(r.storageAfter, t.scenario.storage.offset);
+    const d = decodeSnapshot(r.storageAfter, t.scenario.storage.offset);
     if (!d.ok) continue;
     for (const e of d.image.entries) {
       const pfn = e & ~PFN_ZERO_FLAG;
@@ -132,7 +132,7 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
     if (o.op !== 'hibernate') continue;
     const signed = isSigned(r.storageAfter.header.get(off));
     const during = signedDuring(r, off);
-    const d = decodeImage(r.storageAfter, off);
+    const d = decodeSnapshot(r.storageAfter, off);
     const own = d.ok && d.image.info.imageId === r.imageId;
     if (during && !d.ok) {
       out.push(

@@ -136,3 +136,23 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
     },
   };
 }
+
+const decoded = new WeakMap<BlockDevice, Map<number, DecodeResult>>();
+
+/**
+ * decodeImage() for the monitors, memoised per device snapshot: trace snapshots are never mutated after they are
+ * recorded, so several invariants share one decode. Never use it on a live device.
+ */
+export function decodeSnapshot(dev: BlockDevice, offset: number): DecodeResult {
+  let byOffset = decoded.get(dev);
+  if (byOffset === undefined) {
+    byOffset = new Map();
+    decoded.set(dev, byOffset);
+  }
+  let r = byOffset.get(offset);
+  if (r === undefined) {
+    r = decodeImage(dev, offset);
+    byOffset.set(offset, r);
+  }
+  return r;
+}

@@ -18,6 +18,11 @@ const OWNER = OWNER_;
 const SLOT = SLOT_;
 const pageToken = pageToken_;
 
+/** Leftover data of a frame or storage page nobody wrote in this run: cheap, non-zero, seed dependent. */
+export function staleToken(seed: number, i: number): number {
+  return (Math.imul(i + 1, 0x9e3779b1) ^ seed ^ 0x5a5a5a5a) >>> 0 || 1;
+}
+
 /** Legacy PC hole [640 KiB, 1 MiB): frames 160..255 are reserved on every machine with at least 512 frames. */
 export const LEGACY_HOLE = { start: 160, pages: 96 } as const;
 
@@ -86,7 +91,7 @@ export function initialMemory(s: Scenario): { ok: true; memory: Memory } | { ok:
       kind[p] = KIND.HOLE;
     } else {
       ram++;
-      content[p] = pageToken(s.seed ^ 0x5a5a5a5a, p, 0); // stale data of a free frame
+      content[p] = staleToken(s.seed, p); // stale data of a free frame
     }
   }
   const w = s.workload;
@@ -170,7 +175,7 @@ export function initialMemory(s: Scenario): { ok: true; memory: Memory } | { ok:
 export function initialDevice(s: Scenario): BlockDevice {
   const nr = s.storage.pages;
   const tok = new Uint32Array(nr);
-  for (let i = 0; i < nr; i++) tok[i] = pageToken(s.seed ^ 0x0badf00d, i, 0);
+  for (let i = 0; i < nr; i++) tok[i] = staleToken(s.seed ^ 0x0badf00d, i);
   const slot = new Uint8Array(nr);
   slot[s.storage.offset] = SLOT.SWAP_HEADER;
   const header = new Map([

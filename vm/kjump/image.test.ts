@@ -8,6 +8,7 @@ import {
   PFN_ZERO,
   parseARecord,
   parseContainerHeader,
+  STALE_MAGIC,
   splitEntries,
   sum64,
   TAG_MAGIC,
@@ -63,6 +64,13 @@ describe('parseContainerHeader', () => {
 
   it('a zeroed page is not committed', () => {
     expect(parseContainerHeader(Buffer.alloc(4096)).committed).toBe(false);
+  });
+
+  it('a header A marked stale is readable but not committed', () => {
+    const p = Buffer.alloc(4096);
+    p.writeBigUInt64LE(STALE_MAGIC, 0);
+    p.writeBigUInt64LE(77n, 32);
+    expect(parseContainerHeader(p)).toMatchObject({ committed: false, stale: true, dataPages: 77 });
   });
 });
 

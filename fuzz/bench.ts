@@ -1,0 +1,142 @@
+// `hibfuzz bench`: throughput of the reference model and the campaign engine. One result per line, each with at
+// least name, pages (simulated 4 KiB pages processed), seconds, pagesPerSecond.
+//   cycle:<size>     one kexec hibernate + resume with every invariant checked (runAndJudge), 1 / 16 / 64 GiB
+//   properties       runAndJudge on small generated scenarios (scenarioArb maxMemPages 1024), runs per second
+//   campaign         `fuzz --target model` end to end (generation + run + checks), scenarios per second
+//   timeToFind:NAME  median seconds over 3 seeds from campaign start to the first finding of each plant
+import fc from 'fast-check';
+import { defaultParts, runAndJudge } from '../impl/index.ts';
+import { PLANTS } from '../properties/__fixtures__/plants.ts';
+import { estimateWrites, scenarioArb } from '../properties/arbitraries/scenario.ts';
+import { parseScenario, type Scenario, type ScenarioInput } from '../spec/index.ts';
+import { runCampaign } from './campaign.ts';
+
+export interface BenchResult {
+  readonly name: string;
+  readonly pages: number;
+  readonly seconds: number;
+  readonly pagesPerSecond: number;
+  readonly [extra: string]: unknown;
+}
+
+const GIB_PAGES = 262144;
+
+/** A machine of `memPages` with ~50% anonymous memory and a realistic mix; storage fits the image. */
+export function cycleScenario(memPages: number): Scenario {
+  const pct = (x: number) => Math.floor((memPages * x) / 100);
+  const used = pct(50) + pct(5) + pct(10) + pct(5) + pct(5) + pct(2);
+  const input: ScenarioInput = {
+    version: 1,
+    id: `bench-${memPages}`,
+    seed: 7,
+    machine: { memPages },
+    workload: {
+      anon: pct(50),
+      zero: pct(5),
+      pageCacheClean: pct(10),
+      pageCacheDirty: pct(5),
+      slab: pct(5),
+      kernelText: pct(2),
+    },
+    protocol: { kind: 'kexec', saveKernelPages: 4096, loaderPages: 4096 },
+    storage: { pages: estimateWrites(used) + 1024 },
+    steps: [{ op: 'hibernate' }, { op: 'resume' }],
+  };
+  const p = parseScenario(input);
+  if (!p.ok) throw new Error(`bench scenario invalid: ${p.error}`);
+  return p.scenario;
+}
+
+const result = (name: string, pages: number, seconds: number, extra: Record<string, unknown> = {}): BenchResult => ({
+  name,
+  pages,
+  seconds: Number(seconds.toFixed(4)),
+  pagesPerSecond: seconds > 0 ? Math.round(pages / seconds) : 0,
+  ...extra,
+});
+
+export function benchCycle(memPages: number): BenchResult {
+  const s = cycleScenario(memPages);
+  const t0 = performance.now();
+  const r = runAndJudge(s, defaultParts);
+  const seconds = (performance.now() - t0) / 1000;
+  if (!r.ok) throw new Error(`bench cycle failed: ${r.error}`);
+  return result(`cycle:${memPages / GIB_PAGES}GiB`, memPages, seconds, {
+    verdict: r.judgement.verdict,
+    outcomes: r.observation.steps.map((o) => (o.op === 'hibernate' || o.op === 'resume' ? `${o.op}:${o.result}` : o.op)),
+    rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+  });
+}
+
+export function benchProperties(n: number): BenchResult {
+  const inputs = fc.sample(scenarioArb({ maxMemPages: 1024 }), { seed: 42, numRuns: n });
+  const t0 = performance.now();
+  let pages = 0;
+  for (const x of inputs) {
+    const p = parseScenario(x);
+    if (!p.ok) continue;
+    pages += p.scenario.machine.memPages;
+    runAndJudge(p.scenario, defaultParts);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return result('properties', pages, seconds, { runs: n, runsPerSecond: Math.round(n / seconds) });
+}
+
+export async function benchCampaign(budgetMs: number): Promise<BenchResult> {
+  const r = await runCampaign({ seed: 1, shard: { k: 1, n: 1 }, budgetMs, arb: { maxMemPages: 4096 } });
+  const seconds = r.elapsedMs / 1000;
+  return result('campaign', r.pages, seconds, {
+    runs: r.runs,
+    scenariosPerSecond: Math.round(r.runs / seconds),
+    findings: r.findings.length,
+  });
+}
+
+export async function benchTimeToFind(plantNames: readonly string[], seeds: readonly number[], capMs: number) {
+  const out: BenchResult[] = [];
+  for (const name of plantNames) {
+    const plant = PLANTS.find((p) => p.name === name);
+    if (plant === undefined) continue;
+    const times: number[] = [];
+    let pages = 0;
+    let runs = 0;
+    let missed = 0;
+    for (const seed of seeds) {
+      const r = await runCampaign({
+        seed,
+        shard: { k: 1, n: 1 },
+        budgetMs: capMs,
+        arb: { maxMemPages: 4096 },
+        parts: plant.parts,
+        plant: name,
+        stopAfterFirst: true,
+        shrinkEvals: 0,
+      });
+      pages += r.pages;
+      runs += r.runs;
+      if (r.firstFindingMs === undefined) missed++;
+      times.push((r.firstFindingMs ?? capMs) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)] as number;
+    out.push(
+      result(`timeToFind:${name}`, pages, median, {
+        invariant: plant.invariant,
+        seeds: seeds.length,
+        runsToFind: Math.round(runs / seeds.length),
+        ...(missed > 0 ? { missed, capSeconds: capMs / 1000 } : {}),
+        secondsPerSeed: times.map((t) => Number(t.toFixed(3))),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Run the suite; `emit` gets each result as it is measured. */
+export async function runBench(quick: boolean, emit: (r: BenchResult) => void): Promise<void> {
+  for (const pages of quick ? [16384] : [GIB_PAGES, 16 * GIB_PAGES, 64 * GIB_PAGES]) emit(benchCycle(pages));
+  emit(benchProperties(quick ? 50 : 2000));
+  emit(await benchCampaign(quick ? 1000 : 10_000));
+  const plants = quick ? ['pack-pfns-drops-last'] : PLANTS.map((p) => p.name);
+  for (const r of await benchTimeToFind(plants, quick ? [1] : [1, 2, 3], quick ? 10_000 : 60_000)) emit(r);
+}
