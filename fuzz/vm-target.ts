@@ -13,12 +13,13 @@ import {
   type Observation,
   parseScenario,
   type Scenario,
+  SWSUSP_ABORT_POINTS,
 } from '../spec/index.ts';
 import type { Shard } from './args.ts';
 import type { CampaignResult, Finding } from './campaign.ts';
 import { findingText, replayCommand } from './campaign.ts';
 import { FINDING_FORMAT, type FindingRecord, findingName, readCorpus, saveFinding, signatureOf, updateFinding } from './corpus.ts';
-import { newCoverage } from './coverage.ts';
+import { addRun, newCoverage } from './coverage.ts';
 import { DIFF_TEST } from './results.ts';
 import { BATCH_SIZE, batchSeed, shardBatch } from './shard.ts';
 
@@ -71,7 +72,9 @@ export function vmize(s: Scenario, minPages: number): Scenario {
       if (st.op === 'hibernate') {
         const { dmaAfterStopPages: _d, ...rest } = st;
         if (protocol.interface === 'uswsusp') delete rest.abortAt;
-        if (rest.abortAt !== undefined && !['core', 'devices', 'freezer', 'platform', 'processors', 'testResume'].includes(rest.abortAt)) delete rest.abortAt;
+        if (rest.abortAt !== undefined && !(SWSUSP_ABORT_POINTS as readonly string[]).includes(rest.abortAt)) {
+          delete rest.abortAt;
+        }
         if (rest.powerLossAfterWrite !== undefined) delete rest.ioErrorAtWrite;
         return [rest];
       }
@@ -204,6 +207,7 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       pages += s.machine.memPages;
       const n = runs;
       const model = runAndJudge(s, parts);
+      if (model.ok) addRun(coverage, model.trace, model.observation, model.judgement);
       try {
         o.log(`[vm ${w}] run ${n}: ${s.id} (${s.machine.memPages} pages, ${s.steps.map((x) => x.op).join(',')})`);
         const r = await o.api.runScenarioInVm(s, { kernel: o.kernel, workDir: join(o.workRoot, `run-${n}`), log: o.log });

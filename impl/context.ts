@@ -11,9 +11,9 @@ import {
   type KResult,
   type Memory,
   nosaveMap,
-  staleToken,
   OWNER as OWNER_,
   ok,
+  PFN_END,
   type PhaseEvent,
   type RefusalReason,
   type Scenario,
@@ -21,11 +21,19 @@ import {
   type StepRecord,
   type SwapHeader,
   type SwsuspInfo,
+  staleToken,
 } from '../spec/index.ts';
 import type { BootMachine, Parts } from './parts.ts';
 import type { Bio } from './power/block-dev.ts';
 import type { KernelProfile } from './power/power.ts';
-import { KF_CRC_ALL, pagesForIo, SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power/power.ts';
+import {
+  KF_CRC_ALL,
+  MAP_PAGE_ENTRIES,
+  pagesForIo,
+  SF_COMPRESSION_ALG_LZ4,
+  SF_CRC32_MODE,
+  SF_NOCOMPRESS_MODE,
+} from './power/power.ts';
 import {
   type CopyCounter,
   infoDigest,
@@ -35,7 +43,7 @@ import {
   type RestoreState,
   unpackOrigPfns,
 } from './power/snapshot.ts';
-import { getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
+import { allocSwapdevBlock, getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const crcUpdate = crcUpdate_;
@@ -138,13 +146,33 @@ export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
     });
   }
   const data = img.data;
+  const dev = bio.dev;
   for (let k = 0; r.ok && k < data.length; k++) {
     const tok = data[k] as number;
     crc = crcUpdate(crc, tok);
-    r = swapWritePage(h, (d, at) => {
-      d.tok[at] = tok;
-      d.slot[at] = SLOT.DATA;
-    });
+    // Fast path, equivalent to swap_write_page() + hib_submit_io() while no fault is due and the map page does not
+    // fill up with this entry (the slow path writes the full map page).
+    const faultDue =
+      bio.powerLost ||
+      (bio.powerLossAfterWrite !== undefined && bio.writes >= bio.powerLossAfterWrite) ||
+      bio.writes === bio.ioErrorAtWrite;
+    if (!faultDue && h.cur.count + 1 < MAP_PAGE_ENTRIES) {
+      const at = allocSwapdevBlock(h);
+      if (at < 0) {
+        r = { ok: false, errno: 'ENOSPC' };
+        break;
+      }
+      dev.tok[at] = tok;
+      dev.slot[at] = SLOT.DATA;
+      bio.writes++;
+      h.cur.entries[h.cur.count++] = at;
+      h.pages++;
+    } else {
+      r = swapWritePage(h, (d, at) => {
+        d.tok[at] = tok;
+        d.slot[at] = SLOT.DATA;
+      });
+    }
   }
   const withCrc = (img.flags & (SF_CRC32_MODE | KF_CRC_ALL)) !== 0 ? crc : 0;
   const fields = { sig: img.sig, flags: img.flags, crc32: withCrc, epoch: img.epoch };
@@ -227,7 +255,8 @@ export function loadImage(
   if (nrMeta < 0 || stream.length < info.pages)
     return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
   // unpack_orig_pfns over the meta pages, up to BM_END_OF_MAP
-  const entries: number[] = [];
+  const all = new Uint32Array(nrMeta * 512);
+  let ne = 0;
   let crc = 0;
   if ((header.flags & KF_CRC_ALL) !== 0) crc = crcUpdate(crc, infoDigest(info));
   for (let m = 1; m <= nrMeta; m++) {
@@ -236,11 +265,11 @@ export function loadImage(
     crc = crcUpdate(crc, digestWords(words));
     for (let i = 0; i < words.length; i++) {
       const w = words[i] as number;
-      if (w === 0xffffffff) break;
-      entries.push(w);
+      if (w === PFN_END) break;
+      all[ne++] = w;
     }
   }
-  const un = unpackOrigPfns(Uint32Array.from(entries), boot, opts.zeroElision);
+  const un = unpackOrigPfns(all.subarray(0, ne), boot, opts.zeroElision);
   if (!un.ok) return { ok: false, errno: un.errno, reason: 'pfnInvalid', imageId };
   const { imageSet, zeroSet, distinct, zeros } = un.value;
   if (distinct - zeros < info.imagePages) return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };

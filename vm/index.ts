@@ -1,4 +1,6 @@
 // Public surface of vm/: run scenarios on real kernels in QEMU, classify consoles, parse swsusp images.
+
+export { EXIT_FINDING, EXIT_INFRA, EXIT_PASS, vmExitCode } from './cli.ts';
 export type { AgentEvent, BootReport, ExitInfo, ResumeRefusal, Verdict, VerdictKind } from './console/classify.ts';
 export { classifyConsole, findRefusal, parseAgentEvents, VERDICT_KINDS } from './console/classify.ts';
 export { BootError, InfraError, isBootError, isInfraError } from './errors.ts';

@@ -272,6 +272,7 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     const exit = powerLostAfterPages !== undefined ? ({ kind: 'exited', code: 0 } as const) : r.exit;
     // a restored boot starts after init's first words: say so for the classifier
     const consoleText = restoring ? `${AGENT_PREFIX}{"ev":"restored","role":"${role}"}\n${r.log}` : r.log;
+    if (restoring) writeFileSync(logPath, consoleText);
     let report = classifyConsole(consoleText, exit);
     if (powerLostAfterPages !== undefined && report.verdict.kind === 'unexpectedReboot') {
       report = { ...report, verdict: { kind: 'pass', title: `power cut after ${powerLostAfterPages} pages` } };

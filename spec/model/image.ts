@@ -55,7 +55,8 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
   const seen = new Set<number>();
   let n = 0;
   for (let m = header.image; m !== 0; ) {
-    if (seen.has(m) || m >= dev.nr) return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
+    if (seen.has(m) || m >= dev.nr)
+      return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
     seen.add(m);
     const mp = dev.maps.get(m);
     if (mp === undefined || dev.slot[m] !== SLOT.MAP) {
