@@ -63,7 +63,9 @@ export function benchCycle(memPages: number): BenchResult {
   if (!r.ok) throw new Error(`bench cycle failed: ${r.error}`);
   return result(`cycle:${memPages / GIB_PAGES}GiB`, memPages, seconds, {
     verdict: r.judgement.verdict,
-    outcomes: r.observation.steps.map((o) => (o.op === 'hibernate' || o.op === 'resume' ? `${o.op}:${o.result}` : o.op)),
+    outcomes: r.observation.steps.map((o) =>
+      o.op === 'hibernate' || o.op === 'resume' ? `${o.op}:${o.result}` : o.op,
+    ),
     rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
   });
 }

@@ -200,7 +200,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         lastSeen: stamp,
         replay: replayCommand(file, o.plant),
       };
-      const saved = o.corpusDir !== undefined ? saveFinding(o.corpusDir, record, shrunk, findingText(record, shrunk)) : undefined;
+      const saved =
+        o.corpusDir !== undefined ? saveFinding(o.corpusDir, record, shrunk, findingText(record, shrunk)) : undefined;
       const f: Finding = { record, scenario: shrunk, ...(saved ? { file: saved } : {}), isNew: true, hits: 1 };
       known.set(name, f);
       o.onFinding?.(f);

@@ -159,7 +159,9 @@ export function memorySvg(run: ModelRun, maxColumns = 1024): string {
     let diffStart = -1;
     const flush = (x: number) => {
       if (runColour !== '') {
-        o.push(`<rect x="${labelW + runStart}" y="${y}" width="${x - runStart}" height="${bandH}" fill="${runColour}"/>`);
+        o.push(
+          `<rect x="${labelW + runStart}" y="${y}" width="${x - runStart}" height="${bandH}" fill="${runColour}"/>`,
+        );
       }
     };
     for (let col = 0; col <= cols; col++) {
@@ -182,7 +184,9 @@ export function memorySvg(run: ModelRun, maxColumns = 1024): string {
       }
       if (differs && diffStart < 0) diffStart = col;
       if ((!differs || col === cols) && diffStart >= 0) {
-        o.push(`<rect x="${labelW + diffStart}" y="${y + bandH + 1}" width="${Math.max(1, col - diffStart)}" height="${diffH}" fill="#d62728"/>`);
+        o.push(
+          `<rect x="${labelW + diffStart}" y="${y + bandH + 1}" width="${Math.max(1, col - diffStart)}" height="${diffH}" fill="#d62728"/>`,
+        );
         diffStart = -1;
       }
     }

@@ -66,8 +66,11 @@ export interface XmlElement {
   text: string;
 }
 
-const unescape = (s: string) =>
-  s.replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e] ?? '');
+const xmlUnescape = (s: string) =>
+  s.replace(
+    /&(lt|gt|amp|quot|apos);/g,
+    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e] ?? '',
+  );
 
 /**
  * A strict reader for the XML subset we write (declaration, elements, attributes, text, the five entities): returns
@@ -84,8 +87,9 @@ export function parseXml(text: string): { ok: true; root: XmlElement } | { ok: f
     const chunk = lt < 0 ? src.slice(i) : src.slice(i, lt);
     if (chunk.trim() !== '') {
       const top = stack.at(-1);
-      if (top === undefined || badText(chunk)) return { ok: false, error: `text outside an element or bad entity at ${i}` };
-      top.text += unescape(chunk);
+      if (top === undefined || badText(chunk))
+        return { ok: false, error: `text outside an element or bad entity at ${i}` };
+      top.text += xmlUnescape(chunk);
     }
     if (lt < 0) break;
     const gt = src.indexOf('>', lt);
@@ -94,7 +98,8 @@ export function parseXml(text: string): { ok: true; root: XmlElement } | { ok: f
     i = gt + 1;
     if (tag.startsWith('/')) {
       const top = stack.pop();
-      if (top === undefined || top.name !== tag.slice(1).trim()) return { ok: false, error: `mismatched </${tag.slice(1)}>` };
+      if (top === undefined || top.name !== tag.slice(1).trim())
+        return { ok: false, error: `mismatched </${tag.slice(1)}>` };
       continue;
     }
     const self = tag.endsWith('/');
@@ -105,7 +110,7 @@ export function parseXml(text: string): { ok: true; root: XmlElement } | { ok: f
       const [, k, v] = a as unknown as [string, string, string];
       if (k in attrs) return { ok: false, error: `duplicate attribute ${k}` };
       if (badText(v)) return { ok: false, error: `bad entity in attribute ${k}` };
-      attrs[k] = unescape(v);
+      attrs[k] = xmlUnescape(v);
     }
     const el: XmlElement = { name: m[1] as string, attrs, children: [], text: '' };
     const parent = stack.at(-1);

@@ -52,7 +52,8 @@ export function parseKtap(text: string): KtapParse {
     const m = /^(ok|not ok) (\d+) ([^#]*?)(?: # (.*))?$/.exec(l);
     if (m === null) return { ok: false, error: `not a KTAP line: ${l}`, line: i + 1 };
     const n = Number(m[2]);
-    if (n !== tests.length + 1) return { ok: false, error: `test number ${n}, expected ${tests.length + 1}`, line: i + 1 };
+    if (n !== tests.length + 1)
+      return { ok: false, error: `test number ${n}, expected ${tests.length + 1}`, line: i + 1 };
     tests.push({
       ok: m[1] === 'ok',
       number: n,

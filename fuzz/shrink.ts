@@ -47,7 +47,8 @@ const halve = (x: number) => Math.floor(x / 2);
 
 function scaleWorkload(s: Scenario, num: number, den: number): Scenario['workload'] {
   const w = { ...s.workload };
-  for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * num) / den);
+  // ceil: a kind in use stays in use (dropping it is a candidate of its own)
+  for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.ceil((w[k] * num) / den);
   return w;
 }
 
@@ -102,7 +103,8 @@ export function* candidates(s: Scenario): Generator<Scenario> {
   const defaults = s.protocol.kind === 'kexec' ? KEXEC_DEFAULTS : SWSUSP_DEFAULTS;
   for (const [k, v] of Object.entries(p)) {
     if (k === 'kind') continue;
-    if (k in defaults && defaults[k] !== v) yield { ...s, protocol: { ...p, [k]: defaults[k] } as Scenario['protocol'] };
+    if (k in defaults && defaults[k] !== v)
+      yield { ...s, protocol: { ...p, [k]: defaults[k] } as Scenario['protocol'] };
     if (!(k in defaults)) yield { ...s, protocol: without(p, k) as Scenario['protocol'] };
     if (typeof v === 'number' && v > 1) yield { ...s, protocol: { ...p, [k]: halve(v) } as Scenario['protocol'] };
   }

@@ -4,7 +4,9 @@ import type { Scenario, Step } from '../spec/index.ts';
 
 const mib = (pages: number): string => {
   const m = (pages * 4) / 1024;
-  return m >= 1024 ? `${(m / 1024).toFixed(m % 1024 === 0 ? 0 : 1)} GiB` : `${Number.isInteger(m) ? m : m.toFixed(2)} MiB`;
+  return m >= 1024
+    ? `${(m / 1024).toFixed(m % 1024 === 0 ? 0 : 1)} GiB`
+    : `${Number.isInteger(m) ? m : m.toFixed(2)} MiB`;
 };
 
 function fields(o: object, skip: readonly string[] = []): string {

@@ -18,7 +18,15 @@ import {
 import type { Shard } from './args.ts';
 import type { CampaignResult, Finding } from './campaign.ts';
 import { findingText, replayCommand } from './campaign.ts';
-import { FINDING_FORMAT, type FindingRecord, findingName, readCorpus, saveFinding, signatureOf, updateFinding } from './corpus.ts';
+import {
+  FINDING_FORMAT,
+  type FindingRecord,
+  findingName,
+  readCorpus,
+  saveFinding,
+  signatureOf,
+  updateFinding,
+} from './corpus.ts';
 import { addRun, newCoverage } from './coverage.ts';
 import { DIFF_TEST } from './results.ts';
 import { BATCH_SIZE, batchSeed, shardBatch } from './shard.ts';
@@ -66,7 +74,12 @@ export function vmize(s: Scenario, minPages: number): Scenario {
     machine: { memPages, cpus: s.machine.cpus },
     workload: w,
     protocol,
-    storage: { kind: 'swapPartition', pages: Math.max(s.storage.pages, Math.ceil(s.storage.pages * scale)), offset: 0, keyAtResume: 'same' },
+    storage: {
+      kind: 'swapPartition',
+      pages: Math.max(s.storage.pages, Math.ceil(s.storage.pages * scale)),
+      offset: 0,
+      keyAtResume: 'same',
+    },
     steps: s.steps.flatMap((st): Scenario['steps'] => {
       if (st.op === 'write') return [{ ...st, kind: 'anon' }];
       if (st.op === 'hibernate') {
@@ -151,9 +164,19 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
   };
   const deadline = o.budgetMs !== undefined ? t0 + o.budgetMs : Number.POSITIVE_INFINITY;
   const done = () =>
-    runs >= (o.runs ?? Number.POSITIVE_INFINITY) || performance.now() >= deadline || (o.shouldStop?.() ?? false) || infraErrors.length >= 3;
+    runs >= (o.runs ?? Number.POSITIVE_INFINITY) ||
+    performance.now() >= deadline ||
+    (o.shouldStop?.() ?? false) ||
+    infraErrors.length >= 3;
 
-  const record = (s: Scenario, inv: string, verdict: 'violated' | 'diverge', message: string, extra: Partial<FindingRecord>, src: { seed: number; path: number }) => {
+  const record = (
+    s: Scenario,
+    inv: string,
+    verdict: 'violated' | 'diverge',
+    message: string,
+    extra: Partial<FindingRecord>,
+    src: { seed: number; path: number },
+  ) => {
     firstFindingMs ??= performance.now() - t0;
     const signature = signatureOf(inv, `vm:${s.protocol.kind}`, message);
     const name = findingName(inv, signature);
@@ -192,7 +215,8 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       lastSeen: stamp,
       replay: `node bin/hibfuzz.mjs vm run ${file} --kernel ${o.kernel}  # model: ${replayCommand(file, o.plant)}`,
     };
-    const saved = o.corpusDir !== undefined ? saveFinding(o.corpusDir, rec, scenario, findingText(rec, scenario)) : undefined;
+    const saved =
+      o.corpusDir !== undefined ? saveFinding(o.corpusDir, rec, scenario, findingText(rec, scenario)) : undefined;
     const f: Finding = { record: rec, scenario, ...(saved ? { file: saved } : {}), isNew: true, hits: 1 };
     known.set(name, f);
     o.onFinding?.(f);
@@ -210,19 +234,37 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       if (model.ok) addRun(coverage, model.trace, model.observation, model.judgement);
       try {
         o.log(`[vm ${w}] run ${n}: ${s.id} (${s.machine.memPages} pages, ${s.steps.map((x) => x.op).join(',')})`);
-        const r = await o.api.runScenarioInVm(s, { kernel: o.kernel, workDir: join(o.workRoot, `run-${n}`), log: o.log });
+        const r = await o.api.runScenarioInVm(s, {
+          kernel: o.kernel,
+          workDir: join(o.workRoot, `run-${n}`),
+          log: o.log,
+        });
         const j = judge(s, r.observation.violations);
         for (const v of j.unexpected) {
-          record(s, v.invariant, 'violated', v.message, { violations: [v], outcomes: r.observation.steps.map(describeOutcome) }, item);
+          record(
+            s,
+            v.invariant,
+            'violated',
+            v.message,
+            { violations: [v], outcomes: r.observation.steps.map(describeOutcome) },
+            item,
+          );
         }
         if (model.ok) {
           const d = compareObservations(model.observation, r.observation);
           if (d.verdict === 'diverge') {
-            record(s, DIFF_TEST, 'diverge', d.differences.join('; '), {
-              differences: d.differences,
-              outcomes: r.observation.steps.map(describeOutcome),
-              events: model.trace.events,
-            }, item);
+            record(
+              s,
+              DIFF_TEST,
+              'diverge',
+              d.differences.join('; '),
+              {
+                differences: d.differences,
+                outcomes: r.observation.steps.map(describeOutcome),
+                events: model.trace.events,
+              },
+              item,
+            );
           }
         }
         o.log(`[vm ${w}] run ${n}: kernel verdict ${r.verdict.kind}, ${j.verdict}`);
@@ -230,10 +272,17 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
         if (o.api.isInfraError(e)) infraErrors.push((e as Error).message.split('\n')[0] ?? 'infra error');
         else {
           // BootError or an unexpected exception while the kernel ran: a finding about the kernel.
-          record(s, 'KernelBootsAndRuns', 'violated', (e as Error).message.replace(/\d+/g, 'N'), {
-            violations: [],
-            outcomes: [(e as Error).message],
-          }, item);
+          record(
+            s,
+            'KernelBootsAndRuns',
+            'violated',
+            (e as Error).message.replace(/\d+/g, 'N'),
+            {
+              violations: [],
+              outcomes: [(e as Error).message],
+            },
+            item,
+          );
         }
       }
       await yieldToLoop();

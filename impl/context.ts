@@ -58,6 +58,8 @@ export interface Ctx {
   readonly profile: KernelProfile;
   /** the running system, or undefined while the machine is off */
   mem: Memory | undefined;
+  /** ctx.mem is also held by a trace record: copy it before mutating (copy on write) */
+  memShared: boolean;
   readonly dev: BlockDevice;
   readonly events: PhaseEvent[];
   readonly records: StepRecord[];

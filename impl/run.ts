@@ -39,7 +39,8 @@ export function runScenario(s: Scenario, parts: Parts = defaultParts): ({ ok: tr
     s,
     parts,
     profile,
-    mem: cloneMemory(initial),
+    mem: initial,
+    memShared: true,
     dev: initialDevice(s),
     events: [],
     records: [],
@@ -56,6 +57,10 @@ export function runScenario(s: Scenario, parts: Parts = defaultParts): ({ ok: tr
       step: i,
       outcome: { op: 'skip', step: st.op, reason },
     });
+    if ((st.op === 'write' || st.op === 'hibernate') && ctx.mem !== undefined && ctx.memShared) {
+      ctx.mem = cloneMemory(ctx.mem);
+      ctx.memShared = false;
+    }
     let r: StepRecord;
     switch (st.op) {
       case 'write':

@@ -42,6 +42,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
   const s = { ...ctx.s, seed: (ctx.s.seed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0 };
   const m = initialMemory(s);
   ctx.mem = m.ok ? m.memory : undefined;
+  ctx.memShared = false;
   ctx.dev.epoch++;
   ctx.staleSinceImage = true;
 }
@@ -166,7 +167,6 @@ export function bootNoresumeStep(ctx: Ctx, st: Extract<Step, { op: 'bootNoresume
  */
 export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const s = ctx.s;
-  const storageBefore = cloneDevice(ctx.dev);
   const memPages = st.memPages ?? s.machine.memPages;
   const kexec = s.protocol.kind === 'kexec';
   const bootProfile = profileOf(s, st.kernel);
@@ -175,7 +175,6 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const base = {
     kind: 'resume' as const,
     step: i,
-    storageBefore,
     memPages,
     e820Changed: st.e820Changed,
     bootKernel: bootProfile.name,
@@ -253,11 +252,12 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const v = made?.atImage !== undefined ? verifyPages(made.atImage, after) : { checked: 0, corrupt: 0 };
   event(ctx, i, 'resume:jumped', { copied: counter.image, pagesChecked: v.checked, pagesCorrupt: v.corrupt });
   ctx.mem = after;
+  ctx.memShared = true;
   ctx.gen++;
   return done({
     imageId: lr.imageId,
     load: loadOf(lr.st),
-    after: { nr: after.nr, content: after.content.slice(), owner: after.owner.slice(), kind: after.kind.slice() },
+    after, // shared with ctx.mem until the next step that mutates memory copies it (ctx.memShared)
     outcome: { op: 'resume', result: 'resumed', pagesChecked: v.checked, pagesCorrupt: v.corrupt },
   });
 }

@@ -45,7 +45,6 @@ export interface HibernateRecord {
 export interface ResumeRecord {
   readonly kind: 'resume';
   readonly step: number;
-  readonly storageBefore: BlockDevice;
   readonly storageAfter: BlockDevice;
   /** the hibernation whose image was found (by its info page), if any */
   readonly imageId?: number;
