@@ -190,7 +190,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
               path: src.path,
               arb: { maxMemPages: o.arb.maxMemPages, ...(o.arb.protocol ? { protocol: o.arb.protocol } : {}) },
             }
-          : {}),
+          : { replayedFrom: src.file }),
         original: { id: s.id, memPages: s.machine.memPages, steps: s.steps.length },
         shrink: { evals: sh.evals, accepted: sh.accepted },
         violations: fr.judgement.unexpected.filter((x) => x.invariant === inv),

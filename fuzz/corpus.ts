@@ -40,6 +40,8 @@ export interface FindingRecord {
   readonly batch?: number;
   readonly path?: string;
   readonly arb?: { readonly maxMemPages: number; readonly protocol?: string };
+  /** found while replaying this scenario file (corpus or seeds), not by generation */
+  readonly replayedFrom?: string;
   readonly original: { readonly id: string; readonly memPages: number; readonly steps: number };
   readonly shrink: { readonly evals: number; readonly accepted: number };
   readonly violations: readonly Violation[];

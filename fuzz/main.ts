@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Parts } from '../impl/index.ts';
 import { defaultParts } from '../impl/index.ts';
@@ -72,6 +73,9 @@ usage:
 
 exit status: 0 every run held, 1 a violation was found, 2 usage or infrastructure error.
 `;
+
+/** Seed scenarios shipped with hibfuzz, replayed by every campaign after the corpus. */
+export const SEEDS_DIR = fileURLToPath(new URL('./seeds', import.meta.url));
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -151,6 +155,7 @@ function findingLines(f: Finding): string[] {
       `   origin: campaign seed ${r.campaignSeed}, batch ${r.batch ?? '?'}: fast-check seed ${r.seed} path ${r.path ?? '?'}`,
     );
   }
+  if (r.replayedFrom !== undefined) out.push(`   origin: replay of ${rel(r.replayedFrom)}`);
   out.push(`   replay: ${r.replay.replace(f.file ?? '\0', rel(f.file ?? ''))}`);
   return out;
 }
@@ -305,7 +310,7 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
       ...(plant !== undefined ? { plant } : {}),
       arb: { maxMemPages, ...(protocol !== undefined ? { protocol } : {}) },
       corpusDir,
-      replayDirs: values['no-replay'] ? [] : [corpusDir, join(import.meta.dirname, 'seeds')],
+      replayDirs: values['no-replay'] ? [] : [corpusDir, SEEDS_DIR],
       shrinkEvals,
       onProgress,
       onFinding,

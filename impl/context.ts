@@ -244,15 +244,8 @@ export function loadImage(
   const imageId = info.imageId;
   if ((header.flags & SF_COMPRESSION_ALG_LZ4) !== 0 && !opts.lz4)
     return { ok: false, errno: 'EINVAL', reason: 'decompressFailed', imageId };
-  const hc = ctx.parts.checkHeader(info, bootMachine);
-  if (!hc.ok) {
-    return {
-      ok: false,
-      errno: hc.errno,
-      reason: hc.errno === 'EPERM' ? 'memorySizeMismatch' : 'memoryMapMismatch',
-      imageId,
-    };
-  }
+  const mismatch = ctx.parts.checkHeader(info, bootMachine);
+  if (mismatch !== undefined) return { ok: false, errno: 'EPERM', reason: mismatch, imageId };
   const nrMeta = info.pages - info.imagePages - 1;
   if (nrMeta < 0 || stream.length < info.pages)
     return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
@@ -277,7 +270,7 @@ export function loadImage(
   if (distinct - zeros < info.imagePages) return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
   const st = newRestoreState(boot, imageSet, zeroSet);
   const prep = prepareImage(st);
-  if (!prep.ok) return { ok: false, errno: prep.errno, reason: 'truncatedImage', st, imageId };
+  if (!prep.ok) return { ok: false, errno: prep.errno, reason: 'outOfMemory', st, imageId };
   // Load data pages in ascending PFN order (memory_bm_next_pfn over orig_bm).
   let k = 0;
   const base = 1 + nrMeta;
@@ -292,7 +285,7 @@ export function loadImage(
       k++;
     }
     const f = ctx.parts.getBuffer(st, p);
-    if (f < 0) return { ok: false, errno: 'ENOMEM', reason: 'truncatedImage', st, imageId };
+    if (f < 0) return { ok: false, errno: 'ENOMEM', reason: 'outOfMemory', st, imageId };
     c[f] = tok;
     st.written[f] = Math.min(255, (st.written[f] as number) + 1);
   }

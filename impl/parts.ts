@@ -41,8 +41,11 @@ export interface Parts {
   readonly freeAllSwapPages: (dev: BlockDevice) => void;
   /** swap.c swsusp_check(): find the image and reset the signature before loading */
   readonly swsuspCheck: (dev: BlockDevice, offset: number, sig: string) => KResult<SwapHeader>;
-  /** snapshot.c check_header() + arch check: memory size and memory map must match */
-  readonly checkHeader: (info: SwsuspInfo, boot: BootMachine) => KResult<void>;
+  /**
+   * snapshot.c check_header(): check_image_kernel() first (on x86 the arch header: e820 checksum, "architecture
+   * specific data"), then num_physpages ("memory size"). Any mismatch is -EPERM; returns the reason or undefined.
+   */
+  readonly checkHeader: (info: SwsuspInfo, boot: BootMachine) => 'memoryMapMismatch' | 'memorySizeMismatch' | undefined;
   /** integrity check after loading: the CRC of what was read against the header's */
   readonly crcMatches: (expected: number, actual: number) => boolean;
   /** kexec loader: the storage epoch in the header must equal the device's (no read-write boot since) */
@@ -97,9 +100,9 @@ export const defaultParts: Parts = {
   freeAllSwapPages,
   swsuspCheck,
   checkHeader(info, boot) {
-    if (info.numPhyspages !== boot.ramPages) return { ok: false, errno: 'EPERM' }; // "Image mismatch: memory size"
-    if (info.e820Checksum !== boot.e820Checksum) return { ok: false, errno: 'ENODEV' }; // inconsistent memory map
-    return { ok: true, value: undefined };
+    if (info.e820Checksum !== boot.e820Checksum) return 'memoryMapMismatch'; // "Image mismatch: architecture specific data"
+    if (info.numPhyspages !== boot.ramPages) return 'memorySizeMismatch'; // "Image mismatch: memory size"
+    return undefined;
   },
   crcMatches: (expected, actual) => expected === actual,
   epochMatches: (header, dev) => header.epoch === dev.epoch,

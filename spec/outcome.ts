@@ -24,6 +24,7 @@ export const REFUSAL_REASONS = [
   'memoryMapMismatch',
   'memorySizeMismatch',
   'noImage',
+  'outOfMemory',
   'pfnInvalid',
   'staleImage',
   'truncatedImage',

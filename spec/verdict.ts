@@ -1,7 +1,7 @@
 // Verdicts: the model's (held / violated / violated as predicted by a known design limit) and the differential one
 // (the model's prediction against what a real kernel did: agree / diverge).
 import type { InvariantName } from './invariants/names.ts';
-import type { Observation, StepOutcome, Violation } from './outcome.ts';
+import type { Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
 import type { Scenario } from './scenario/schema.ts';
 
 // keep-sorted start
@@ -119,15 +119,41 @@ export function describeOutcome(o: StepOutcome | undefined): string {
   return 'unknown';
 }
 
-/** The class of a step outcome that both targets can observe (page counts of kernel memory are not compared). */
-function outcomeClass(o: StepOutcome | undefined): string {
+/**
+ * Refusal reasons grouped by what both targets can tell apart: a compressed image corrupted at rest fails LZO
+ * decompression on a real kernel and the CRC on the model (which does not compress); both are "integrity".
+ */
+// keep-sorted start
+export const REFUSAL_GROUP = {
+  badHeader: 'integrity',
+  crcMismatch: 'integrity',
+  decompressFailed: 'integrity',
+  keyUnavailable: 'key',
+  kernelMismatch: 'mismatch',
+  memoryMapMismatch: 'mismatch',
+  memorySizeMismatch: 'mismatch',
+  noImage: 'noImage',
+  outOfMemory: 'outOfMemory',
+  pfnInvalid: 'integrity',
+  staleImage: 'stale',
+  truncatedImage: 'integrity',
+} as const satisfies Record<RefusalReason, string>;
+// keep-sorted end
+
+/**
+ * The class of a step outcome that both targets can observe. Page counts of kernel memory are not compared; after
+ * corruption at rest, which pages a flipped bit hits differs between the model and a real image, so only
+ * "resumed" is compared.
+ */
+function outcomeClass(o: StepOutcome | undefined, corrupted: boolean): string {
   if (o === undefined) return 'missing';
   switch (o.op) {
     case 'hibernate':
       return o.result === 'failed' ? `hibernate:failed:${o.errno}` : `hibernate:${o.result}`;
     case 'resume':
-      if (o.result === 'resumed') return `resume:resumed:${o.pagesCorrupt === 0 ? 'intact' : 'corrupt'}`;
-      return o.result === 'refused' ? `resume:refused:${o.reason}` : 'resume:noImage';
+      if (o.result === 'resumed')
+        return corrupted ? 'resume:resumed' : `resume:resumed:${o.pagesCorrupt === 0 ? 'intact' : 'corrupt'}`;
+      return o.result === 'refused' ? `resume:refused:${REFUSAL_GROUP[o.reason]}` : 'resume:noImage';
     default:
       return o.op;
   }
@@ -138,18 +164,24 @@ export interface DiffJudgement {
   readonly differences: readonly string[];
 }
 
-/** Compare the model's prediction with a real kernel's observation, step by step. */
+/**
+ * Compare the model's prediction with a real kernel's observation, step by step. A real run can check fewer
+ * invariants than the model, so only violations the real run reports and the model did not predict diverge.
+ */
 export function compareObservations(predicted: Observation, observed: Observation): DiffJudgement {
   const differences: string[] = [];
   const n = Math.max(predicted.steps.length, observed.steps.length);
+  let corrupted = false;
   for (let i = 0; i < n; i++) {
-    const a = outcomeClass(predicted.steps[i]);
-    const b = outcomeClass(observed.steps[i]);
+    const p = predicted.steps[i];
+    if (p?.op === 'corrupt' && p.applied) corrupted = true;
+    if (p?.op === 'hibernate') corrupted = false;
+    const a = outcomeClass(p, corrupted);
+    const b = outcomeClass(observed.steps[i], corrupted);
     if (a !== b) differences.push(`step ${i}: model ${a}, ${observed.target} ${b}`);
   }
-  const inv = (o: Observation) => [...new Set(o.violations.map((v) => v.invariant))].sort().join(',');
-  if (inv(predicted) !== inv(observed)) {
-    differences.push(`violated invariants: model [${inv(predicted)}], ${observed.target} [${inv(observed)}]`);
-  }
+  const modelInv = new Set(predicted.violations.map((v) => v.invariant));
+  const extra = [...new Set(observed.violations.map((v) => v.invariant))].filter((i) => !modelInv.has(i)).sort();
+  if (extra.length > 0) differences.push(`${observed.target} violated [${extra.join(', ')}], the model predicted not`);
   return { verdict: differences.length === 0 ? 'agree' : 'diverge', differences };
 }

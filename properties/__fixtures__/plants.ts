@@ -109,7 +109,7 @@ export const PLANTS: readonly Plant[] = [
     name: 'no-memsize-check',
     description: 'check_header() accepts any memory size and memory map',
     invariant: 'MismatchedImageRefused',
-    override: { checkHeader: () => ({ ok: true, value: undefined }) },
+    override: { checkHeader: () => undefined },
     witness: witness('w-mem', SWSUSP, [{ op: 'hibernate' }, { op: 'resume', memPages: 4096 }]),
   }),
   plant({
