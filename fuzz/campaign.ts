@@ -40,6 +40,8 @@ export interface CampaignOptions {
   readonly shrinkEvals?: number;
   /** stop at the first finding (bench: time to find) */
   readonly stopAfterFirst?: boolean;
+  /** only findings of this invariant count as "first finding" (bench: time to find a plant's own bug) */
+  readonly targetInvariant?: string;
   readonly onProgress?: (p: CampaignProgress) => void;
   readonly onFinding?: (f: Finding) => void;
   readonly shouldStop?: () => boolean;
@@ -146,7 +148,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   };
 
   const handleFailure = (s: Scenario, run: ModelRun, src: Source) => {
-    firstFindingMs ??= now() - t0;
+    if (o.targetInvariant === undefined || run.judgement.unexpected.some((v) => v.invariant === o.targetInvariant)) {
+      firstFindingMs ??= now() - t0;
+    }
     const firstOf = new Map<string, Violation>();
     for (const v of run.judgement.unexpected) if (!firstOf.has(v.invariant)) firstOf.set(v.invariant, v);
     for (const [inv, v] of firstOf) {

@@ -160,6 +160,19 @@ function findingLines(f: Finding): string[] {
   return out;
 }
 
+/** Findings printed in full at the end of a campaign; the rest get one line each. */
+const DETAILED = 3;
+
+/** The plant's own invariant first, then the most frequent, then by name (stable output for a seed). */
+export function orderFindings(fs: readonly Finding[], invariant: string | undefined): Finding[] {
+  return [...fs].sort(
+    (a, b) =>
+      Number(b.record.invariant === invariant) - Number(a.record.invariant === invariant) ||
+      b.hits - a.hits ||
+      a.record.name.localeCompare(b.record.name),
+  );
+}
+
 function testResults(r: CampaignResult, target: 'model' | 'vm'): TestResult[] {
   const tests = modelResults(r, target);
   if (target === 'vm') {
@@ -332,7 +345,14 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   } else {
     const hits = result.findings.reduce((a, f) => a + f.hits, 0);
     io.out(`${result.findings.length} distinct finding(s), ${hits} hit(s) in this campaign:\n`);
-    for (const f of result.findings) io.out(`${findingLines(f).join('\n')}\n`);
+    const ordered = orderFindings(result.findings, plant !== undefined ? plantByName(plant)?.invariant : undefined);
+    for (const f of ordered.slice(0, DETAILED)) io.out(`${findingLines(f).join('\n')}\n`);
+    if (ordered.length > DETAILED) {
+      io.out(`... and ${ordered.length - DETAILED} more (details in their .txt files):\n`);
+      for (const f of ordered.slice(DETAILED)) {
+        io.out(`   ${f.record.invariant} (${f.record.name}, ${f.hits} hit(s))${f.file ? ` -> ${rel(f.file)}` : ''}\n`);
+      }
+    }
   }
   io.out(`${coverageLines(result.coverage).join('\n')}\n`);
   const tests = testResults(result, target);

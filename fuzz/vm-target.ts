@@ -91,7 +91,14 @@ export function vmize(s: Scenario, minPages: number): Scenario {
         if (rest.powerLossAfterWrite !== undefined) delete rest.ioErrorAtWrite;
         return [rest];
       }
-      if (st.op === 'resume') return [{ ...st, e820Changed: false }];
+      if (st.op === 'resume') {
+        // a resume on another memory size keeps its difference to the (scaled) machine
+        const other =
+          st.memPages !== undefined
+            ? { memPages: Math.max(minPages, memPages + st.memPages - s.machine.memPages) }
+            : {};
+        return [{ ...st, ...other, e820Changed: false }];
+      }
       return [st];
     }),
   };

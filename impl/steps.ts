@@ -114,7 +114,10 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
       const words = at === undefined ? undefined : dev.metas.get(at);
       if (words === undefined || img.entries.length === 0) return rec(false);
       const w = (st.index >>> 3) % Math.min(words.length, img.entries.length);
-      words[w] = ((words[w] as number) ^ bit) >>> 0;
+      // Structured pages are shared between trace snapshots: replace, never mutate in place.
+      const flipped = words.slice();
+      flipped[w] = ((flipped[w] as number) ^ bit) >>> 0;
+      dev.metas.set(at as number, flipped);
       break;
     }
     case 'header': {
@@ -123,7 +126,7 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
       if (info === undefined) return rec(false);
       const fields = ['numPhyspages', 'kernelId', 'imagePages', 'pages', 'e820Checksum', 'imageId'] as const;
       const f = fields[st.index % fields.length] as (typeof fields)[number];
-      info[f] = (info[f] ^ bit) >>> 0;
+      dev.infos.set(infoAt as number, { ...info, [f]: (info[f] ^ bit) >>> 0 });
       break;
     }
     case 'map': {
@@ -132,7 +135,9 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
       const mp = at === undefined ? undefined : dev.maps.get(at);
       if (mp === undefined || mp.count === 0) return rec(false);
       const e = (st.index >>> 3) % mp.count;
-      mp.entries[e] = ((mp.entries[e] as number) ^ bit) >>> 0;
+      const entries = mp.entries.slice();
+      entries[e] = ((entries[e] as number) ^ bit) >>> 0;
+      dev.maps.set(at as number, { ...mp, entries });
       break;
     }
   }

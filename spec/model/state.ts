@@ -126,17 +126,20 @@ export interface BlockDevice {
   epoch: number;
 }
 
+/**
+ * Snapshot a device. Structured pages (header, map, info, meta) are immutable values, replaced on every write, so
+ * a snapshot shares them; the per-page arrays are copied.
+ */
 export function cloneDevice(d: BlockDevice): BlockDevice {
-  const cloneMap = <V>(m: Map<number, V>, f: (v: V) => V) => new Map([...m].map(([k, v]) => [k, f(v)]));
   return {
     nr: d.nr,
     tok: d.tok.slice(),
     slot: d.slot.slice(),
     allocated: d.allocated.slice(),
-    header: cloneMap(d.header, (h) => ({ ...h })),
-    maps: cloneMap(d.maps, (m) => ({ entries: m.entries.slice(), count: m.count, next: m.next })),
-    infos: cloneMap(d.infos, (i) => ({ ...i })),
-    metas: cloneMap(d.metas, (m) => m.slice()),
+    header: new Map(d.header),
+    maps: new Map(d.maps),
+    infos: new Map(d.infos),
+    metas: new Map(d.metas),
     epoch: d.epoch,
   };
 }
