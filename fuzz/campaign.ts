@@ -20,6 +20,7 @@ import {
   updateFinding,
 } from './corpus.ts';
 import { addRun, type Coverage, newCoverage } from './coverage.ts';
+import { writeFaultRealigner } from './realign.ts';
 import { violationLines } from './replay.ts';
 import { BATCH_SIZE, batchSeed, shardBatch } from './shard.ts';
 import { shrinkScenario } from './shrink.ts';
@@ -142,6 +143,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     dirty.clear();
   };
 
+  const realign = writeFaultRealigner(parts);
   const stillFails = (inv: string) => (x: Scenario) => {
     const r = runAndJudge(x, parts);
     return r.ok && r.judgement.unexpected.some((v) => v.invariant === inv);
@@ -167,7 +169,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         }
         continue;
       }
-      const sh = shrinkScenario(s, stillFails(inv), o.shrinkEvals ?? 3000);
+      const sh = shrinkScenario(s, stillFails(inv), o.shrinkEvals ?? 3000, realign);
       const shrunk: Scenario = {
         ...sh.scenario,
         id: name,

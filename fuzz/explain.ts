@@ -71,7 +71,8 @@ export function storyLines(run: ModelRun): string[] {
     out.push(`  => ${describeOutcome(run.observation.steps[i])}`);
     for (const v of run.violations.filter((x) => x.step === i)) {
       const predicted = run.judgement.predicted.find((p) => p.invariant === v.invariant && p.message === v.message);
-      out.push(...violationLines(v, predicted ? '  (as predicted) ' : '  VIOLATED '));
+      const [head, ...rest] = violationLines(v, '');
+      out.push(`  ${predicted ? '(as predicted)' : 'VIOLATED'} ${head}`, ...rest.map((l) => `    ${l}`));
     }
   }
   out.push('', `verdict: ${run.judgement.verdict}`);

@@ -32,6 +32,7 @@ import { EXIT, exitCodeFor } from './exit-code.ts';
 import { memorySvg, storyLines } from './explain.ts';
 import { formatJunit } from './junit.ts';
 import { formatKtap } from './ktap.ts';
+import { writeFaultRealigner } from './realign.ts';
 import { firstDivergence, replayLines, replayScenario, violationLines } from './replay.ts';
 import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
 import { shrinkScenario } from './shrink.ts';
@@ -453,6 +454,7 @@ function cmdShrink(args: readonly string[], io: Io): number {
       return y.ok && y.judgement.unexpected.some((v) => v.invariant === inv);
     },
     maxEvals,
+    writeFaultRealigner(parts),
   );
   const out = { ...sh.scenario, description: `${inv} (shrunk from ${s.id})` };
   io.out(

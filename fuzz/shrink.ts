@@ -137,7 +137,18 @@ export interface ShrinkResult {
  * Minimise `start` while `fails` holds. `fails(start)` is assumed true. Greedy: take the first smaller valid
  * candidate that still fails, restart from it; stop at a local minimum or after `maxEvals` runs.
  */
-export function shrinkScenario(start: Scenario, fails: (s: Scenario) => boolean, maxEvals = 3000): ShrinkResult {
+/**
+ * Extra variants of a candidate that failed to reproduce: the caller may re-aim write-indexed faults
+ * (ioErrorAtWrite, powerLossAfterWrite) because a smaller machine writes fewer pages (realign.ts).
+ */
+export type Realign = (candidate: Scenario, from: Scenario) => Scenario[];
+
+export function shrinkScenario(
+  start: Scenario,
+  fails: (s: Scenario) => boolean,
+  maxEvals = 3000,
+  realign?: Realign,
+): ShrinkResult {
   let cur = start;
   let evals = 0;
   let accepted = 0;
@@ -149,8 +160,18 @@ export function shrinkScenario(start: Scenario, fails: (s: Scenario) => boolean,
       const parsed = parseScenario(c);
       if (!parsed.ok || !smaller(size(parsed.scenario), curSize)) continue;
       evals++;
-      if (fails(parsed.scenario)) {
-        cur = parsed.scenario;
+      let hit = fails(parsed.scenario) ? parsed.scenario : undefined;
+      for (const v of hit === undefined && realign ? realign(parsed.scenario, cur) : []) {
+        const pv = parseScenario(v);
+        if (!pv.ok || !smaller(size(pv.scenario), curSize) || evals >= maxEvals) continue;
+        evals++;
+        if (fails(pv.scenario)) {
+          hit = pv.scenario;
+          break;
+        }
+      }
+      if (hit !== undefined) {
+        cur = hit;
         accepted++;
         progress = true;
         break;
