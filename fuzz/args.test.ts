@@ -1,3 +1,4 @@
+// Unit tests of the CLI value parsers: budgets, shards (1-based k/n), integer flags.
 import { describe, expect, it } from 'vitest';
 import { parseBudget, parseIntFlag, parseShard } from './args.ts';
 

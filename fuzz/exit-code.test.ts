@@ -1,3 +1,4 @@
+// Unit tests of exitCodeFor: 0 held, 1 violation, 2 usage or infrastructure error.
 import { describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor } from './exit-code.ts';
 

@@ -334,7 +334,7 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   clearStatus();
   const secs = result.elapsedMs / 1000;
   io.out(
-    `\n${result.runs} runs in ${secs.toFixed(1)}s (${Math.round(result.runs / Math.max(secs, 1e-3))} runs/s)` +
+    `\n${result.runs} runs in ${secs.toFixed(1)}s (${rate(result.runs, secs)} runs/s)` +
       `; replayed ${result.replayed.files} corpus/seed scenarios (${result.replayed.failing} failing)` +
       `; ${result.skipped} skipped (did not fit)${interrupted() ? '; interrupted' : ''}\n`,
   );
@@ -375,6 +375,12 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   io.out(`exit ${code}: ${code === 0 ? 'all held' : code === 1 ? 'violation found' : 'infrastructure error'}\n`);
   return code;
 }
+
+/** Runs per second: integers for the model, two decimals for slow targets. */
+const rate = (runs: number, secs: number) => {
+  const r = runs / Math.max(secs, 1e-3);
+  return r >= 10 ? String(Math.round(r)) : r.toFixed(2);
+};
 
 function infra(io: Io, message: string): number {
   io.err(`hibfuzz: ${message}\n`);

@@ -1,3 +1,4 @@
+// Unit tests of the campaign seed space: shards are disjoint, cover the unsharded run, and are deterministic.
 import { describe, expect, it } from 'vitest';
 import { batchSeed, fmix32, shardBatch } from './shard.ts';
 

@@ -1,3 +1,4 @@
+// Unit tests of the scenario shrinker: it minimises while the failure holds, terminates, and respects maxEvals.
 import { describe, expect, it } from 'vitest';
 import { runAndJudge } from '../impl/index.ts';
 import { PLANTS, plantByName } from '../properties/__fixtures__/plants.ts';

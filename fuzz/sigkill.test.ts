@@ -79,3 +79,30 @@ describe('SIGKILL durability', () => {
     30_000,
   );
 });
+
+describe('SIGINT', () => {
+  it('stops the campaign at the next run; the summary and the KTAP report are still written', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-int-'));
+    const ktap = join(dir, 'out.ktap');
+    // Act
+    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['bin/hibfuzz.mjs', 'fuzz', '--budget', '60s', '--corpus', join(dir, 'c'), '--seed', '2', '--ktap', ktap],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => {
+        const first = text === '';
+        text += d.toString();
+        if (first) setTimeout(() => child.kill('SIGINT'), 1000);
+      });
+      child.on('exit', (c) => resolve({ code: c, out: text }));
+    });
+    // Assert
+    expect(out).toMatch(/runs in \d+\.\ds .*; interrupted/);
+    expect(code === 0 || code === 1).toBe(true);
+    expect(readFileSync(ktap, 'utf8')).toMatch(/^KTAP version 1\n1\.\.14\n/);
+  }, 30_000);
+});

@@ -104,6 +104,13 @@ export function vmize(s: Scenario, minPages: number): Scenario {
   };
 }
 
+interface QueueItem {
+  readonly s: Scenario;
+  readonly seed: number;
+  readonly batch: number;
+  readonly path: number;
+}
+
 export interface VmCampaignOptions {
   readonly api: VmApi;
   readonly kernel: string;
@@ -150,17 +157,18 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
   const arb = scenarioArb({ maxMemPages: o.maxMemPages, protocol: 'swsusp' });
   // Scenario queue: lazily generated, shard-owned batches (same seed space as the model campaign).
   let batchJ = 0;
-  let queue: { s: Scenario; seed: number; path: number }[] = [];
-  const next = (): { s: Scenario; seed: number; path: number } | undefined => {
+  let queue: QueueItem[] = [];
+  const next = (): QueueItem | undefined => {
     for (let guard = 0; guard < 50 && queue.length === 0; guard++) {
-      const seed = batchSeed(o.seed, shardBatch(o.shard, batchJ++)) | 0;
+      const batch = shardBatch(o.shard, batchJ++);
+      const seed = batchSeed(o.seed, batch) | 0;
       queue = fc
         .sample(arb, { seed, numRuns: BATCH_SIZE })
         .map((x, path) => {
           const p = parseScenario(x);
-          return p.ok ? { s: vmize(p.scenario, o.api.MIN_VM_MEM_PAGES), seed, path } : undefined;
+          return p.ok ? { s: vmize(p.scenario, o.api.MIN_VM_MEM_PAGES), seed, batch, path } : undefined;
         })
-        .filter((x): x is { s: Scenario; seed: number; path: number } => {
+        .filter((x): x is QueueItem => {
           if (x === undefined) return false;
           const ok = o.api.vmSupports(x.s).ok && parseScenario(x.s).ok;
           if (!ok) unsupported++;
@@ -182,7 +190,7 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
     verdict: 'violated' | 'diverge',
     message: string,
     extra: Partial<FindingRecord>,
-    src: { seed: number; path: number },
+    src: QueueItem,
   ) => {
     firstFindingMs ??= performance.now() - t0;
     const signature = signatureOf(inv, `vm:${s.protocol.kind}`, message);
@@ -211,6 +219,7 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       ...(o.plant !== undefined ? { plant: o.plant } : {}),
       seed: src.seed,
       campaignSeed: o.seed,
+      batch: src.batch,
       path: String(src.path),
       original: { id: s.id, memPages: s.machine.memPages, steps: s.steps.length },
       shrink: { evals: 0, accepted: 0 },
