@@ -10,6 +10,7 @@ import {
   differentialRow,
   KNOWN_DIVERGENCES,
   type KnownDivergence,
+  kjumpHelper,
   knownDivergence,
   markdownTable,
   modelScenario,
@@ -49,7 +50,7 @@ const obs = (steps: Observation['steps'], kernel = '6.1.192-2'): Observation => 
 
 /** Runners that record what they were given and answer with a fixed run or error. */
 function fakeRunners(answer: RealRun | Error) {
-  const calls: { runner: string; kernel?: string; scenario: Scenario }[] = [];
+  const calls: { runner: string; kernel?: string; patched?: boolean; scenario: Scenario }[] = [];
   const reply = async () => {
     if (answer instanceof Error) throw answer;
     return answer;
@@ -59,8 +60,8 @@ function fakeRunners(answer: RealRun | Error) {
       calls.push({ runner: 'swsusp', kernel, scenario: s });
       return reply();
     },
-    kjump: (s) => {
-      calls.push({ runner: 'kjump', scenario: s });
+    kjump: (s, _workDir, patched) => {
+      calls.push({ runner: 'kjump', patched, scenario: s });
       return reply();
     },
   };
@@ -140,7 +141,7 @@ describe('differentialRow', () => {
     // Act
     const row = await differentialRow(kexec, 'kjump-6.12', { workDir: workDir(), runners });
     // Assert
-    expect(calls.map((c) => c.runner)).toEqual(['kjump']);
+    expect(calls.map((c) => `${c.runner} ${c.patched}`)).toEqual(['kjump false']);
     expect(row.kernelVersion).toBe('kjump-6.12 x');
     expect(row.status).toBe('diverge');
   });
@@ -198,7 +199,17 @@ describe('suiteCases', () => {
     expect(kexecRuns.length).toBeGreaterThan(0);
     expect(new Set(swsuspRuns.map((c) => c.kernel))).toEqual(new Set(['debian-6.1', 'debian-6.12']));
     expect(swsuspRuns.length).toBe(2 * new Set(swsuspRuns.map((c) => c.file)).size);
-    expect(kexecRuns.every((c) => c.kernel === 'kjump-6.12')).toBe(true);
+    const files = new Set(kexecRuns.map((c) => c.file));
+    expect(kexecRuns.filter((c) => c.kernel === 'kjump-6.12').length).toBe(files.size);
+  });
+
+  it('runs the stock-helper scenario with the stock helper, also on the kernel with the jump-back patch', () => {
+    // Act
+    const cases = suiteCases(root).filter((c) => c.kernel === 'kjump-6.12-patched');
+    // Assert
+    expect(cases.map((c) => c.scenario.id)).toEqual(['kjump-stock-helper']);
+    expect(cases.every((c) => kjumpHelper(c.scenario) === 'stock')).toBe(true);
+    expect(kjumpHelper(kexec)).toBe('own');
   });
 });
 
@@ -214,7 +225,10 @@ describe('knownDivergence', () => {
     timings: { modelMs: 0, realSeconds: 0, phases: {} },
     workDir: '/tmp/x',
   });
-  const known: KnownDivergence[] = [{ scenario: 's', kernels: ['debian-6.1'], differences: ['a', 'b'], reason: 'r' }];
+  const known: KnownDivergence[] = [
+    { scenario: 's', kernels: ['debian-6.1'], differences: ['a', 'b'], class: 'kernel', reason: 'r' },
+    { scenario: 'b', kernels: ['debian-6.1'], bootError: 'jumpBackHelperOom', class: 'kernel', reason: 'oom' },
+  ];
 
   it('covers a row with exactly the listed differences on a listed kernel', () => {
     expect(knownDivergence(row(['a', 'b']), known)?.reason).toBe('r');
@@ -226,10 +240,19 @@ describe('knownDivergence', () => {
     expect(knownDivergence({ ...row(['a', 'b']), kernel: 'debian-6.12' }, known)).toBeUndefined();
   });
 
-  it('gives every shipped allow-list entry a reason and at least one difference', () => {
+  it('covers a boot error by its failure kind only', () => {
+    // Arrange
+    const boot = (error: string): DiffRow => ({ ...row([]), scenario: 'b', status: 'bootError', error });
+    // Act + Assert
+    expect(knownDivergence(boot('jumpBackHelperOom: kexec failed'), known)?.reason).toBe('oom');
+    expect(knownDivergence(boot('noReturn: A did not come back'), known)).toBeUndefined();
+    expect(knownDivergence({ ...boot('jumpBackHelperOom: x'), status: 'diverge' }, known)).toBeUndefined();
+  });
+
+  it('gives every shipped allow-list entry a reason and exactly one way to match', () => {
     for (const k of KNOWN_DIVERGENCES) {
-      expect(k.reason.length).toBeGreaterThan(20);
-      expect(k.differences.length).toBeGreaterThan(0);
+      expect(k.reason.length).toBeGreaterThan(40);
+      expect((k.differences?.length ?? 0) > 0 !== (k.bootError !== undefined)).toBe(true);
     }
   });
 

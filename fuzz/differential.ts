@@ -13,11 +13,13 @@ import {
   type Scenario,
   type Violation,
 } from '../spec/index.ts';
-import { isBootError, isInfraError, runScenarioInVm } from '../vm/index.ts';
+import { BootError, InfraError, isBootError, isInfraError, runScenarioInVm } from '../vm/index.ts';
+import { JUMP_BACK_PATCH } from '../vm/kjump/build.ts';
+import type { HelperKind } from '../vm/kjump/plan.ts';
 import { runKjumpScenario } from '../vm/kjump/run.ts';
 
 // keep-sorted start
-export const DIFF_KERNELS = ['debian-6.1', 'debian-6.12', 'kjump-6.12'] as const;
+export const DIFF_KERNELS = ['debian-6.1', 'debian-6.12', 'kjump-6.12', 'kjump-6.12-patched'] as const;
 export const ROW_STATUSES = ['agree', 'bootError', 'diverge', 'infra', 'modelError', 'unsupported'] as const;
 // keep-sorted end
 export type DiffKernel = (typeof DIFF_KERNELS)[number];
@@ -30,16 +32,31 @@ export type RowStatus = (typeof ROW_STATUSES)[number];
 
 export const isDiffKernel = (k: string): k is DiffKernel => (DIFF_KERNELS as readonly string[]).includes(k);
 
-/** swsusp scenarios run on the Debian lines, kexec scenarios on the kexec-jump kernel. */
-export const kernelRuns = (s: Scenario, k: DiffKernel): boolean =>
-  s.protocol.kind === 'kexec' ? k === 'kjump-6.12' : k !== 'kjump-6.12';
+const isKjump = (k: DiffKernel): k is 'kjump-6.12' | 'kjump-6.12-patched' => k.startsWith('kjump-');
+
+/**
+ * How B returns to A, per kexec scenario: the hibkj helper (own, works on stock 6.12) unless the scenario is about
+ * the stock `kexec --load-jump-back-helper` (vm/kjump/scenarios/stock-helper.json says "run with --helper stock").
+ */
+export const KJUMP_HELPER: Readonly<Record<string, HelperKind>> = { 'kjump-stock-helper': 'stock' };
+export const kjumpHelper = (s: Scenario): HelperKind => KJUMP_HELPER[s.id] ?? 'own';
+
+/**
+ * swsusp scenarios run on the Debian lines, kexec scenarios on the kexec-jump kernel; the kernel built with
+ * vm/kjump/patches/jump-back-helper.patch runs only the scenarios that use the stock helper (what the patch fixes).
+ */
+export function kernelRuns(s: Scenario, k: DiffKernel): boolean {
+  if (s.protocol.kind !== 'kexec') return !isKjump(k);
+  if (k === 'kjump-6.12') return true;
+  return k === 'kjump-6.12-patched' && kjumpHelper(s) === 'stock';
+}
 
 /**
  * The scenario the model is given: for swsusp, protocol.kernel is the real kernel's line, so the model predicts
  * that line's profile (6.1 stores zero pages, 6.12 elides them).
  */
 export function modelScenario(s: Scenario, k: DiffKernel): Scenario {
-  if (s.protocol.kind !== 'swsusp' || k === 'kjump-6.12') return s;
+  if (s.protocol.kind !== 'swsusp' || isKjump(k)) return s;
   const line = k === 'debian-6.12' ? '6.12' : '6.1';
   return s.protocol.kernel === line ? s : { ...s, protocol: { ...s.protocol, kernel: line } };
 }
@@ -92,7 +109,7 @@ export interface RealRun {
 
 export interface Runners {
   readonly swsusp: (s: Scenario, kernel: 'debian-6.1' | 'debian-6.12', workDir: string) => Promise<RealRun>;
-  readonly kjump: (s: Scenario, workDir: string) => Promise<RealRun>;
+  readonly kjump: (s: Scenario, workDir: string, patched: boolean) => Promise<RealRun>;
 }
 
 export interface DiffOptions {
@@ -122,15 +139,21 @@ export function realRunners(o: Pick<DiffOptions, 'fast' | 'timeoutMs' | 'log'>):
       const boot = r.verdict.kind === 'pass' ? 'pass' : `${r.verdict.kind}: ${r.verdict.title}`;
       return { observation: r.observation, boot, phases: r.timings };
     },
-    kjump: async (s, workDir) => {
+    kjump: async (s, workDir, patched) => {
       const r = await runKjumpScenario(s, {
         artifactsDir: workDir,
+        helper: kjumpHelper(s),
+        ...(patched ? { patches: [JUMP_BACK_PATCH] } : {}),
         ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
       });
       const phases: Record<string, number> = {};
       for (const [run, t] of Object.entries(r.timings))
         for (const [k, v] of Object.entries(t)) phases[`${run}.${k}`] = v;
-      if (!r.ok) throw r.error;
+      if (!r.ok) {
+        // keep the failure kind (jumpBackHelperOom, noReturn, ...) in the one-line message
+        const msg = `${r.kind}: ${r.error.message}`;
+        throw r.error instanceof BootError ? new BootError(msg, r.error.consoleLog) : new InfraError(msg);
+      }
       return { observation: r.observation, boot: 'ok', phases };
     },
   };
@@ -182,15 +205,19 @@ export async function differentialRow(scenario: Scenario, kernel: DiffKernel, op
   const t1 = performance.now();
   let real: RealRun;
   try {
-    real = kernel === 'kjump-6.12' ? await runners.kjump(s, workDir) : await runners.swsusp(s, kernel, workDir);
+    real = isKjump(kernel)
+      ? await runners.kjump(s, workDir, kernel === 'kjump-6.12-patched')
+      : await runners.swsusp(s, kernel, workDir);
   } catch (e) {
     const realSeconds = (performance.now() - t1) / 1000;
     // anything but a BootError is the host's problem (QEMU missing, build failed, bad path): never a finding
     const status: RowStatus = isBootError(e) ? 'bootError' : 'infra';
     const kind = isInfraError(e) || isBootError(e) ? '' : `${e instanceof Error ? e.name : 'error'}: `;
+    // vm/kjump/run.ts ends its BootError messages with the kernel label
+    const label = /\[(kjump-[^\]]+)\]$/.exec(oneLine(e))?.[1];
     return {
       ...base,
-      kernelVersion: kernel,
+      kernelVersion: label ?? kernel,
       status,
       model,
       real: undefined,
@@ -257,26 +284,39 @@ export function suiteCases(root: string, kernels: readonly DiffKernel[] = DIFF_K
 
 ////////    known divergences    ////////
 
-/** Why a row may diverge without failing the suite. */
+/** Why a row may diverge (or a kernel fail) without failing the suite. */
 export interface KnownDivergence {
   readonly scenario: string;
   /** kernel lines it applies to */
   readonly kernels: readonly DiffKernel[];
-  /** the row's differences, exactly (a different divergence is not covered) */
-  readonly differences: readonly string[];
+  /** a diverging row: its differences, exactly (a different divergence is not covered) */
+  readonly differences?: readonly string[];
+  /** a bootError row: the start of its error (the failure kind) */
+  readonly bootError?: string;
+  /** kernel: the real kernel misbehaves (a finding, reported upstream); runner: the VM side cannot observe it */
+  readonly class: 'kernel' | 'runner';
   readonly reason: string;
 }
 
-/** The entry that covers a diverging row: same scenario, a listed kernel, exactly the same differences. */
+/**
+ * The entry that covers a row: same scenario, a listed kernel, and exactly the same differences (diverge) or an
+ * error starting with the listed failure kind (bootError).
+ */
 export function knownDivergence(row: DiffRow, known: readonly KnownDivergence[]): KnownDivergence | undefined {
-  if (row.status !== 'diverge') return undefined;
-  return known.find(
-    (k) =>
-      k.scenario === row.scenario &&
-      k.kernels.includes(row.kernel) &&
-      k.differences.length === row.differences.length &&
-      k.differences.every((x, i) => x === row.differences[i]),
-  );
+  const same = (k: KnownDivergence) => k.scenario === row.scenario && k.kernels.includes(row.kernel);
+  if (row.status === 'diverge') {
+    return known.find(
+      (k) =>
+        same(k) &&
+        k.differences !== undefined &&
+        k.differences.length === row.differences.length &&
+        k.differences.every((x, i) => x === row.differences[i]),
+    );
+  }
+  if (row.status === 'bootError') {
+    return known.find((k) => same(k) && k.bootError !== undefined && (row.error ?? '').startsWith(k.bootError));
+  }
+  return undefined;
 }
 
 /**
@@ -301,7 +341,7 @@ const modelCell = (m: ModelSide | undefined): string => {
 };
 
 const realCell = (r: DiffRow): string => {
-  if (r.real === undefined) return r.error ?? '';
+  if (r.real === undefined) return '(no observation)';
   const inv = r.real.violations.map((v) => v.invariant);
   return `${r.real.outcomes.join('; ')}${inv.length > 0 ? ` [violated: ${[...new Set(inv)].join(', ')}]` : ''}`;
 };
@@ -313,7 +353,7 @@ const verdictCell = (r: DiffRow, known: readonly KnownDivergence[]): string => {
     case 'diverge':
       return `**diverge**${knownDivergence(r, known) ? ' (known)' : ''}: ${r.differences.join('; ')}`;
     case 'bootError':
-      return `**boot error**: ${r.error ?? ''}`;
+      return `**boot error**${knownDivergence(r, known) ? ' (known)' : ''}: ${r.error ?? ''}`;
     default:
       return `${r.status}: ${r.error ?? ''}`;
   }
