@@ -115,6 +115,23 @@ describe('campaign corpus', () => {
     for (const [name, count] of before) expect(after.get(name as string)).toBe(count);
   });
 
+  it('is deterministic for a seed: same runs, same findings, same counts', async () => {
+    const once = async () => {
+      const r = await runCampaign({
+        seed: 21,
+        shard: { k: 2, n: 3 },
+        runs: 300,
+        arb: { maxMemPages: 1024 },
+        parts: plant.parts,
+        shrinkEvals: 200,
+      });
+      return r.findings.map((f) => [f.record.name, f.hits, JSON.stringify(f.scenario)]);
+    };
+    const a = await once();
+    expect(a.length).toBeGreaterThan(0);
+    expect(await once()).toEqual(a);
+  });
+
   it('finds nothing on the correct model', async () => {
     const r = await runCampaign({ seed: 11, shard: { k: 1, n: 1 }, runs: 300, arb: { maxMemPages: 1024 } });
     expect(r.findings).toEqual([]);

@@ -323,7 +323,46 @@ export function knownDivergence(row: DiffRow, known: readonly KnownDivergence[])
  * Divergences that are known real-kernel findings or limits of what the runner can observe, each with its reason
  * (docs/vm-results.md has the evidence). A model inaccuracy does not belong here: it is fixed in impl/.
  */
-export const KNOWN_DIVERGENCES: readonly KnownDivergence[] = [];
+export const KNOWN_DIVERGENCES: readonly KnownDivergence[] = [
+  // Debian 6.1.192 kernel/power/swap.c swsusp_check() opens the resume device with FMODE_EXCL exactly when
+  // snapshot_test is set (inverted: 6.12 hibernate() calls swsusp_check(false) for test_resume). swapon holds the
+  // device, so blkdev_get_by_dev() fails with -EBUSY ("PM: Image not found (code -16)") before the signature is
+  // reset, and hibernate() returns EBUSY instead of restoring the image it just wrote.
+  {
+    scenario: 'vm-abort-test-resume',
+    kernels: ['debian-6.1'],
+    differences: ['step 0: model hibernate:aborted, vm hibernate:failed:EBUSY'],
+    class: 'kernel',
+    reason:
+      'Debian 6.1.192 swsusp_check() takes the swap device exclusively in test_resume mode: EBUSY, the image is never read back',
+  },
+  // The same bug, followed through: the failed test_resume leaves S1SUSPEND on the swap device, the system runs on
+  // (writes 100 pages) and powers off normally, and the next boot resumes the stale image, losing those writes.
+  {
+    scenario: 'vm-test-resume-then-boot',
+    kernels: ['debian-6.1'],
+    differences: [
+      'step 0: model hibernate:aborted, vm hibernate:failed:EBUSY',
+      'step 2: model resume:noImage, vm resume:resumed:intact',
+      'vm violated [StaleImageNeverResumed], the model predicted not',
+    ],
+    class: 'kernel',
+    reason:
+      'Debian 6.1.192: the test_resume EBUSY leaves the image signed, so the next boot resumes a stale image (StaleImageNeverResumed)',
+  },
+  // Stock 6.12 kexec_core.c kimage_is_destination_range(): the empty segment of `kexec --load-jump-back-helper`
+  // gives mend = mstart + 0 - 1 = ULONG_MAX, so every page is a destination and kimage_alloc_control_pages() fails
+  // ("Could not allocate control_code_buffer"). vm/kjump/patches/jump-back-helper.patch fixes it (the same scenario
+  // agrees on kjump-6.12-patched).
+  {
+    scenario: 'kjump-stock-helper',
+    kernels: ['kjump-6.12'],
+    bootError: 'jumpBackHelperOom',
+    class: 'kernel',
+    reason:
+      'stock 6.12 kimage_is_destination_range() wraps on the jump-back helper zero-length segment: B cannot load the way back to A',
+  },
+];
 
 ////////    printing    ////////
 

@@ -37,7 +37,7 @@ import { firstDivergence, replayLines, replayScenario, violationLines } from './
 import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
 import { shrinkScenario } from './shrink.ts';
 import { printScenarioText, stepText } from './text.ts';
-import { loadVm, runVmCampaign, type VmCampaignResult } from './vm-target.ts';
+import { loadVm, modelScenarioFor, runVmCampaign, type VmCampaignResult } from './vm-target.ts';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -247,7 +247,7 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   const corpusDir = values.corpus ?? 'corpus';
   let vmApi: Awaited<ReturnType<typeof loadVm>> | undefined;
   if (target === 'vm') {
-    vmApi = await loadVm();
+    vmApi = await loadVm(values.kernel);
     if (!vmApi.ok) return infra(io, vmApi.error);
   }
   const opened = openCorpus(corpusDir);
@@ -565,7 +565,7 @@ async function cmdVm(args: readonly string[], io: Io): Promise<number> {
   const kernel = need(values.kernel, 'vm run: --kernel K is required (debian-6.1, debian-6.12 or a path)');
   const { parts } = plantParts(values.plant);
   const s = loadScenario(positionals[0] as string);
-  const vm = await loadVm();
+  const vm = await loadVm(kernel);
   if (!vm.ok) return infra(io, vm.error);
   const support = vm.api.vmSupports(s);
   if (!support.ok) fail(`${positionals[0]}: not runnable in a VM: ${support.reason ?? ''}`);
@@ -573,7 +573,7 @@ async function cmdVm(args: readonly string[], io: Io): Promise<number> {
     values['work-dir'] ??
     join(io.env.HIBFUZZ_CACHE ?? join(io.env.HOME ?? '/tmp', '.cache', 'hibfuzz'), 'vm-runs', `${s.id}-${Date.now()}`);
   mkdirSync(workDir, { recursive: true });
-  const model = replayScenario(s, parts);
+  const model = replayScenario(modelScenarioFor(s, kernel), parts);
   try {
     const r = await vm.api.runScenarioInVm(s, { kernel, workDir, log: (l) => io.err(`${l}\n`) });
     const { compareObservations, judge, describeOutcome } = await import('../spec/index.ts');

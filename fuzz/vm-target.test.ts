@@ -9,7 +9,7 @@ import { runAndJudge } from '../impl/index.ts';
 import { scenarioArb } from '../properties/arbitraries/scenario.ts';
 import { type Observation, parseScenario, type Scenario } from '../spec/index.ts';
 import { readCorpus } from './corpus.ts';
-import { loadVm, runVmCampaign, type VmApi, vmize } from './vm-target.ts';
+import { loadVm, modelScenarioFor, runVmCampaign, type VmApi, vmize, vmizeKexec } from './vm-target.ts';
 
 class FakeInfraError extends Error {}
 
@@ -101,5 +101,49 @@ describe('vm campaign', () => {
     for (const s of out) expect(parseScenario(s).ok).toBe(true);
     const supported = out.filter((s) => vm.api.vmSupports(s).ok).length;
     expect(supported).toBeGreaterThan(out.length / 2);
+  });
+});
+
+describe('real-kernel envelopes', () => {
+  it('vmizeKexec turns generated kexec scenarios into ones the kexec-jump runner plans', async () => {
+    // Arrange
+    const vm = await loadVm('kjump-6.12');
+    expect(vm.ok).toBe(true);
+    if (!vm.ok) return;
+    expect(vm.api.protocol).toBe('kexec');
+    const inputs = fc.sample(scenarioArb({ maxMemPages: 65536, protocol: 'kexec' }), { seed: 3, numRuns: 60 });
+    // Act
+    const out = inputs.map((x) => {
+      const p = parseScenario(x);
+      if (!p.ok) throw new Error(p.error);
+      return vmizeKexec(p.scenario, vm.api.MIN_VM_MEM_PAGES);
+    });
+    // Assert
+    for (const s of out) expect(parseScenario(s).ok).toBe(true);
+    expect(out.filter((s) => vm.api.vmSupports(s).ok).length).toBeGreaterThan(out.length / 2);
+  });
+
+  it('the model predicts the Debian line it is compared with', () => {
+    const s = vmize(
+      (() => {
+        const p = parseScenario({
+          version: 1,
+          id: 'x',
+          machine: { memPages: 512 },
+          protocol: { kind: 'swsusp', kernel: '6.1' },
+          storage: { pages: 600 },
+          steps: [{ op: 'hibernate' }],
+        });
+        if (!p.ok) throw new Error(p.error);
+        return p.scenario;
+      })(),
+      24576,
+      '6.12',
+    );
+    expect(s.protocol.kind === 'swsusp' && s.protocol.kernel).toBe('6.12');
+    expect(
+      modelScenarioFor({ ...s, protocol: { ...s.protocol, kernel: '6.12' } as Scenario['protocol'] }, 'debian-6.1')
+        .protocol,
+    ).toMatchObject({ kernel: '6.1' });
   });
 });

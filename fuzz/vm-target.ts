@@ -40,35 +40,73 @@ export interface VmApi {
   readonly vmSupports: (s: Scenario) => { readonly ok: boolean; readonly reason?: string };
   readonly MIN_VM_MEM_PAGES: number;
   readonly isInfraError: (e: unknown) => boolean;
+  /** the protocol the runner executes (default swsusp: the Debian kernels) */
+  readonly protocol?: 'kexec' | 'swsusp';
 }
 
 export type VmLoad = { ok: true; api: VmApi } | { ok: false; error: string };
 
-/** Import vm/index.ts; one line when it is missing or fails to load. */
-export async function loadVm(): Promise<VmLoad> {
+/**
+ * Import vm/ for `kernel`; one line when it is missing or fails to load. Debian kernels run swsusp scenarios
+ * through vm/index.ts; `kjump-6.12[-patched]` runs kexec scenarios on the kexec-jump kernel through the runners of
+ * differential.ts (vm/kjump/run.ts), with vm/kjump/plan.ts deciding what it supports.
+ */
+export async function loadVm(kernel = 'debian-6.12'): Promise<VmLoad> {
   try {
     const m = (await import('../vm/index.ts')) as unknown as VmApi;
     if (typeof m.runScenarioInVm !== 'function') return { ok: false, error: 'vm/index.ts has no runScenarioInVm' };
-    return { ok: true, api: m };
+    if (!kernel.startsWith('kjump-')) return { ok: true, api: m };
+    const d = await import('./differential.ts');
+    const plan = await import('../vm/kjump/plan.ts');
+    const runners = d.realRunners({});
+    return {
+      ok: true,
+      api: {
+        protocol: 'kexec',
+        runScenarioInVm: async (s, o) => {
+          const r = await runners.kjump(s, o.workDir, kernel === 'kjump-6.12-patched');
+          return { observation: r.observation, verdict: { kind: r.boot === 'ok' ? 'pass' : r.boot } };
+        },
+        vmSupports: (s) => {
+          const p = plan.planScenario(s);
+          return p.ok ? { ok: true } : { ok: false, reason: p.error };
+        },
+        MIN_VM_MEM_PAGES: plan.MIN_MEM_MIB * 256,
+        isInfraError: m.isInfraError,
+      },
+    };
   } catch (e) {
-    return { ok: false, error: `cannot load vm/index.ts: ${(e as Error).message.split('\n')[0]}` };
+    return { ok: false, error: `cannot load vm/ for ${kernel}: ${(e as Error).message.split('\n')[0]}` };
   }
+}
+
+/** The Debian line of a `--kernel` name (the model then predicts that line's swsusp profile). */
+export function debianLine(kernel: string): '6.1' | '6.12' | undefined {
+  return kernel === 'debian-6.1' ? '6.1' : kernel === 'debian-6.12' ? '6.12' : undefined;
+}
+
+/** The scenario the model predicts for a real kernel: swsusp's protocol.kernel set to the kernel's line. */
+export function modelScenarioFor(s: Scenario, kernel: string): Scenario {
+  const line = debianLine(kernel);
+  return s.protocol.kind === 'swsusp' && line !== undefined ? { ...s, protocol: { ...s.protocol, kernel: line } } : s;
 }
 
 /**
  * Bend a generated scenario toward what a real kernel can run: swsusp on at least MIN_VM_MEM_PAGES, no e820
  * holes, a plain swap partition, no DMA workload, anon writes. vmSupports() has the last word.
  */
-export function vmize(s: Scenario, minPages: number): Scenario {
+export function vmize(s: Scenario, minPages: number, line?: '6.1' | '6.12'): Scenario {
   const memPages = Math.max(s.machine.memPages, minPages);
   const scale = memPages / s.machine.memPages;
   const w = { ...s.workload, dma: 0 };
   // Keep the workload's share of memory (the page counts scale with RAM), within the guest's room.
   for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
-  const protocol: Scenario['protocol'] =
+  // The model predicts the real kernel's line (6.1 stores zero pages, 6.12 elides them): protocol.kernel = line.
+  const base: Scenario['protocol'] =
     s.protocol.kind === 'swsusp' && s.protocol.compression !== 'lz4'
       ? s.protocol
       : { kind: 'swsusp', kernel: '6.12', compression: 'lzo', interface: 'sysfs' };
+  const protocol = base.kind === 'swsusp' && line !== undefined ? { ...base, kernel: line } : base;
   return {
     ...s,
     machine: { memPages, cpus: s.machine.cpus },
@@ -109,6 +147,57 @@ interface QueueItem {
   readonly seed: number;
   readonly batch: number;
   readonly path: number;
+}
+
+/**
+ * The kexec-jump kernel's envelope (vm/kjump/plan.ts): whole MiB of RAM (at least minPages), a save-kernel region of
+ * at least 4096 pages, anon/zero writes before the one hibernate, abort only after the image is written, resumes on
+ * the same machine. planScenario() has the last word.
+ */
+export function vmizeKexec(s: Scenario, minPages: number): Scenario {
+  const memPages = Math.ceil(Math.max(s.machine.memPages, minPages) / 256) * 256;
+  const w = { ...s.workload };
+  const scale = memPages / s.machine.memPages;
+  for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
+  const protocol: Scenario['protocol'] =
+    s.protocol.kind === 'kexec'
+      ? { ...s.protocol, saveKernelPages: Math.max(s.protocol.saveKernelPages, 20480) }
+      : {
+          kind: 'kexec',
+          reservation: 'exchange',
+          handoff: 'pfnList',
+          saveKernelPages: 20480,
+          loaderPages: 16,
+          zeroElision: true,
+        };
+  let hibernated = false;
+  const steps: Scenario['steps'] = [];
+  for (const st of s.steps) {
+    if (st.op === 'write' && !hibernated) steps.push({ ...st, kind: st.kind === 'zero' ? 'zero' : 'anon' });
+    else if (st.op === 'hibernate' && !hibernated) {
+      hibernated = true;
+      const { dmaAfterStopPages: _d, ...rest } = st;
+      if (rest.abortAt !== undefined && rest.abortAt !== 'afterImageWritten') delete rest.abortAt;
+      steps.push(rest);
+    } else if (st.op === 'corrupt' && hibernated) steps.push(st);
+    else if (st.op === 'resume' && hibernated) {
+      steps.push({ op: 'resume', e820Changed: false });
+      break;
+    }
+  }
+  return {
+    ...s,
+    machine: { memPages, cpus: s.machine.cpus },
+    workload: w,
+    protocol,
+    storage: {
+      kind: 'swapPartition',
+      pages: Math.max(s.storage.pages, memPages + 16384),
+      offset: 0,
+      keyAtResume: 'same',
+    },
+    steps: steps.length > 0 ? steps : [{ op: 'hibernate' }],
+  };
 }
 
 export interface VmCampaignOptions {
@@ -154,7 +243,11 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       if (s !== undefined) known.set(rec.name, { record: rec, scenario: s, file, isNew: false, hits: 0 });
     }
   }
-  const arb = scenarioArb({ maxMemPages: o.maxMemPages, protocol: 'swsusp' });
+  const kexec = o.api.protocol === 'kexec';
+  const arb = scenarioArb({ maxMemPages: o.maxMemPages, protocol: kexec ? 'kexec' : 'swsusp' });
+  const line = debianLine(o.kernel);
+  const bend = (x: Scenario) =>
+    kexec ? vmizeKexec(x, o.api.MIN_VM_MEM_PAGES) : vmize(x, o.api.MIN_VM_MEM_PAGES, line);
   // Scenario queue: lazily generated, shard-owned batches (same seed space as the model campaign).
   let batchJ = 0;
   let queue: QueueItem[] = [];
@@ -166,7 +259,7 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
         .sample(arb, { seed, numRuns: BATCH_SIZE })
         .map((x, path) => {
           const p = parseScenario(x);
-          return p.ok ? { s: vmize(p.scenario, o.api.MIN_VM_MEM_PAGES), seed, batch, path } : undefined;
+          return p.ok ? { s: bend(p.scenario), seed, batch, path } : undefined;
         })
         .filter((x): x is QueueItem => {
           if (x === undefined) return false;

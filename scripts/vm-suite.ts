@@ -96,7 +96,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const unknown = rows.filter(
     (r) => (r.status === 'diverge' || r.status === 'bootError') && knownDivergence(r, KNOWN_DIVERGENCES) === undefined,
   );
-  const summary = `${rows.length} runs in ${(seconds / 60).toFixed(1)} min: ${count('agree')} agree, ${count('diverge')} diverge, ${count('bootError')} boot errors (${unknown.length} of both not in the allow-list), ${count('infra')} infra, ${count('modelError')} model errors`;
+  const summary = `${rows.length} runs in ${(seconds / 60).toFixed(1)} min: ${count('agree')} agree, ${count('diverge')} diverge and ${count('bootError')} boot errors (${unknown.length} not in the allow-list), ${count('infra')} infra, ${count('modelError')} model errors`;
   console.log('');
   console.log(table);
   console.log('');
