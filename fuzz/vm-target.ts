@@ -154,6 +154,10 @@ interface QueueItem {
  * at least 4096 pages, anon/zero writes before the one hibernate, abort only after the image is written, resumes on
  * the same machine. planScenario() has the last word.
  */
+/** What the kjump save kernel (bzImage + initrd + working memory) needs in its region: 36 MiB (kexec-tools
+ * refuses 32 MiB; vm/kjump/RESULTS.md). */
+export const KJUMP_SAVE_KERNEL_PAGES = 9216;
+
 export function vmizeKexec(s: Scenario, minPages: number): Scenario {
   const memPages = Math.ceil(Math.max(s.machine.memPages, minPages) / 256) * 256;
   const w = { ...s.workload };
@@ -161,12 +165,17 @@ export function vmizeKexec(s: Scenario, minPages: number): Scenario {
   for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
   const protocol: Scenario['protocol'] =
     s.protocol.kind === 'kexec'
-      ? { ...s.protocol, saveKernelPages: Math.max(s.protocol.saveKernelPages, 20480) }
+      ? {
+          ...s.protocol,
+          saveKernelPages: Math.max(s.protocol.saveKernelPages, 20480),
+          saveKernelNeedPages: KJUMP_SAVE_KERNEL_PAGES,
+        }
       : {
           kind: 'kexec',
           reservation: 'exchange',
           handoff: 'pfnList',
           saveKernelPages: 20480,
+          saveKernelNeedPages: KJUMP_SAVE_KERNEL_PAGES,
           loaderPages: 16,
           zeroElision: true,
         };

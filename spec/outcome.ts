@@ -23,7 +23,6 @@ export const REFUSAL_REASONS = [
   'kernelMismatch',
   'memoryMapMismatch',
   'memorySizeMismatch',
-  'noImage',
   'outOfMemory',
   'pfnInvalid',
   'staleImage',

@@ -134,7 +134,6 @@ export const REFUSAL_GROUP = {
   kernelMismatch: 'mismatch',
   memoryMapMismatch: 'mismatch',
   memorySizeMismatch: 'mismatch',
-  noImage: 'noImage',
   outOfMemory: 'outOfMemory',
   pfnInvalid: 'integrity',
   staleImage: 'stale',

@@ -61,6 +61,11 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     event(ctx, i, 'kexec_load:failed', undefined, 'no contiguous region for the save kernel');
     return failed('ENOMEM', 'load');
   }
+  // kexec_load() finds no room for the save kernel's segments (kernel, initrd) in a region smaller than it needs.
+  if (region.end - region.start < proto.saveKernelNeedPages) {
+    event(ctx, i, 'kexec_load:failed', { region: region.end - region.start, need: proto.saveKernelNeedPages });
+    return failed('ENOMEM', 'load');
+  }
   const bTok = (p: number) => pageToken(0x5a7e, p, ctx.gen);
   // ---- kexec_load(KEXEC_PRESERVE_CONTEXT): place the save kernel's segments ----
   let exchange: ExchangeMap | undefined;

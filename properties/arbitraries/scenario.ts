@@ -52,6 +52,7 @@ const protocolArb = (only?: 'kexec' | 'swsusp') => {
     reservation: fc.constantFrom(...KEXEC_RESERVATIONS),
     handoff: fc.constantFrom(...KEXEC_HANDOFFS),
     saveKernelPages: fc.integer({ min: 4, max: 64 }),
+    saveKernelNeedPages: fc.integer({ min: 1, max: 24 }),
     loaderPages: fc.integer({ min: 1, max: 96 }),
     zeroElision: fc.boolean(),
   });

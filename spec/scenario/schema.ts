@@ -94,6 +94,12 @@ export const KexecProtocolSchema = z
       .default('pfnList')
       .describe('pfnList: list of PFNs whose address goes on the cmdline; bitmapPointers: pointers to the bitmaps'),
     saveKernelPages: z.int().min(1).max(MAX_MEM_PAGES).default(16).describe('size of the save kernel region'),
+    saveKernelNeedPages: z
+      .int()
+      .min(1)
+      .max(MAX_MEM_PAGES)
+      .default(8)
+      .describe('pages the save kernel needs in its region: kernel, initrd, working memory (kexec_load fails below)'),
     loaderPages: z.int().min(1).max(MAX_MEM_PAGES).default(16).describe('footprint of the resume (loader) kernel'),
     zeroElision: z.boolean().default(true).describe('zero pages flagged in the PFN list instead of stored'),
   })

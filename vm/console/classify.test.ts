@@ -69,10 +69,12 @@ describe('parseAgentEvents', () => {
       'junk[ 2.0] x HIBFUZZ {"ev":"verify","pagesChecked":3,"pagesCorrupt":0}',
       'HIBFUZZ {"ev":"hiber[    3.0] PM: torn',
       'HIBFUZZ {"noev":1}',
+      'HIBFUZZ {"ev":"init","boot":"noresume","dev":"254:0"}[    1.920323] tsc: Refined TSC clocksource {x}',
     ].join('\n');
     expect(parseAgentEvents(log)).toEqual([
       { ev: 'init', boot: 'first' },
       { ev: 'verify', pagesChecked: 3, pagesCorrupt: 0 },
+      { ev: 'init', boot: 'noresume', dev: '254:0' },
     ]);
   });
 });

@@ -63,17 +63,27 @@ export function parseAgentEvents(log: string): AgentEvent[] {
   for (const line of log.split('\n')) {
     const at = line.indexOf(AGENT_PREFIX);
     if (at < 0) continue;
-    const json = line.slice(at + AGENT_PREFIX.length).trim();
-    try {
-      const v: unknown = JSON.parse(json);
-      if (typeof v === 'object' && v !== null && typeof (v as { ev?: unknown }).ev === 'string') {
-        out.push(v as AgentEvent);
-      }
-    } catch {
-      // a line torn by interleaved kernel output: skip
+    const v = parseJsonPrefix(line.slice(at + AGENT_PREFIX.length).trim());
+    if (typeof v === 'object' && v !== null && typeof (v as { ev?: unknown }).ev === 'string') {
+      out.push(v as AgentEvent);
     }
   }
   return out;
+}
+
+/**
+ * The JSON object at the start of `s`: kernel output may follow a complete event on the same serial line
+ * (`{"ev":"init",...}[    1.92] tsc: ...`). undefined when it is torn inside (kernel output mid-object).
+ */
+function parseJsonPrefix(s: string): unknown {
+  for (let end = s.indexOf('}'); end >= 0; end = s.indexOf('}', end + 1)) {
+    try {
+      return JSON.parse(s.slice(0, end + 1));
+    } catch {
+      // not a whole object yet (or torn): try the next closing brace
+    }
+  }
+  return undefined;
 }
 
 const errnoByNumber: Readonly<Record<number, Errno>> = {
