@@ -210,7 +210,8 @@ export async function differentialRow(scenario: Scenario, kernel: DiffKernel, op
       : await runners.swsusp(s, kernel, workDir);
   } catch (e) {
     const realSeconds = (performance.now() - t1) / 1000;
-    // anything but a BootError is the host's problem (QEMU missing, build failed, bad path): never a finding
+    // anything but a BootError is not the kernel's doing (QEMU missing, build failed, bad path, a runner bug):
+    // never a finding; the suite fails on it as infra
     const status: RowStatus = isBootError(e) ? 'bootError' : 'infra';
     const kind = isInfraError(e) || isBootError(e) ? '' : `${e instanceof Error ? e.name : 'error'}: `;
     // vm/kjump/run.ts ends its BootError messages with the kernel label
