@@ -17,6 +17,7 @@ import { BootError, InfraError, isBootError, isInfraError, runScenarioInVm } fro
 import { JUMP_BACK_PATCH } from '../vm/kjump/build.ts';
 import type { HelperKind } from '../vm/kjump/plan.ts';
 import { runKjumpScenario } from '../vm/kjump/run.ts';
+import { modelScenarioFor } from './vm-target.ts';
 
 // keep-sorted start
 export const DIFF_KERNELS = ['debian-6.1', 'debian-6.12', 'kjump-6.12', 'kjump-6.12-patched'] as const;
@@ -51,14 +52,10 @@ export function kernelRuns(s: Scenario, k: DiffKernel): boolean {
   return k === 'kjump-6.12-patched' && kjumpHelper(s) === 'stock';
 }
 
-/**
- * The scenario the model is given: for swsusp, protocol.kernel is the real kernel's line, so the model predicts
- * that line's profile (6.1 stores zero pages, 6.12 elides them).
- */
+/** The scenario the model is given for a real kernel (vm-target.ts modelScenarioFor: the line's profile and the
+ * guest's own memory). */
 export function modelScenario(s: Scenario, k: DiffKernel): Scenario {
-  if (s.protocol.kind !== 'swsusp' || isKjump(k)) return s;
-  const line = k === 'debian-6.12' ? '6.12' : '6.1';
-  return s.protocol.kernel === line ? s : { ...s, protocol: { ...s.protocol, kernel: line } };
+  return isKjump(k) ? s : modelScenarioFor(s, k);
 }
 
 export interface ModelSide {

@@ -146,7 +146,8 @@ export function memorySvg(run: ModelRun, maxColumns = 1024): string {
     for (const m of `${v.message} ${v.actual ?? ''}`.matchAll(/PFN (\d+)/g)) bad.add(Math.floor(Number(m[1]) / per));
   }
   const o: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="monospace" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="monospace" font-size="11" role="img">`,
+    `<title>Physical memory of ${t.scenario.id} by owner and invariant outcome</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="4" y="14">${t.scenario.id}: ${t.scenario.protocol.kind}, ${nr} frames, ${per} frame(s) per column; verdict ${run.judgement.verdict}</text>`,
   ];

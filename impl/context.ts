@@ -7,6 +7,7 @@ import {
   type Errno,
   fail,
   type ImageStats,
+  isAgentKind,
   KIND as KIND_,
   type KResult,
   type Memory,
@@ -338,12 +339,15 @@ export function memoryAfterJump(boot: Memory, imageSet: Uint8Array, kinds: Uint8
   return { nr: boot.nr, content: boot.content, owner, kind };
 }
 
-/** Pages that differ between what the agent expects (content at the image) and what came back. */
+/**
+ * What the guest agent checks after resume: its own pages (anon, zero, page cache) against their content at the
+ * image. Kernel pages are left to the invariants, as on a real kernel.
+ */
 export function verifyPages(expected: Memory, after: Memory): { checked: number; corrupt: number } {
   let checked = 0;
   let corrupt = 0;
   for (let p = 0; p < expected.nr; p++) {
-    if (expected.owner[p] !== OWNER.ORIG) continue;
+    if (expected.owner[p] !== OWNER.ORIG || !isAgentKind(expected.kind[p] as number)) continue;
     checked++;
     if (after.content[p] !== expected.content[p] || after.owner[p] !== OWNER.ORIG) corrupt++;
   }

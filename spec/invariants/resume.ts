@@ -1,7 +1,7 @@
 // Monitors over resume: what the loader wrote, what came back, and which images it must refuse.
 
 import { isSigned } from '../model/image.ts';
-import { OWNER as OWNER_ } from '../model/state.ts';
+import { isAgentKind, OWNER as OWNER_ } from '../model/state.ts';
 import type { HibernateRecord, ResumeRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
@@ -33,12 +33,14 @@ export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
     }
     const m = h.atImage;
     let count = 0;
+    let agentCount = 0;
     let first = -1;
     for (let p = 0; p < m.nr; p++) {
       if (m.owner[p] !== OWNER.ORIG) continue;
       if (r.after.content[p] !== m.content[p] || r.after.owner[p] !== OWNER.ORIG) {
         if (first < 0) first = p;
         count++;
+        if (isAgentKind(m.kind[p] as number)) agentCount++;
       }
     }
     if (count > 0) {
@@ -52,13 +54,14 @@ export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
         ),
       );
     }
-    if (r.outcome.op === 'resume' && r.outcome.result === 'resumed' && r.outcome.pagesCorrupt !== count) {
+    // The agent's own check must see exactly the corruption of its pages.
+    if (r.outcome.op === 'resume' && r.outcome.result === 'resumed' && r.outcome.pagesCorrupt !== agentCount) {
       out.push(
         violation(
           'ResumeRestoresIdenticalMemory',
           r.step,
-          'reported corrupt page count is wrong',
-          `${count}`,
+          "the agent's corrupt page count is wrong",
+          `${agentCount}`,
           `${r.outcome.pagesCorrupt}`,
         ),
       );

@@ -43,6 +43,11 @@ export const KIND = {
 } as const;
 export type Kind = (typeof KIND)[keyof typeof KIND];
 
+/** Kinds the guest agent owns and verifies after resume (user space); kernel kinds are checked by the invariants. */
+export function isAgentKind(k: number): boolean {
+  return k === KIND.ANON || k === KIND.ZERO || k === KIND.PC_CLEAN || k === KIND.PC_DIRTY;
+}
+
 /** Content token of an all-zero page. Every other token is a non-zero 32-bit value. */
 export const ZERO_TOKEN = 0;
 
