@@ -91,6 +91,8 @@ export function debianLine(kernel: string): '6.1' | '6.12' | undefined {
  * 6.12 saves 30676 data + 2767 zero pages. The model counts them as slab so it predicts the half-of-RAM limit the
  * real kernel hits (e.g. ENOMEM on 96 MiB guests with a large fill).
  */
+/** 96 MiB: the smallest guest vm/ runs (vm/plan.ts MIN_VM_MEM_PAGES). */
+const GUEST_MIN_PAGES = 24576;
 export const GUEST_BASELINE_PAGES = { '6.1': 20800, '6.12': 17000 } as const satisfies Record<'6.1' | '6.12', number>;
 
 /**
@@ -102,7 +104,10 @@ export function modelScenarioFor(s: Scenario, kernel: string): Scenario {
   if (s.protocol.kind !== 'swsusp' || line === undefined) return s;
   const w = s.workload;
   const used = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty + w.slab + w.kernelText + w.dma;
-  const baseline = Math.max(0, Math.min(GUEST_BASELINE_PAGES[line], s.machine.memPages - 1024 - used));
+  // Only machines a real guest can be (vm/plan.ts MIN_VM_MEM_PAGES) carry a real guest's baseline.
+  const real = s.machine.memPages >= GUEST_MIN_PAGES;
+  const baseline = real ? Math.max(0, Math.min(GUEST_BASELINE_PAGES[line], s.machine.memPages - 1024 - used)) : 0;
+  if (baseline === 0 && s.protocol.kernel === line) return s;
   return { ...s, workload: { ...w, slab: w.slab + baseline }, protocol: { ...s.protocol, kernel: line } };
 }
 
