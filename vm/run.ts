@@ -292,6 +292,8 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
   let alive = false;
   /** an image was written and the original system is suspended on disk */
   let suspended = false;
+  // a boot that mounted filesystems read-write happened while an image was pending (bug class 1)
+  let noresumeSinceImage = false;
   let lost = false;
   let corrupted = false;
   /** the real system left the scenario's path (stale resume): stop */
@@ -473,6 +475,7 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
       }
       case 'bootNoresume': {
         await boot('noresume', { wpages: st.writeStoragePages });
+        if (suspended) noresumeSinceImage = true;
         steps.push({ op: 'bootNoresume' });
         break;
       }
@@ -504,6 +507,16 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
           const checked = v !== undefined && typeof v.pagesChecked === 'number' ? v.pagesChecked : 0;
           const corrupt = v !== undefined && typeof v.pagesCorrupt === 'number' ? v.pagesCorrupt : 0;
           steps.push({ op: 'resume', result: 'resumed', pagesChecked: checked, pagesCorrupt: corrupt });
+          if (noresumeSinceImage) {
+            violations.push({
+              invariant: 'StaleImageNeverResumed',
+              step: i,
+              message: 'the kernel resumed an image older than a read-write (noresume) boot',
+              expected: 'refused or noImage',
+              actual: 'resumed',
+            });
+          }
+          noresumeSinceImage = false;
           if (corrupt > 0) {
             violations.push({
               invariant: corrupted ? 'CorruptImageNeverResumed' : 'ResumeRestoresIdenticalMemory',
@@ -524,8 +537,12 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
           if (suspended) lost = true;
           suspended = false;
           const rf = b.report.refusal;
+          noresumeSinceImage = false;
           if (rf !== undefined) steps.push({ op: 'resume', result: 'refused', reason: rf.reason, errno: rf.errno });
-          else if (b.report.imageFound) {
+          else if (b.report.imageFound && b.report.resumeErrno === 'ENOMEM') {
+            // "PM: Error -12 resuming": the boot kernel ran out of memory for the image
+            steps.push({ op: 'resume', result: 'refused', reason: 'outOfMemory', errno: 'ENOMEM' });
+          } else if (b.report.imageFound) {
             // e.g. "PM: Error -12 resuming" (ENOMEM in the boot kernel): no RefusalReason names it, so the step is
             // left out rather than mislabelled
             note({

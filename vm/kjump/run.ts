@@ -399,7 +399,13 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
       if (findEvent(ev2, 'c-noimage') !== undefined) outcomes.push({ op: 'resume', result: 'noImage' });
       else if (findEvent(ev2, 'c-refused') !== undefined) {
         const why = findEvent(ev2, 'c-refused')?.data.reason === 'badHeader' ? 'badHeader' : 'crcMismatch';
-        outcomes.push({ op: 'resume', result: 'refused', reason: why, errno: 'EINVAL' });
+        // errnos as the model's loader gives them: a bad checksum is ENODATA, a bad header EINVAL
+        outcomes.push({
+          op: 'resume',
+          result: 'refused',
+          reason: why,
+          errno: why === 'crcMismatch' ? 'ENODATA' : 'EINVAL',
+        });
       } else {
         const fail2 = classifyFailure(ev2, r2.log, r2.timedOut, 'c');
         if (fail2 !== undefined) {
