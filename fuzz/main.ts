@@ -584,7 +584,16 @@ async function cmdVm(args: readonly string[], io: Io): Promise<number> {
         `${JSON.stringify({ observation: r.observation, verdict: r.verdict, judgement: j, diff: d ?? null }, null, 2)}\n`,
       );
     } else {
-      io.out(`kernel ${r.observation.kernel}: boot verdict ${r.verdict.kind}, model verdict on it: ${j.verdict}\n`);
+      const mj = model.ok ? model.judgement : undefined;
+      const names = (vs: readonly { invariant: string }[]) => [...new Set(vs.map((v) => v.invariant))].join(', ');
+      io.out(`kernel ${r.observation.kernel}: boot verdict ${r.verdict.kind}\n`);
+      if (mj !== undefined) {
+        const why = mj.predicted.length > 0 ? ` (${names(mj.predicted)}: ${mj.predicted[0]?.limit ?? ''})` : '';
+        io.out(`  model prediction: ${mj.verdict}${mj.unexpected.length > 0 ? ` [${names(mj.unexpected)}]` : why}\n`);
+      }
+      io.out(
+        `  real kernel: ${j.verdict}${r.observation.violations.length > 0 ? ` [${names(r.observation.violations)}]` : ''}\n`,
+      );
       for (const [i, o] of r.observation.steps.entries()) {
         const m = model.ok ? describeOutcome(model.observation.steps[i]) : '?';
         io.out(`  step ${i}: vm ${describeOutcome(o)} | model ${m}\n`);

@@ -54,7 +54,11 @@ export function knownLimit(s: Scenario, inv: InvariantName): string | undefined 
         : undefined;
     case 'ImageCommittedAtomically':
       return s.steps.some(
-        (st) => st.op === 'hibernate' && (st.powerLossAfterWrite !== undefined || st.ioErrorAtWrite !== undefined),
+        (st) =>
+          st.op === 'hibernate' &&
+          (st.powerLossAfterWrite !== undefined ||
+            st.ioErrorAtWrite !== undefined ||
+            st.ioErrorAfterSignature === true),
       )
         ? 'swsusp flushes the last swap map page after signing the header (fef9c8d28e28) and ignores the error of that write: a power loss or EIO there leaves a signed, torn image'
         : undefined;

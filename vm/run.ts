@@ -161,7 +161,10 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     const logPath = join(opts.workDir, `boot-${n}-${role}.log`);
     // write faults: the disk is served by our NBD server, which counts image page writes exactly (qemu/nbd.ts)
     const hib = bootOpts.hib;
-    const faulty = hib?.ioErrorAtWrite !== undefined || hib?.powerLossAfterWrite !== undefined;
+    const faulty =
+      hib?.ioErrorAtWrite !== undefined ||
+      hib?.powerLossAfterWrite !== undefined ||
+      hib?.ioErrorAfterSignature === true;
     let killQemu: () => void = () => {};
     const nbd = faulty
       ? await startNbdServer({
@@ -170,6 +173,7 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
           faults: {
             ...(hib?.ioErrorAtWrite === undefined ? {} : { ioErrorAtWrite: hib.ioErrorAtWrite }),
             ...(hib?.powerLossAfterWrite === undefined ? {} : { powerLossAfterWrite: hib.powerLossAfterWrite }),
+            ...(hib?.ioErrorAfterSignature === true ? { ioErrorAfterPage: scenario.storage.offset } : {}),
           },
           onPowerLoss: () => killQemu(),
         })

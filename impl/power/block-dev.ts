@@ -11,19 +11,29 @@ export interface Bio {
   writes: number;
   readonly powerLossAfterWrite: number | undefined;
   readonly ioErrorAtWrite: number | undefined;
+  /** EIO for the first write after the header page was signed (then disarmed) */
+  ioErrorAfterSignature: boolean;
+  /** the header page has been written in this hibernation */
+  signed: boolean;
   /** power was lost: no write after that reaches the device */
   powerLost: boolean;
 }
 
 export function bioFor(
   dev: BlockDevice,
-  faults: { powerLossAfterWrite?: number | undefined; ioErrorAtWrite?: number | undefined } = {},
+  faults: {
+    powerLossAfterWrite?: number | undefined;
+    ioErrorAtWrite?: number | undefined;
+    ioErrorAfterSignature?: boolean | undefined;
+  } = {},
 ): Bio {
   return {
     dev,
     writes: 0,
     powerLossAfterWrite: faults.powerLossAfterWrite,
     ioErrorAtWrite: faults.ioErrorAtWrite,
+    ioErrorAfterSignature: faults.ioErrorAfterSignature === true,
+    signed: false,
     powerLost: false,
   };
 }
@@ -41,6 +51,10 @@ export function hibSubmitIo(bio: Bio, apply: (dev: BlockDevice) => void): KResul
   }
   const k = bio.writes++;
   if (k === bio.ioErrorAtWrite) return fail('EIO');
+  if (bio.signed && bio.ioErrorAfterSignature) {
+    bio.ioErrorAfterSignature = false;
+    return fail('EIO');
+  }
   apply(bio.dev);
   return ok(undefined);
 }

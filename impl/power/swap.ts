@@ -111,7 +111,9 @@ export function markSwapfiles(
     crc32: fields.crc32,
     epoch: fields.epoch,
   };
-  return hibSubmitIo(h.bio, (d) => d.header.set(h.offset, signed));
+  const r = hibSubmitIo(h.bio, (d) => d.header.set(h.offset, signed));
+  if (r.ok) h.bio.signed = true;
+  return r;
 }
 
 /** free_all_swap_pages(): release every slot the writer allocated. */

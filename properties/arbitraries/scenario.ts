@@ -19,6 +19,7 @@ export const FAULT_KINDS = [
   'corrupt',
   'dma',
   'eio',
+  'eioAfterSignature',
   'mismatch',
   'none',
   'powerLoss',
@@ -116,19 +117,10 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         ),
         fault:
           opts.faults === false
-            ? fc.constant('none' as const)
-            : fc.constantFrom(
-                'none',
-                'none',
-                'powerLoss',
-                'eio',
-                'abort',
-                'dma',
-                'corrupt',
-                'stale',
-                'mismatch',
-                'twice',
-              ),
+            ? fc.constant<FaultKind>('none')
+            : Array.isArray(opts.faults)
+              ? fc.constantFrom<FaultKind>(...(opts.faults as readonly FaultKind[]))
+              : fc.constantFrom<FaultKind>('none', ...FAULT_KINDS),
         faultAt: fc.oneof(
           fc.constantFrom(0, 1, 2),
           fc.integer({ min: -3, max: 3 }),
@@ -186,6 +178,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
           break;
         case 'eio':
           hib({ ioErrorAtWrite: at });
+          break;
+        case 'eioAfterSignature':
+          hib({ ioErrorAfterSignature: true });
           break;
         case 'abort':
           hib({ abortAt });

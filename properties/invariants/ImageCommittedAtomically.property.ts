@@ -6,7 +6,7 @@ import { scenarioArb } from '../arbitraries/scenario.ts';
 import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
 
 const NAME = 'ImageCommittedAtomically' as const;
-const FAULTS = ['powerLoss', 'eio', 'none', 'abort'] as const;
+const FAULTS = ['powerLoss', 'eio', 'eioAfterSignature', 'none', 'abort'] as const;
 
 describe(NAME, () => {
   for (const { protocol, arb } of arbsFor(NAME, { faults: FAULTS })) {

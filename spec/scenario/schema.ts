@@ -146,6 +146,10 @@ export const HibernateStepSchema = z
     op: z.literal('hibernate'),
     powerLossAfterWrite: z.int().min(0).optional().describe('power is lost after this many image writes'),
     ioErrorAtWrite: z.int().min(0).optional().describe('the storage returns EIO for this image write'),
+    ioErrorAfterSignature: z
+      .boolean()
+      .optional()
+      .describe('the storage returns EIO for the first image write after the header page is signed'),
     dmaAfterStopPages: z.int().min(0).max(MAX_MEM_PAGES).optional().describe('a device keeps DMA-ing after stop'),
     abortAt: z
       .union([z.enum(KEXEC_ABORT_POINTS), z.enum(SWSUSP_ABORT_POINTS)])

@@ -123,3 +123,59 @@ describe('startNbdServer', () => {
     expect([d[0], d[4096], d[2 * 4096]]).toEqual([7, 0, 0]);
   });
 });
+
+describe('ioErrorAfterPage (EIO after the signature)', () => {
+  it('fails exactly the first write after the header page is stored, once', async () => {
+    // Arrange: a 16-page disk served with the fault armed on page 0 (the swap header).
+    const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'nbd-after-'));
+    const disk = join(dir, 'disk');
+    writeFileSync(disk, Buffer.alloc(16 * 4096));
+    const server = await startNbdServer({
+      socketPath: join(dir, 's'),
+      diskPath: disk,
+      faults: { ioErrorAfterPage: 0 },
+    });
+    server.arm();
+    const results: number[] = [];
+    const { connect } = await import('node:net');
+    const sock = connect(server.socketPath);
+    // Minimal NBD client: fixed newstyle, NBD_OPT_EXPORT_NAME, then three one-page writes: page 5, page 0, page 7.
+    const chunks: Buffer[] = [];
+    sock.on('data', (d) => chunks.push(d));
+    const waitFor = async (n: number) => {
+      for (let t = 0; t < 200 && Buffer.concat(chunks).length < n; t++) await new Promise((r) => setTimeout(r, 5));
+    };
+    await waitFor(18);
+    sock.write(Buffer.from([0, 0, 0, 3])); // client flags: fixed newstyle + no zeroes
+    const opt = Buffer.alloc(16);
+    opt.writeBigUInt64BE(0x49484156454f5054n, 0);
+    opt.writeUInt32BE(1, 8); // NBD_OPT_EXPORT_NAME
+    opt.writeUInt32BE(0, 12);
+    sock.write(opt);
+    await waitFor(18 + 10);
+    let seen = 18 + 10;
+    for (const [i, page] of [5, 0, 7, 9].entries()) {
+      const req = Buffer.alloc(28);
+      req.writeUInt32BE(0x25609513, 0);
+      req.writeUInt16BE(0, 4);
+      req.writeUInt16BE(1, 6); // NBD_CMD_WRITE
+      req.writeBigUInt64BE(BigInt(i), 8);
+      req.writeBigUInt64BE(BigInt(page * 4096), 16);
+      req.writeUInt32BE(4096, 24);
+      sock.write(Buffer.concat([req, Buffer.alloc(4096, 0xab)]));
+      await waitFor(seen + 16);
+      results.push(Buffer.concat(chunks).readUInt32BE(seen + 4));
+      seen += 16;
+    }
+    sock.destroy();
+    await server.close();
+    // Assert: page 5 and page 0 stored; the write after page 0 (page 7) fails with EIO; page 9 is stored again.
+    expect(results).toEqual([0, 0, 5, 0]);
+    const d = readFileSync(disk);
+    expect(d[7 * 4096]).toBe(0);
+    expect(d[9 * 4096]).toBe(0xab);
+  });
+});

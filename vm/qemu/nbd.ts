@@ -7,6 +7,8 @@
 //   ioErrorAtWrite n     the request holding write n fails with EIO and nothing of it is stored;
 //   powerLossAfterWrite n  writes 0..n-1 are stored, nothing after; `onPowerLoss` fires (the host kills QEMU) and
 //                        no further request is answered.
+//   ioErrorAfterPage p   once a request stored page p (the swap header: the signature), the next write fails with
+//                        EIO (swsusp then writes only the last swap map page).
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -40,6 +42,7 @@ const PAGE = 4096;
 export interface NbdFaults {
   readonly ioErrorAtWrite?: number;
   readonly powerLossAfterWrite?: number;
+  readonly ioErrorAfterPage?: number;
 }
 
 /** Pure: what happens to a request whose pages get write indices [first, first + pages). */
@@ -79,6 +82,8 @@ export function startNbdServer(opts: {
   let nextWrite = 0;
   let stored = 0;
   let lost = false;
+  // ioErrorAfterPage: 'waiting' for the page, 'due' (next write fails), 'done'
+  let afterPage: 'waiting' | 'due' | 'done' = opts.faults.ioErrorAfterPage === undefined ? 'done' : 'waiting';
   const sockets = new Set<Socket>();
 
   const handle = (sock: Socket) => {
@@ -116,9 +121,16 @@ export function startNbdServer(opts: {
         writeSync(fd, data, 0, data.length, offset);
         return 0;
       }
+      if (afterPage === 'due') {
+        afterPage = 'done';
+        nextWrite += pages;
+        return EIO;
+      }
       const d = decideWrite(opts.faults, nextWrite, pages);
       nextWrite += pages;
       if (d.kind === 'eio') return EIO;
+      const hp = opts.faults.ioErrorAfterPage;
+      if (afterPage === 'waiting' && hp !== undefined && hp >= firstPage && hp < firstPage + pages) afterPage = 'due';
       const n =
         d.kind === 'store' ? data.length : Math.max(0, Math.min(data.length, (firstPage + d.pages) * PAGE - offset));
       if (n > 0) writeSync(fd, data, 0, n, offset);
