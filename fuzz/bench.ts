@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { defaultParts, runAndJudge } from '../impl/index.ts';
 import { PLANTS } from '../properties/__fixtures__/plants.ts';
 import { estimateWrites, scenarioArb } from '../properties/arbitraries/scenario.ts';
-import { parseScenario, type Scenario, type ScenarioInput } from '../spec/index.ts';
+import { initialMemory, parseScenario, type Scenario, type ScenarioInput } from '../spec/index.ts';
 import { runCampaign } from './campaign.ts';
 
 export interface BenchResult {
@@ -56,13 +56,22 @@ const result = (name: string, pages: number, seconds: number, extra: Record<stri
   ...extra,
 });
 
+/**
+ * One hibernate + resume cycle with every invariant checked. Building the machine (placing the workload in
+ * memPages frames) is set-up, timed separately as `bootSeconds`.
+ */
 export function benchCycle(memPages: number): BenchResult {
   const s = cycleScenario(memPages);
+  const tb = performance.now();
+  const init = initialMemory(s);
+  const bootSeconds = (performance.now() - tb) / 1000;
+  if (!init.ok) throw new Error(`bench machine: ${init.error}`);
   const t0 = performance.now();
-  const r = runAndJudge(s, defaultParts);
+  const r = runAndJudge(s, defaultParts, { initial: init.memory });
   const seconds = (performance.now() - t0) / 1000;
   if (!r.ok) throw new Error(`bench cycle failed: ${r.error}`);
   return result(`cycle:${memPages / GIB_PAGES}GiB`, memPages, seconds, {
+    bootSeconds: Number(bootSeconds.toFixed(4)),
     verdict: r.judgement.verdict,
     outcomes: r.observation.steps.map((o) =>
       o.op === 'hibernate' || o.op === 'resume' ? `${o.op}:${o.result}` : o.op,

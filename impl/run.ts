@@ -7,6 +7,7 @@ import {
   initialDevice,
   initialMemory,
   judge,
+  type Memory,
   type ModelJudgement,
   type Observation,
   type RunTrace,
@@ -29,9 +30,18 @@ export interface RunResult {
 
 export type RunError = { readonly ok: false; readonly error: string };
 
+export interface RunOptions {
+  /** the machine at boot, when the caller built it already (initialMemory(s)); it is never mutated */
+  readonly initial?: Memory;
+}
+
 /** Run a parsed scenario. Deterministic: the same scenario and parts give the same trace. */
-export function runScenario(s: Scenario, parts: Parts = defaultParts): ({ ok: true } & RunResult) | RunError {
-  const init = initialMemory(s);
+export function runScenario(
+  s: Scenario,
+  parts: Parts = defaultParts,
+  opts: RunOptions = {},
+): ({ ok: true } & RunResult) | RunError {
+  const init = opts.initial !== undefined ? { ok: true as const, memory: opts.initial } : initialMemory(s);
   if (!init.ok) return { ok: false, error: init.error };
   const initial = init.memory;
   const profile = profileOf(s);
@@ -105,8 +115,12 @@ export interface ModelRun extends RunResult {
 }
 
 /** Run and judge: violations split into findings and known design limits. */
-export function runAndJudge(s: Scenario, parts: Parts = defaultParts): ({ ok: true } & ModelRun) | RunError {
-  const r = runScenario(s, parts);
+export function runAndJudge(
+  s: Scenario,
+  parts: Parts = defaultParts,
+  opts: RunOptions = {},
+): ({ ok: true } & ModelRun) | RunError {
+  const r = runScenario(s, parts, opts);
   if (!r.ok) return r;
   return { ...r, violations: r.observation.violations, judgement: judge(s, r.observation.violations) };
 }
