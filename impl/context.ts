@@ -5,7 +5,6 @@ import {
   crcUpdate as crcUpdate_,
   digestWords as digestWords_,
   type Errno,
-  fail,
   type ImageStats,
   isAgentKind,
   KIND as KIND_,
@@ -13,7 +12,6 @@ import {
   type Memory,
   nosaveMap,
   OWNER as OWNER_,
-  ok,
   PFN_END,
   type PhaseEvent,
   type RefusalReason,
@@ -44,7 +42,7 @@ import {
   type RestoreState,
   unpackOrigPfns,
 } from './power/snapshot.ts';
-import { allocSwapdevBlock, getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
+import { allocSwapdevBlock, getSwapReader, getSwapWriter, type SwapMapHandle, swapWritePage } from './power/swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const crcUpdate = crcUpdate_;
@@ -236,7 +234,7 @@ export function loadImage(
   opts: { zeroElision: boolean; lz4: boolean },
 ): LoadResult {
   const dev = ctx.dev;
-  const streamR = readStream(ctx, header);
+  const streamR = getSwapReader(dev, header);
   if (!streamR.ok) return { ok: false, errno: streamR.errno, reason: 'truncatedImage' };
   const stream = streamR.value;
   const info = dev.infos.get(stream[0] as number);
@@ -294,33 +292,6 @@ export function loadImage(
     return { ok: false, errno: 'ENODATA', reason: 'crcMismatch', st, imageId }; // "Invalid image CRC32!"
   }
   return { ok: true, st, info, imageId };
-}
-
-function readStream(ctx: Ctx, header: SwapHeader): KResult<Uint32Array> {
-  const dev = ctx.dev;
-  const chunks: Uint32Array[] = [];
-  let n = 0;
-  const seen = new Set<number>();
-  for (let m = header.image; m !== 0; ) {
-    const mp = m < dev.nr && !seen.has(m) ? dev.maps.get(m) : undefined;
-    if (mp === undefined || dev.slot[m] !== SLOT.MAP) return fail('EFAULT');
-    seen.add(m);
-    for (let i = 0; i < mp.count; i++) {
-      const e = mp.entries[i] as number;
-      if (e === 0 || e >= dev.nr) return fail('EFAULT');
-    }
-    chunks.push(mp.entries.subarray(0, mp.count));
-    n += mp.count;
-    m = mp.next;
-  }
-  if (n === 0) return fail('EFAULT');
-  const out = new Uint32Array(n);
-  let k = 0;
-  for (const ch of chunks) {
-    out.set(ch, k);
-    k += ch.length;
-  }
-  return ok(out);
 }
 
 /** After the final copy and the jump: the original kernel runs again with the image's frames as its own. */

@@ -18,6 +18,7 @@ import {
   SLOT as SLOT_,
   type Step,
   saveRegion,
+  WORKLOAD_KIND,
 } from '../spec/index.ts';
 import {
   bootMemory,
@@ -50,15 +51,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
 /** User space writes `pages` pages of a kind: existing pages of that kind first (cyclically), then free frames. */
 export function writeStep(ctx: Ctx, st: Extract<Step, { op: 'write' }>, i: number): OtherRecord {
   const mem = ctx.mem as Memory;
-  const kind = {
-    anon: KIND.ANON,
-    zero: KIND.ZERO,
-    pageCacheClean: KIND.PC_CLEAN,
-    pageCacheDirty: KIND.PC_DIRTY,
-    slab: KIND.SLAB,
-    kernelText: KIND.TEXT,
-    dma: KIND.DMA,
-  }[st.kind];
+  const kind = WORKLOAD_KIND[st.kind];
   ctx.gen++;
   const region = saveRegion(ctx.s);
   const pageCacheOnlyRegion =

@@ -2,10 +2,9 @@
 // PAGES_FOR_IO, MAP_PAGE_ENTRIES) and records the 6.1 / 6.12 differences as named profiles.
 import type { Scenario } from '../../spec/index.ts';
 
-/** Swap map entries per map page (PAGE_SIZE / sizeof(sector_t) - 1). */
-export const MAP_PAGE_ENTRIES = 511;
-/** PFNs per metadata page (PAGE_SIZE / sizeof(unsigned long)). */
-export const PFNS_PER_META = 512;
+/** Swap map entries per map page (PAGE_SIZE / sizeof(sector_t) - 1) and PFNs per metadata page (PAGE_SIZE /
+ * sizeof(unsigned long)): the on-storage layout, defined once in spec/. */
+export { MAP_PAGE_ENTRIES, PFNS_PER_META } from '../../spec/index.ts';
 /** PBEs per linked page: (PAGE_SIZE - sizeof(void *)) / sizeof(struct pbe). */
 export const PBES_PER_LINKED_PAGE = 170;
 /** Safe frames the arch restore needs besides PBE pages: relocated code + temporary page tables (x86-64). */

@@ -150,7 +150,7 @@ export function getSwapReader(dev: BlockDevice, header: SwapHeader): KResult<Uin
   let n = 0;
   const seen = new Set<number>();
   for (let m = header.image; m !== 0; ) {
-    const mp = m < dev.nr && !seen.has(m) ? dev.maps.get(m) : undefined;
+    const mp = m < dev.nr && !seen.has(m) && dev.slot[m] === SLOT.MAP ? dev.maps.get(m) : undefined;
     if (mp === undefined) return fail('EFAULT');
     seen.add(m);
     for (let i = 0; i < mp.count; i++) {
@@ -161,6 +161,7 @@ export function getSwapReader(dev: BlockDevice, header: SwapHeader): KResult<Uin
     n += mp.count;
     m = mp.next;
   }
+  if (n === 0) return fail('EFAULT');
   const out = new Uint32Array(n);
   let k = 0;
   for (const c of chunks) {
