@@ -13,6 +13,7 @@ import {
   nosaveMap,
   OWNER as OWNER_,
   PFN_END,
+  PFNS_PER_META,
   type PhaseEvent,
   type RefusalReason,
   type Scenario,
@@ -21,6 +22,7 @@ import {
   type SwapHeader,
   type SwsuspInfo,
   staleToken,
+  stringId,
 } from '../spec/index.ts';
 import type { BootMachine, Parts } from './parts.ts';
 import type { Bio } from './power/block-dev.ts';
@@ -89,6 +91,27 @@ export function e820Checksum(memPages: number, e820: Scenario['machine']['e820']
   const words = [memPages, changed ? 1 : 0];
   for (const e of e820 ?? []) words.push(e.start, e.pages, e.type.length);
   return digestWords(words);
+}
+
+/**
+ * init_header(): struct swsusp_info of an image. pages = image_pages + nr_meta_pages + 1 with
+ * nr_meta_pages = ceil(entries * sizeof(long) / PAGE_SIZE).
+ */
+export function initHeader(
+  ctx: Ctx,
+  atImage: Memory,
+  packed: { readonly entries: Uint32Array; readonly dataPages: number },
+  imageId: number,
+): SwsuspInfo {
+  const nrMeta = Math.ceil(packed.entries.length / PFNS_PER_META);
+  return {
+    numPhyspages: ramPages(atImage),
+    kernelId: stringId(ctx.profile.name),
+    imagePages: packed.dataPages,
+    pages: packed.dataPages + nrMeta + 1,
+    e820Checksum: e820Checksum(ctx.s.machine.memPages, ctx.s.machine.e820),
+    imageId,
+  };
 }
 
 export interface ImageToWrite {

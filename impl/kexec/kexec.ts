@@ -21,9 +21,8 @@ import {
   pageToken as pageToken_,
   SIG,
   saveRegion,
-  stringId,
 } from '../../spec/index.ts';
-import { type Ctx, e820Checksum, event, ramPages, writeImage } from '../context.ts';
+import { type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
 import { bioFor } from '../power/block-dev.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
@@ -181,15 +180,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   // ---- the save kernel writes the image ----
   const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
   const data = imageData(packed.entries, packed.dataPages, (k) => viewOf(pfns[k] as number));
-  const nrMeta = Math.ceil(packed.entries.length / PFNS_PER_META);
-  const info = {
-    numPhyspages: ramPages(atImage),
-    kernelId: stringId(ctx.profile.name),
-    imagePages: packed.dataPages,
-    pages: packed.dataPages + nrMeta + 1,
-    e820Checksum: e820Checksum(s.machine.memPages, s.machine.e820),
-    imageId,
-  };
+  const info = initHeader(ctx, atImage, packed, imageId);
   const bio = bioFor(ctx.dev, st);
   const w = writeImage(ctx, bio, {
     info,

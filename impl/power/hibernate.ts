@@ -16,9 +16,8 @@ import {
   PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
   pageToken as pageToken_,
   SIG,
-  stringId,
 } from '../../spec/index.ts';
-import { type Ctx, e820Checksum, event, ramPages, writeImage } from '../context.ts';
+import { type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { bioFor } from './block-dev.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
 import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
@@ -128,15 +127,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const compression = s.protocol.compression === 'lz4' && !ctx.profile.lz4 ? 'lzo' : s.protocol.compression;
   const flags =
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
-  const nrMeta = Math.ceil(pfns.length / 512);
-  const info = {
-    numPhyspages: ramPages(atImage),
-    kernelId: stringId(ctx.profile.name),
-    imagePages: packed.dataPages,
-    pages: packed.dataPages + nrMeta + 1,
-    e820Checksum: e820Checksum(s.machine.memPages, s.machine.e820),
-    imageId,
-  };
+  const info = initHeader(ctx, atImage, packed, imageId);
   const bio = bioFor(ctx.dev, st);
   const w = writeImage(ctx, bio, {
     info,
