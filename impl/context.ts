@@ -2,9 +2,12 @@
 // trace being recorded. Shared by the swsusp path (power/hibernate.ts) and the kexec path (kexec/kexec.ts).
 import {
   type BlockDevice,
+  cloneDevice,
+  cloneMemory,
   crcUpdate as crcUpdate_,
   digestWords as digestWords_,
   type Errno,
+  type HibernateRecord,
   type ImageStats,
   isAgentKind,
   KIND as KIND_,
@@ -91,6 +94,30 @@ export function e820Checksum(memPages: number, e820: Scenario['machine']['e820']
   const words = [memPages, changed ? 1 : 0];
   for (const e of e820 ?? []) words.push(e.start, e.pages, e.type.length);
   return digestWords(words);
+}
+
+/**
+ * The start of every hibernation step: the running system and storage as they were at the request, a new image id,
+ * copy counters, and the record builder (storage is snapshotted when the record is built, i.e. after the step).
+ */
+export function beginHibernation(ctx: Ctx, step: number, region?: { start: number; end: number }) {
+  const mem = ctx.mem as Memory;
+  const before = cloneMemory(mem);
+  const storageBefore = cloneDevice(ctx.dev);
+  const imageId = ctx.nextImageId++;
+  const copies = { image: 0, exchange: 0 };
+  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
+    kind: 'hibernate',
+    step,
+    imageId,
+    before,
+    storageBefore,
+    copies,
+    storageAfter: cloneDevice(ctx.dev),
+    ...(region ? { region } : {}),
+    ...r,
+  });
+  return { mem, before, imageId, copies, rec };
 }
 
 /**

@@ -11,18 +11,16 @@
 // Region reservation modes: bootReserved (crashkernel=), reclaimPageCache (page cache until hibernation, then
 //   dropped / written back), exchange (kexec jump: staging frames from free memory at load time).
 import {
-  cloneDevice,
   cloneMemory,
   type HibernateRecord,
   type HibernateStep,
   KIND as KIND_,
-  type Memory,
   OWNER as OWNER_,
   pageToken as pageToken_,
   SIG,
   saveRegion,
 } from '../../spec/index.ts';
-import { type Ctx, event, initHeader, writeImage } from '../context.ts';
+import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
 import { bioFor } from '../power/block-dev.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
@@ -37,23 +35,8 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const s = ctx.s;
   if (s.protocol.kind !== 'kexec') throw new Error('kexecHibernate: not a kexec scenario');
   const proto = s.protocol;
-  const mem = ctx.mem as Memory;
-  const before = cloneMemory(mem);
-  const storageBefore = cloneDevice(ctx.dev);
-  const imageId = ctx.nextImageId++;
-  const copies = { image: 0, exchange: 0 };
   const region = saveRegion(s);
-  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
-    kind: 'hibernate',
-    step: i,
-    imageId,
-    before,
-    storageBefore,
-    copies,
-    storageAfter: cloneDevice(ctx.dev),
-    ...(region ? { region } : {}),
-    ...r,
-  });
+  const { mem, imageId, copies, rec } = beginHibernation(ctx, i, region);
   const failed = (errno: 'ENOMEM' | 'EIO' | 'ENOSPC' | 'ENODEV' | 'EBUSY', phase: string, extra = {}) =>
     rec({ after: cloneMemory(mem), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
   if (region === undefined) {

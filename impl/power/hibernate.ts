@@ -6,7 +6,6 @@
 //   → snapshot (atomic copy of every saveable page into its copy frame) → thawed devices → written → signed
 //   → poweredOff.  Any error before the signature: free slots, free copies, thaw; the system keeps running.
 import {
-  cloneDevice,
   cloneMemory,
   type HibernateRecord,
   type HibernateStep,
@@ -17,7 +16,7 @@ import {
   pageToken as pageToken_,
   SIG,
 } from '../../spec/index.ts';
-import { type Ctx, event, initHeader, writeImage } from '../context.ts';
+import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { bioFor } from './block-dev.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
 import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
@@ -57,21 +56,7 @@ export function imageData(entries: Uint32Array, dataPages: number, contentAt: (i
 export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): HibernateRecord {
   const s = ctx.s;
   if (s.protocol.kind !== 'swsusp') throw new Error('swsuspHibernate: not a swsusp scenario');
-  const mem = ctx.mem as Memory;
-  const before = cloneMemory(mem);
-  const storageBefore = cloneDevice(ctx.dev);
-  const imageId = ctx.nextImageId++;
-  const copies = { image: 0, exchange: 0 };
-  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
-    kind: 'hibernate',
-    step: i,
-    imageId,
-    before,
-    storageBefore,
-    copies,
-    storageAfter: cloneDevice(ctx.dev),
-    ...r,
-  });
+  const { mem, imageId, copies, rec } = beginHibernation(ctx, i);
   const running = () => ({ after: cloneMemory(mem) });
 
   // freeze_processes(): the FUSE daemon is frozen like any task; the image could never reach its file.
