@@ -357,36 +357,31 @@ export async function runScenarioInVm(scenario: Scenario, opts: VmRunOptions): P
     if (filled !== undefined && typeof filled.ms === 'number') timings.fill = filled.ms / 1000;
   }
 
+  // Boot the original system for a write/hibernate step; false when it is off for good (its image is on disk or
+  // gone): a later write/hibernate cannot run in it, so the scenario stops there.
+  const ensureRunning = async (i: number): Promise<boolean> => {
+    if (alive) return true;
+    if (boots.length > 0) {
+      stepsRun = i;
+      diverged = true;
+      return false;
+    }
+    current = await startBoot('first', i);
+    alive = true;
+    return true;
+  };
   for (const [i, st] of scenario.steps.entries()) {
     if (lost && (st.op === 'write' || st.op === 'hibernate')) break;
     stepsRun = i + 1;
     switch (st.op) {
       case 'write': {
-        if (!alive) {
-          // the original system is off (its image is on disk or gone): a later write/hibernate cannot run in it
-          if (boots.length > 0) {
-            stepsRun = i;
-            diverged = true;
-            break;
-          }
-          current = await startBoot('first', i);
-          alive = true;
-        }
+        if (!(await ensureRunning(i))) break;
         const e = take('write');
         steps.push({ op: 'write', pages: e !== undefined && typeof e.pages === 'number' ? e.pages : 0 });
         break;
       }
       case 'hibernate': {
-        if (!alive) {
-          // the original system is off (its image is on disk or gone): a later write/hibernate cannot run in it
-          if (boots.length > 0) {
-            stepsRun = i;
-            diverged = true;
-            break;
-          }
-          current = await startBoot('first', i);
-          alive = true;
-        }
+        if (!(await ensureRunning(i))) break;
         const tStart = lineTime((t) => t.includes('"ev":"hibernating"'));
         const h = take('hibernating');
         if (h === undefined) {
