@@ -1,11 +1,11 @@
 // The shape every invariant property shares: generate a scenario, run it on the model (optionally with a planted
 // bug swapped in), and claim that no violation of the invariant is left unexplained by a known design limit.
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultParts, type Parts, runAndJudge } from '../impl/index.ts';
 import { type InvariantName, invariantInfo, parseScenario, type ScenarioInput } from '../spec/index.ts';
 import { PLANTS, type Plant } from './__fixtures__/plants.ts';
-import { type ScenarioArbOptions, scenarioArb } from './arbitraries/scenario.ts';
+import { type FaultKind, type ScenarioArbOptions, scenarioArb } from './arbitraries/scenario.ts';
 
 /** Unexplained violations of `name` when `input` runs with `parts` (undefined: the scenario does not fit). */
 export function unexplained(name: InvariantName, input: ScenarioInput, parts: Parts = defaultParts) {
@@ -46,4 +46,23 @@ export function expectPlantCaught(name: InvariantName, plant: Plant, arb: fc.Arb
   expect(out.failed, `${plant.name} should make ${name} fail`).toBe(true);
   const again = fc.check(invariantProperty(name, arb, plant.parts), { numRuns: 1500 });
   expect(again.failed, `${plant.name} should be found by random runs alone`).toBe(true);
+}
+
+/**
+ * The suite every invariant file declares: "<Name> holds" for each protocol it applies to, over scenarios biased to
+ * `faults`, and "<Name> catches planted bug <plant>" for each plant registered against it.
+ */
+export function invariantSuite(name: InvariantName, faults: readonly FaultKind[]): void {
+  describe(name, () => {
+    for (const { protocol, arb } of arbsFor(name, { faults })) {
+      it(`${name} holds (${protocol})`, () => {
+        fc.assert(invariantProperty(name, arb));
+      });
+    }
+    for (const plant of plantsFor(name)) {
+      it(`${name} catches planted bug ${plant.name}`, () => {
+        expectPlantCaught(name, plant, scenarioArb({ faults }));
+      });
+    }
+  });
 }

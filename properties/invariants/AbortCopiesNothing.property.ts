@@ -1,22 +1,4 @@
 // AbortCopiesNothing: aborts at every phase: zero copies, memory unchanged.
+import { invariantSuite } from '../harness.ts';
 
-import fc from 'fast-check';
-import { describe, it } from 'vitest';
-import { scenarioArb } from '../arbitraries/scenario.ts';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
-
-const NAME = 'AbortCopiesNothing' as const;
-const FAULTS = ['abort'] as const;
-
-describe(NAME, () => {
-  for (const { protocol, arb } of arbsFor(NAME, { faults: FAULTS })) {
-    it(`${NAME} holds (${protocol})`, () => {
-      fc.assert(invariantProperty(NAME, arb));
-    });
-  }
-  for (const plant of plantsFor(NAME)) {
-    it(`${NAME} catches planted bug ${plant.name}`, () => {
-      expectPlantCaught(NAME, plant, scenarioArb({ faults: FAULTS }));
-    });
-  }
-});
+invariantSuite('AbortCopiesNothing', ['abort']);

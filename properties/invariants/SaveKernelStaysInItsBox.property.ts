@@ -1,22 +1,4 @@
 // SaveKernelStaysInItsBox: save kernel regions of every reservation mode.
+import { invariantSuite } from '../harness.ts';
 
-import fc from 'fast-check';
-import { describe, it } from 'vitest';
-import { scenarioArb } from '../arbitraries/scenario.ts';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
-
-const NAME = 'SaveKernelStaysInItsBox' as const;
-const FAULTS = ['none', 'abort', 'eio'] as const;
-
-describe(NAME, () => {
-  for (const { protocol, arb } of arbsFor(NAME, { faults: FAULTS })) {
-    it(`${NAME} holds (${protocol})`, () => {
-      fc.assert(invariantProperty(NAME, arb));
-    });
-  }
-  for (const plant of plantsFor(NAME)) {
-    it(`${NAME} catches planted bug ${plant.name}`, () => {
-      expectPlantCaught(NAME, plant, scenarioArb({ faults: FAULTS }));
-    });
-  }
-});
+invariantSuite('SaveKernelStaysInItsBox', ['none', 'abort', 'eio']);

@@ -1,22 +1,4 @@
 // SwapSlotsFreedOnError: write errors at every position.
+import { invariantSuite } from '../harness.ts';
 
-import fc from 'fast-check';
-import { describe, it } from 'vitest';
-import { scenarioArb } from '../arbitraries/scenario.ts';
-import { arbsFor, expectPlantCaught, invariantProperty, plantsFor } from '../harness.ts';
-
-const NAME = 'SwapSlotsFreedOnError' as const;
-const FAULTS = ['eio', 'powerLoss'] as const;
-
-describe(NAME, () => {
-  for (const { protocol, arb } of arbsFor(NAME, { faults: FAULTS })) {
-    it(`${NAME} holds (${protocol})`, () => {
-      fc.assert(invariantProperty(NAME, arb));
-    });
-  }
-  for (const plant of plantsFor(NAME)) {
-    it(`${NAME} catches planted bug ${plant.name}`, () => {
-      expectPlantCaught(NAME, plant, scenarioArb({ faults: FAULTS }));
-    });
-  }
-});
+invariantSuite('SwapSlotsFreedOnError', ['eio', 'powerLoss']);
