@@ -33,11 +33,15 @@ properties: setup-npm
 	$(NPX) vitest run --project properties
 
 # Real kernels in QEMU: one clean cycle and one fault on Debian 6.1, one kjump save+abort (built once, cached).
+# Test results also go to out/results-*.json (vitest JSON), which .ci/run sums into one closing line.
+REPORT = --reporter=default --reporter=json --outputFile.json=out/results-$(1).json
+
 test-smoke: setup
-	HIBFUZZ_VM=1 HIBFUZZ_VM_SUITE=smoke $(NPX) vitest run --project vm
+	HIBFUZZ_VM=1 HIBFUZZ_VM_SUITE=smoke $(NPX) vitest run --project vm $(call REPORT,smoke)
 
 test: setup check
-	$(NPX) vitest run --project unit --project properties
+	rm -f out/results-*.json
+	$(NPX) vitest run --project unit --project properties $(call REPORT,unit)
 	$(MAKE) --no-print-directory test-smoke
 
 # The full real-kernel suite: every fault kind, both kernel lines (long: tens of minutes under TCG).
