@@ -13,6 +13,8 @@ const run = promisify(execFile);
 
 /** Drivers the guest needs for its swap disk (`-drive if=virtio`); their dependencies come from modules.dep. */
 export const GUEST_MODULE_ROOTS = ['virtio_pci', 'virtio_blk'] as const;
+/** Loaded when the kernel has them as modules: lz4 (crypto API) for `hibernate.compressor=lz4` on 6.9+. */
+export const OPTIONAL_MODULE_ROOTS = ['lz4'] as const;
 
 const AGENT_SRC = new URL('./guest/agent.c', import.meta.url).pathname;
 const INIT_SRC = new URL('./guest/init.sh', import.meta.url).pathname;
@@ -162,6 +164,8 @@ export async function buildInitramfs(kernel: Kernel, cacheDir = cacheRoot()): Pr
     const builtin = existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8') : '';
     const { order, missing } = moduleLoadOrder(dep, builtin, GUEST_MODULE_ROOTS);
     if (missing.length > 0) throw new InfraError(`initramfs: ${kernel.spec} lacks modules ${missing.join(', ')}`);
+    const optional = moduleLoadOrder(dep, builtin, OPTIONAL_MODULE_ROOTS).order.filter((p) => !order.includes(p));
+    order.push(...optional);
     for (const p of order)
       mods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
   }

@@ -33,9 +33,15 @@ describe('vmSupports', () => {
     expect(vmSupports(scenario())).toEqual({ ok: true });
   });
 
+  it('accepts lz4 and asks init to select the compressor', () => {
+    const s = scenario({ protocol: { kind: 'swsusp', compression: 'lz4' } });
+    expect(vmSupports(s)).toEqual({ ok: true });
+    expect(kernelCmdline(s, 'first')).toContain('hibfuzz.compressor=lz4');
+    expect(kernelCmdline(scenario(), 'first')).not.toContain('hibfuzz.compressor=lz4');
+  });
+
   it.each<[string, Partial<ScenarioInput>, RegExp]>([
     ['kexec', { protocol: { kind: 'kexec' } }, /kexec/],
-    ['lz4', { protocol: { kind: 'swsusp', compression: 'lz4' } }, /lz4/],
     ['tiny memory', { machine: { memPages: MIN_VM_MEM_PAGES - 1 }, workload: {} }, /too small/],
     ['swap file', { storage: { kind: 'swapFile', pages: 100 } }, /swapPartition/],
     ['dma', { workload: { dma: 5 } }, /dma/],

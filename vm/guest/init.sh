@@ -25,6 +25,12 @@ echo "HIBFUZZ {\"ev\":\"init\",\"boot\":\"$BOOT\",\"dev\":\"$DEV\"}"
 
 case "$BOOT" in
 first)
+  C=$(arg hibfuzz.compressor)
+  if [ -n "$C" ]; then
+    P=/sys/module/hibernate/parameters/compressor
+    if [ -e $P ] && echo "$C" > $P; then echo "HIBFUZZ {\"ev\":\"compressor\",\"name\":\"$(cat $P)\"}"
+    else echo "HIBFUZZ {\"ev\":\"compressor\",\"name\":\"lzo\",\"unsupported\":\"$C\"}"; fi
+  fi
   mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"
   echo "$DEV" > /sys/power/resume
   LINE=""
