@@ -1,4 +1,6 @@
 // Test-image encoder: builds swsusp swap images as kernel/power/swap.c (swsusp_write) and snapshot.c (pack_pfns) lay them out.
+
+import { makeRng } from '../../spec/model/init.ts';
 import { crc32Le } from './crc32.ts';
 import {
   asciiBytes,
@@ -40,18 +42,8 @@ export const IMAGE_STYLES = ['6.1', '6.12'] as const;
 /** '6.1': zero pages stored as data; '6.12': zero pages flagged with bit 63 and left out (6.6+). */
 export type ImageStyle = (typeof IMAGE_STYLES)[number];
 
-/** xorshift32: a tiny deterministic generator for seeded test data (never 0 state). */
-export function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+/** xorshift32 for seeded test data: the model's generator (spec/model/init.ts makeRng), one implementation. */
+export const xorshift32 = makeRng;
 
 export function seededBytes(n: number, seed: number): Uint8Array {
   const next = xorshift32(seed);
