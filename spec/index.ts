@@ -1,6 +1,7 @@
 // Public surface of spec/: the scenario language, the state vocabulary, invariants and verdicts. Pure (zod only).
 export * from './brand.ts';
 export * from './invariants/names.ts';
+export * from './invariants/observed.ts';
 export * from './invariants/registry.ts';
 export * from './model/image.ts';
 export * from './model/init.ts';

@@ -1,7 +1,8 @@
 // Verdicts: the model's (held / violated / violated as predicted by a known design limit) and the differential one
 // (the model's prediction against what a real kernel did: agree / diverge).
 import type { InvariantName } from './invariants/names.ts';
-import type { Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
+import { judgeObservation, type ObservedJudgement, observedViolations } from './invariants/observed.ts';
+import type { BootVerdictKind, Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
 import type { Scenario } from './scenario/schema.ts';
 
 // keep-sorted start
@@ -110,12 +111,16 @@ export function describeOutcome(o: StepOutcome | undefined): string {
           return `hibernation failed: ${o.errno} in ${o.phase}`;
         case 'powerLost':
           return `power lost after ${o.writes} writes`;
+        case 'crashed':
+          return `kernel died while hibernating: ${o.boot}: ${o.title}`;
       }
       break;
     case 'resume':
       switch (o.result) {
         case 'resumed':
           return `resumed: ${o.pagesChecked} pages checked, ${o.pagesCorrupt} corrupt`;
+        case 'crashed':
+          return `kernel died (${o.at}): ${o.boot}: ${o.title}`;
         case 'refused':
           return `resume refused: ${o.reason} (${o.errno})`;
         case 'noImage':
@@ -146,18 +151,22 @@ export const REFUSAL_GROUP = {
 // keep-sorted end
 
 /**
- * The class of a step outcome that both targets can observe. Page counts of kernel memory are not compared; after
- * corruption at rest, which pages a flipped bit hits differs between the model and a real image, so only
- * "resumed" is compared.
+ * The class of a step outcome that both targets can observe. After corruption at rest, which pages a flipped bit
+ * hits differs between the model and a real image, so only "resumed" is compared; a resume that verified no page is
+ * never "intact".
  */
 function outcomeClass(o: StepOutcome | undefined, corrupted: boolean): string {
   if (o === undefined) return 'missing';
   switch (o.op) {
     case 'hibernate':
-      return o.result === 'failed' ? `hibernate:failed:${o.errno}` : `hibernate:${o.result}`;
+      if (o.result === 'failed') return `hibernate:failed:${o.errno}`;
+      return o.result === 'crashed' ? `hibernate:crashed:${o.at}` : `hibernate:${o.result}`;
     case 'resume':
-      if (o.result === 'resumed')
+      if (o.result === 'resumed') {
+        if (o.pagesChecked === 0) return 'resume:resumed:unverified';
         return corrupted ? 'resume:resumed' : `resume:resumed:${o.pagesCorrupt === 0 ? 'intact' : 'corrupt'}`;
+      }
+      if (o.result === 'crashed') return `resume:crashed:${o.at}`;
       return o.result === 'refused' ? `resume:refused:${REFUSAL_GROUP[o.reason]}` : 'resume:noImage';
     default:
       return o.op;
@@ -169,13 +178,57 @@ export interface DiffJudgement {
   readonly differences: readonly string[];
 }
 
+export interface CompareOptions {
+  /**
+   * Image page counts (data, zero, meta) may differ by this many pages: the part of a real guest's own memory the
+   * model cannot know exactly (the measured spread of the guest baseline). Default 0: counts must be equal.
+   */
+  readonly imageTolerancePages?: number;
+}
+
+const imageOf = (o: StepOutcome | undefined) =>
+  o?.op === 'hibernate' && (o.result === 'poweredOff' || o.result === 'aborted') ? o.image : undefined;
+
+/** Counts both targets report for one step, compared (pages checked, image counts, whether the fault fired). */
+function countDifferences(
+  i: number,
+  p: StepOutcome | undefined,
+  q: StepOutcome | undefined,
+  target: string,
+  tol: number,
+): string[] {
+  const out: string[] = [];
+  if (p?.op === 'resume' && p.result === 'resumed' && q?.op === 'resume' && q.result === 'resumed') {
+    if (p.pagesChecked !== q.pagesChecked)
+      out.push(`step ${i}: model checked ${p.pagesChecked} pages after resume, ${target} ${q.pagesChecked}`);
+  }
+  const a = imageOf(p);
+  const b = imageOf(q);
+  if (a !== undefined && b !== undefined) {
+    for (const k of ['dataPages', 'zeroPages', 'metaPages'] as const) {
+      if (Math.abs(a[k] - b[k]) > tol) out.push(`step ${i}: model image ${k} ${a[k]}, ${target} ${b[k]} (±${tol})`);
+    }
+  }
+  if (p?.op === 'hibernate' && q?.op === 'hibernate' && p.result !== 'crashed' && q.result !== 'crashed') {
+    if (p.fault !== undefined && q.fault !== undefined && p.fault !== q.fault)
+      out.push(`step ${i}: the scheduled fault ${p.fault} on the model, ${q.fault} on ${target}`);
+  }
+  return out;
+}
+
 /**
- * Compare the model's prediction with a real kernel's observation, step by step. A real run can check fewer
- * invariants than the model, so only violations the real run reports and the model did not predict diverge.
+ * Compare the model's prediction with a real kernel's observation, step by step: the outcome class, then the counts
+ * both report. A real run can check fewer invariants than the model, so only violations the real run reports and
+ * the model did not predict diverge.
  */
-export function compareObservations(predicted: Observation, observed: Observation): DiffJudgement {
+export function compareObservations(
+  predicted: Observation,
+  observed: Observation,
+  opts: CompareOptions = {},
+): DiffJudgement {
   const differences: string[] = [];
   const n = Math.max(predicted.steps.length, observed.steps.length);
+  const tol = opts.imageTolerancePages ?? 0;
   let corrupted = false;
   for (let i = 0; i < n; i++) {
     const p = predicted.steps[i];
@@ -184,9 +237,74 @@ export function compareObservations(predicted: Observation, observed: Observatio
     const a = outcomeClass(p, corrupted);
     const b = outcomeClass(observed.steps[i], corrupted);
     if (a !== b) differences.push(`step ${i}: model ${a}, ${observed.target} ${b}`);
+    else differences.push(...countDifferences(i, p, observed.steps[i], observed.target, tol));
   }
   const modelInv = new Set(predicted.violations.map((v) => v.invariant));
   const extra = [...new Set(observed.violations.map((v) => v.invariant))].filter((i) => !modelInv.has(i)).sort();
   if (extra.length > 0) differences.push(`${observed.target} violated [${extra.join(', ')}], the model predicted not`);
   return { verdict: differences.length === 0 ? 'agree' : 'diverge', differences };
+}
+
+// ---- the verdict of one real run --------------------------------------------------------------------------------
+
+// keep-sorted start
+export const RUN_VERDICTS = ['error', 'finding', 'pass'] as const;
+// keep-sorted end
+/**
+ * pass: every boot ended as planned, no unexplained violation, the model agrees; finding: anything else the kernel
+ * did; error: not the kernel's doing (the host, or the model could not predict): exit 2, never saved as a finding.
+ */
+export type RunVerdict = (typeof RUN_VERDICTS)[number];
+
+export interface BootSummary {
+  readonly kind: BootVerdictKind;
+  readonly title: string;
+}
+
+export interface RealRunJudgement {
+  readonly verdict: RunVerdict;
+  /** why it is not a pass, one line each */
+  readonly reasons: readonly string[];
+  /** each invariant as judged on the real run's observation */
+  readonly invariants: readonly ObservedJudgement[];
+  /** the real violations with the model's known limits applied */
+  readonly judgement: ModelJudgement;
+  readonly diff: DiffJudgement | undefined;
+}
+
+/**
+ * The one policy for a real run. Inputs: the model's prediction (undefined: the model could not run it), the real
+ * observation, and how each boot ended. A boot that did not end as planned is a finding whatever the steps say; an
+ * unexplained violation is a finding; a divergence from the model is a finding.
+ */
+export function judgeRealRun(
+  s: Scenario,
+  predicted: Observation | undefined,
+  observed: Observation,
+  boots: readonly BootSummary[],
+  opts: CompareOptions = {},
+): RealRunJudgement {
+  const invariants = judgeObservation(s, observed);
+  // a runner's own violations (the kexec container's checks) and the monitors', once per invariant and step
+  const seen = new Set<string>();
+  const violations = [...observedViolations(invariants), ...observed.violations].filter((v) => {
+    const key = `${v.invariant}@${v.step ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const judgement = judge(s, violations);
+  const judged = { ...observed, violations };
+  const diff = predicted === undefined ? undefined : compareObservations(predicted, judged, opts);
+  const reasons: string[] = [];
+  let infra = false;
+  for (const [n, b] of boots.entries()) {
+    if (b.kind === 'infraError') infra = true;
+    if (b.kind !== 'pass' && b.kind !== 'invariantViolated') reasons.push(`boot ${n + 1}: ${b.kind}: ${b.title}`);
+  }
+  for (const v of judgement.unexpected) reasons.push(`${v.invariant}: ${v.message}`);
+  if (diff?.verdict === 'diverge') reasons.push(...diff.differences.map((d) => `differential: ${d}`));
+  if (predicted === undefined) reasons.push('the model could not predict this scenario');
+  const verdict: RunVerdict = infra || predicted === undefined ? 'error' : reasons.length > 0 ? 'finding' : 'pass';
+  return { verdict, reasons, invariants, judgement, diff };
 }
