@@ -300,7 +300,9 @@ export function judgeRealRun(
   let infra = false;
   for (const [n, b] of boots.entries()) {
     if (b.kind === 'infraError') infra = true;
-    if (b.kind !== 'pass' && b.kind !== 'invariantViolated') reasons.push(`boot ${n + 1}: ${b.kind}: ${b.title}`);
+    // the agent's own "pages corrupt" verdict must be explained by a judged violation (a known limit included)
+    const explained = b.kind === 'invariantViolated' && violations.length > 0;
+    if (b.kind !== 'pass' && !explained) reasons.push(`boot ${n + 1}: ${b.kind}: ${b.title}`);
   }
   for (const v of judgement.unexpected) reasons.push(`${v.invariant}: ${v.message}`);
   if (diff?.verdict === 'diverge') reasons.push(...diff.differences.map((d) => `differential: ${d}`));
