@@ -7,7 +7,9 @@ import {
   crcUpdate as crcUpdate_,
   digestWords as digestWords_,
   type Errno,
+  type FaultState,
   type HibernateRecord,
+  type HibernateStep,
   type ImageStats,
   isAgentKind,
   KIND as KIND_,
@@ -28,7 +30,7 @@ import {
   stringId,
 } from '../spec/index.ts';
 import type { BootMachine, Parts } from './parts.ts';
-import type { Bio } from './power/block-dev.ts';
+import { type Bio, bioFor, nextWriteFault } from './power/block-dev.ts';
 import type { KernelProfile } from './power/power.ts';
 import {
   KF_CRC_ALL,
@@ -77,6 +79,8 @@ export interface Ctx {
   staleSinceImage: boolean;
   /** write generation of the workload (user-space writes) */
   gen: number;
+  /** per hibernate step that scheduled a write fault: did it hit a write (the observation's `fault` fact) */
+  readonly faults: Map<number, FaultState>;
 }
 
 export function event(ctx: Ctx, step: number, phase: string, counts?: Record<string, number>, note?: string): void {
@@ -98,26 +102,33 @@ export function e820Checksum(memPages: number, e820: Scenario['machine']['e820']
 
 /**
  * The start of every hibernation step: the running system and storage as they were at the request, a new image id,
- * copy counters, and the record builder (storage is snapshotted when the record is built, i.e. after the step).
+ * copy counters, the block device with the step's fault schedule, and the record builder (storage is snapshotted
+ * when the record is built, i.e. after the step; so is whether the scheduled fault fired).
  */
-export function beginHibernation(ctx: Ctx, step: number, region?: { start: number; end: number }) {
+export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, region?: { start: number; end: number }) {
   const mem = ctx.mem as Memory;
   const before = cloneMemory(mem);
   const storageBefore = cloneDevice(ctx.dev);
   const imageId = ctx.nextImageId++;
   const copies = { image: 0, exchange: 0 };
-  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => ({
-    kind: 'hibernate',
-    step,
-    imageId,
-    before,
-    storageBefore,
-    copies,
-    storageAfter: cloneDevice(ctx.dev),
-    ...(region ? { region } : {}),
-    ...r,
-  });
-  return { mem, before, imageId, copies, rec };
+  const bio = bioFor(ctx.dev, st);
+  const scheduled =
+    st.ioErrorAtWrite !== undefined || st.powerLossAfterWrite !== undefined || st.ioErrorAfterSignature === true;
+  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => {
+    if (scheduled) ctx.faults.set(step, bio.fired ? 'fired' : 'notFired');
+    return {
+      kind: 'hibernate',
+      step,
+      imageId,
+      before,
+      storageBefore,
+      copies,
+      storageAfter: cloneDevice(ctx.dev),
+      ...(region ? { region } : {}),
+      ...r,
+    };
+  };
+  return { mem, before, imageId, copies, bio, rec };
 }
 
 /**
@@ -203,11 +214,7 @@ export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
     crc = crcUpdate(crc, tok);
     // Fast path, equivalent to swap_write_page() + hib_submit_io() while no fault is due and the map page does not
     // fill up with this entry (the slow path writes the full map page).
-    const faultDue =
-      bio.powerLost ||
-      (bio.powerLossAfterWrite !== undefined && bio.writes >= bio.powerLossAfterWrite) ||
-      bio.writes === bio.ioErrorAtWrite;
-    if (!faultDue && h.cur.count + 1 < MAP_PAGE_ENTRIES) {
+    if (nextWriteFault(bio) === 'none' && h.cur.count + 1 < MAP_PAGE_ENTRIES) {
       const at = allocSwapdevBlock(h);
       if (at < 0) {
         r = { ok: false, errno: 'ENOSPC' };

@@ -16,6 +16,7 @@ import {
   type StepRecord,
   type Violation,
 } from '../spec/index.ts';
+import { observedSteps } from '../spec/model/facts.ts';
 import type { Ctx } from './context.ts';
 import { kexecHibernate } from './kexec/kexec.ts';
 import { defaultParts, type Parts } from './parts.ts';
@@ -59,6 +60,7 @@ export function runScenario(
     corruptedSinceImage: false,
     staleSinceImage: false,
     gen: 1,
+    faults: new Map(),
   };
   for (const [i, st] of s.steps.entries()) {
     const off = ctx.mem === undefined;
@@ -104,8 +106,9 @@ export function runScenario(
     ...(ctx.mem ? { finalMemory: ctx.mem } : {}),
     finalStorage: cloneDevice(ctx.dev),
   };
-  const steps: StepOutcome[] = ctx.records.map((r) => r.outcome);
   const violations = checkAll(trace);
+  // after the monitors: the storage facts reuse the images they decoded (decodeSnapshot is memoised per snapshot)
+  const steps: StepOutcome[] = observedSteps(trace, ctx.faults);
   return { ok: true, trace, observation: { target: 'model', kernel: profile.name, steps, violations } };
 }
 

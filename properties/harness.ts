@@ -3,30 +3,61 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultParts, type Parts, runAndJudge } from '../impl/index.ts';
-import { type InvariantName, invariantInfo, parseScenario, type ScenarioInput } from '../spec/index.ts';
+import {
+  type InvariantName,
+  invariantInfo,
+  judge,
+  judgeObservation,
+  observedViolations,
+  parseScenario,
+  type ScenarioInput,
+} from '../spec/index.ts';
 import { PLANTS, type Plant } from './__fixtures__/plants.ts';
 import { type FaultKind, type ScenarioArbOptions, scenarioArb } from './arbitraries/scenario.ts';
 
-/** Unexplained violations of `name` when `input` runs with `parts` (undefined: the scenario does not fit). */
-export function unexplained(name: InvariantName, input: ScenarioInput, parts: Parts = defaultParts) {
+/** Run a generated scenario on the model (undefined: the scenario does not fit the machine). */
+export function runInput(input: ScenarioInput, parts: Parts = defaultParts) {
   const p = parseScenario(input);
   if (!p.ok) throw new Error(`generated scenario is invalid: ${p.error}`);
   const r = runAndJudge(p.scenario, parts);
-  if (!r.ok) return undefined;
-  return r.judgement.unexpected.filter((v) => v.invariant === name);
+  return r.ok ? { scenario: p.scenario, run: r } : undefined;
 }
 
-export function invariantProperty(
+/** Unexplained violations of `name` when `input` runs with `parts` (undefined: the scenario does not fit). */
+export function unexplained(name: InvariantName, input: ScenarioInput, parts: Parts = defaultParts) {
+  return runInput(input, parts)?.run.judgement.unexpected.filter((v) => v.invariant === name);
+}
+
+/**
+ * Unexplained violations of `name` judged from the model's observation alone (its facts, through
+ * judgeObservation: the monitor that judges real runs), not from its trace.
+ */
+export function unexplainedObserved(name: InvariantName, input: ScenarioInput, parts: Parts = defaultParts) {
+  const x = runInput(input, parts);
+  if (x === undefined) return undefined;
+  const vs = observedViolations(judgeObservation(x.scenario, x.run.observation));
+  return judge(x.scenario, vs).unexpected.filter((v) => v.invariant === name);
+}
+
+export type PropertyOf = (
   name: InvariantName,
   arb: fc.Arbitrary<ScenarioInput>,
-  parts: Parts = defaultParts,
-): fc.IPropertyWithHooks<[ScenarioInput]> {
-  return fc.property(arb, (input) => {
-    const v = unexplained(name, input, parts);
-    fc.pre(v !== undefined);
-    expect(v).toEqual([]);
-  });
-}
+  parts?: Parts,
+) => fc.IPropertyWithHooks<[ScenarioInput]>;
+
+const propertyOver =
+  (judged: typeof unexplained): PropertyOf =>
+  (name, arb, parts = defaultParts) =>
+    fc.property(arb, (input) => {
+      const v = judged(name, input, parts);
+      fc.pre(v !== undefined);
+      expect(v).toEqual([]);
+    });
+
+/** "No unexplained violation of `name`", judged by the trace monitors (checkAll). */
+export const invariantProperty: PropertyOf = propertyOver(unexplained);
+/** The same claim judged from the observation's facts (judgeObservation), as a real run is judged. */
+export const observedProperty: PropertyOf = propertyOver(unexplainedObserved);
 
 /** The arbitraries an invariant is checked over: one per protocol it applies to. */
 export function arbsFor(name: InvariantName, opts: Omit<ScenarioArbOptions, 'protocol'> = {}) {

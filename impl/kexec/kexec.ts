@@ -22,7 +22,6 @@ import {
 } from '../../spec/index.ts';
 import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
-import { bioFor } from '../power/block-dev.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
 import { KF_CRC_ALL, PFNS_PER_META } from '../power/power.ts';
 
@@ -36,7 +35,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   if (s.protocol.kind !== 'kexec') throw new Error('kexecHibernate: not a kexec scenario');
   const proto = s.protocol;
   const region = saveRegion(s);
-  const { mem, imageId, copies, rec } = beginHibernation(ctx, i, region);
+  const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i, region);
   const failed = (errno: 'ENOMEM' | 'EIO' | 'ENOSPC' | 'ENODEV' | 'EBUSY', phase: string, extra = {}) =>
     rec({ after: cloneMemory(mem), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
   if (region === undefined) {
@@ -164,7 +163,6 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
   const data = imageData(packed.entries, packed.dataPages, (k) => viewOf(pfns[k] as number));
   const info = initHeader(ctx, atImage, packed, imageId);
-  const bio = bioFor(ctx.dev, st);
   const w = writeImage(ctx, bio, {
     info,
     entries: packed.entries,

@@ -17,6 +17,8 @@ export interface Bio {
   signed: boolean;
   /** power was lost: no write after that reaches the device */
   powerLost: boolean;
+  /** the scheduled fault hit a write (FaultState 'fired') */
+  fired: boolean;
 }
 
 export function bioFor(
@@ -35,26 +37,40 @@ export function bioFor(
     ioErrorAfterSignature: faults.ioErrorAfterSignature === true,
     signed: false,
     powerLost: false,
+    fired: false,
   };
 }
 
+/** What the next write meets: the fault order, defined once (hibSubmitIo and writeImage's fast path ask it). */
+export type WriteFault = 'none' | 'powerLoss' | 'eio' | 'eioAfterSignature';
+
 /**
- * Submit one page write; `apply` changes the device only if the write is durable.
- * Fault order: a power loss after k durable writes stops everything (the k+1-th write is lost); an EIO at write k
- * fails that write only.
+ * The fault due at the next write. Order: a power loss after k durable writes stops everything (the k+1-th write
+ * is lost, and every write after it); an EIO at write k fails that write only; then the first write after the
+ * header was signed, when ioErrorAfterSignature is armed.
  */
+export function nextWriteFault(bio: Bio): WriteFault {
+  if (bio.powerLost || (bio.powerLossAfterWrite !== undefined && bio.writes >= bio.powerLossAfterWrite))
+    return 'powerLoss';
+  if (bio.writes === bio.ioErrorAtWrite) return 'eio';
+  if (bio.signed && bio.ioErrorAfterSignature) return 'eioAfterSignature';
+  return 'none';
+}
+
+/** Submit one page write; `apply` changes the device only if the write is durable. */
 export function hibSubmitIo(bio: Bio, apply: (dev: BlockDevice) => void): KResult<void> {
-  if (bio.powerLost) return fail('EIO');
-  if (bio.powerLossAfterWrite !== undefined && bio.writes >= bio.powerLossAfterWrite) {
-    bio.powerLost = true;
+  const f = nextWriteFault(bio);
+  if (f !== 'none') {
+    bio.fired = true;
+    if (f === 'powerLoss') {
+      bio.powerLost = true;
+      return fail('EIO');
+    }
+    bio.writes++; // the failed write was issued
+    if (f === 'eioAfterSignature') bio.ioErrorAfterSignature = false;
     return fail('EIO');
   }
-  const k = bio.writes++;
-  if (k === bio.ioErrorAtWrite) return fail('EIO');
-  if (bio.signed && bio.ioErrorAfterSignature) {
-    bio.ioErrorAfterSignature = false;
-    return fail('EIO');
-  }
+  bio.writes++;
   apply(bio.dev);
   return ok(undefined);
 }

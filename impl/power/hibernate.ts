@@ -17,7 +17,6 @@ import {
   SIG,
 } from '../../spec/index.ts';
 import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
-import { bioFor } from './block-dev.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
 import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
 
@@ -56,7 +55,7 @@ export function imageData(entries: Uint32Array, dataPages: number, contentAt: (i
 export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): HibernateRecord {
   const s = ctx.s;
   if (s.protocol.kind !== 'swsusp') throw new Error('swsuspHibernate: not a swsusp scenario');
-  const { mem, imageId, copies, rec } = beginHibernation(ctx, i);
+  const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i);
   const running = () => ({ after: cloneMemory(mem) });
 
   // freeze_processes(): the FUSE daemon is frozen like any task; the image could never reach its file.
@@ -113,7 +112,6 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const flags =
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
   const info = initHeader(ctx, atImage, packed, imageId);
-  const bio = bioFor(ctx.dev, st);
   const w = writeImage(ctx, bio, {
     info,
     entries: packed.entries,

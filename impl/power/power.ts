@@ -14,15 +14,15 @@ export const PAGES_FOR_IO = 1024;
 /** Kernel's SPARE_PAGES (reserved_size default 1 MiB). */
 export const SPARE_PAGES = 256;
 
-// keep-sorted start
-export const SF_PLATFORM_MODE = 1;
-export const SF_NOCOMPRESS_MODE = 2;
-export const SF_CRC32_MODE = 4;
-export const SF_HW_SIG = 8;
-export const SF_COMPRESSION_ALG_LZ4 = 16;
-/** kexec protocol (hibfuzz's design): CRC covers the whole stream, header page included. */
-export const KF_CRC_ALL = 0x100;
-// keep-sorted end
+/** swsusp_header.flags: on-storage layout, defined once in spec/ (the independent image reader reads them). */
+export {
+  KF_CRC_ALL,
+  SF_COMPRESSION_ALG_LZ4,
+  SF_CRC32_MODE,
+  SF_HW_SIG,
+  SF_NOCOMPRESS_MODE,
+  SF_PLATFORM_MODE,
+} from '../../spec/index.ts';
 
 /** Kernel behaviour profiles: one per difference the model predicts. */
 export interface KernelProfile {

@@ -7,6 +7,7 @@ import {
   crcUpdate as crcUpdate_,
   digestWords as digestWords_,
   fail,
+  infoDigest,
   KIND as KIND_,
   type KResult,
   type Memory,
@@ -93,9 +94,8 @@ export function streamCrc(meta: readonly Uint32Array[], data: Uint32Array, info?
   return c;
 }
 
-export function infoDigest(i: SwsuspInfo): number {
-  return digestWords([i.numPhyspages, i.kernelId, i.imagePages, i.pages, i.e820Checksum, i.imageId]);
-}
+/** The info page's CRC share (defined in spec/: the independent image reader checks the CRC too). */
+export { infoDigest };
 
 // ---- pre-allocation and the atomic copy (swsusp) -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import {
   type SwapHeader,
   type SwsuspInfo,
 } from './state.ts';
+import { digestWords } from './tokens.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const PFN_END = PFN_END_;
@@ -19,6 +20,22 @@ const SLOT = SLOT_;
 export const PFNS_PER_META = 512;
 /** Entries of one swap map page (PAGE_SIZE / 8 - 1). */
 export const MAP_PAGE_ENTRIES = 511;
+
+// swsusp_header.flags (kernel/power/power.h SF_*), and the kexec protocol's own flag.
+// keep-sorted start
+export const SF_PLATFORM_MODE = 1;
+export const SF_NOCOMPRESS_MODE = 2;
+export const SF_CRC32_MODE = 4;
+export const SF_HW_SIG = 8;
+export const SF_COMPRESSION_ALG_LZ4 = 16;
+/** kexec protocol (hibfuzz's design): CRC covers the whole stream, header page included. */
+export const KF_CRC_ALL = 0x100;
+// keep-sorted end
+
+/** The info page's share of the CRC (the kexec protocol's CRC covers it). */
+export function infoDigest(i: SwsuspInfo): number {
+  return digestWords([i.numPhyspages, i.kernelId, i.imagePages, i.pages, i.e820Checksum, i.imageId]);
+}
 
 export interface DecodedImage {
   readonly header: SwapHeader;

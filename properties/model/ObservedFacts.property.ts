@@ -1,0 +1,139 @@
+// ObservedFacts: the two oracles agree. The model reports the facts a real run reports (spec/outcome.ts
+// HibernateFacts: fault fired, storage read back independently, the agent's memory check, slots leaked; the
+// signature after a resume), and judgeObservation (the monitor that judges real kernels) over those facts never
+// contradicts the trace monitors (checkAll), the facts agree with the outcome they describe, and every planted bug
+// whose invariant a real run can observe is caught from the facts alone.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type InvariantName, judgeObservation, knownLimit, type Scenario, type StepOutcome } from '../../spec/index.ts';
+import { PLANTS } from '../__fixtures__/plants.ts';
+import { type FaultKind, scenarioArb } from '../arbitraries/scenario.ts';
+import { observedProperty, runInput } from '../harness.ts';
+
+/** What the profile writes: the kexec container and nocompress store pages as they are; 6.1 has no LZ4. */
+function expectedCompressor(s: Scenario): string {
+  if (s.protocol.kind === 'kexec' || s.protocol.compression === 'none') return 'none';
+  return s.protocol.compression === 'lz4' && s.protocol.kernel === '6.12' ? 'lz4' : 'lzo';
+}
+
+/** Whether the facts of one step agree with its outcome; a list of disagreements (empty: consistent). */
+function inconsistencies(s: Scenario, i: number, o: StepOutcome): string[] {
+  const out: string[] = [];
+  const bad = (cond: boolean, what: string) => {
+    if (!cond) out.push(`step ${i} (${o.op}${'result' in o ? `:${o.result}` : ''}): ${what}`);
+  };
+  const st = s.steps[i];
+  if (o.op === 'resume' && o.result === 'resumed') bad(o.storageAfter !== undefined, 'no storageAfter');
+  if (o.op !== 'hibernate' || o.result === 'crashed' || st?.op !== 'hibernate') return out;
+  const scheduled =
+    st.ioErrorAtWrite !== undefined || st.powerLossAfterWrite !== undefined || st.ioErrorAfterSignature === true;
+  bad((o.fault !== undefined) === scheduled, `fault fact ${o.fault} for a step that scheduled ${scheduled}`);
+  if (o.result === 'powerLost') bad(o.fault === 'fired', 'power lost, yet the fault did not fire');
+  if (o.result === 'failed' && o.errno === 'EIO') bad(o.fault === 'fired', 'EIO without a fired fault');
+  bad(o.storage !== undefined, 'no storage fact');
+  const torn = knownLimit(s, 'ImageCommittedAtomically') !== undefined;
+  const img = o.storage?.image;
+  bad(o.storage?.signed !== true || img !== undefined, 'signed without an image check');
+  switch (o.result) {
+    case 'failed':
+      bad(o.memory !== undefined && o.slotsLeaked !== undefined, 'failed without memory / slotsLeaked facts');
+      bad(o.storage?.signed === false || torn || knownLimit(s, 'FailureLosesNothing') !== undefined, 'signed');
+      break;
+    case 'aborted':
+      bad(o.memory !== undefined && o.slotsLeaked === undefined, 'aborted: memory fact only');
+      break;
+    case 'poweredOff':
+      bad(o.memory === undefined, 'powered off with a memory fact');
+      if (torn && img?.complete !== true) break;
+      bad(o.storage?.signed === true && img?.complete === true, `image not signed and complete (${img?.problem})`);
+      if (img === undefined) break;
+      bad(img.compressor === expectedCompressor(s), `compressor ${img.compressor}`);
+      for (const k of ['dataPages', 'zeroPages', 'metaPages', 'streamPages'] as const) {
+        bad(img.stats[k] === o.image[k], `the reader counts ${img.stats[k]} ${k}, the writer ${o.image[k]}`);
+      }
+      break;
+    case 'powerLost':
+      break;
+  }
+  return out;
+}
+
+/**
+ * Where judgeObservation is knowingly stricter than the trace monitors, pending a decision in spec/ (reported to the
+ * lead, never silently): observed.ts counts a resume on another swsusp kernel line as MismatchedImageRefused, while
+ * the model resumes across lines (checkHeader() has no check_image_kernel() utsname check) and the trace monitor
+ * compares memory size and map only.
+ */
+function pendingInSpec(s: Scenario, inv: InvariantName, step: number | undefined): boolean {
+  const st = step === undefined ? undefined : s.steps[step];
+  return (
+    inv === 'MismatchedImageRefused' &&
+    st?.op === 'resume' &&
+    st.kernel !== undefined &&
+    s.protocol.kind === 'swsusp' &&
+    st.kernel !== s.protocol.kernel
+  );
+}
+
+describe('ObservedFacts', () => {
+  for (const protocol of ['kexec', 'swsusp'] as const) {
+    it(`the observation monitor agrees with the trace monitors, facts agree with outcomes (${protocol})`, () => {
+      fc.assert(
+        fc.property(scenarioArb({ protocol }), (input) => {
+          const x = runInput(input);
+          fc.pre(x !== undefined);
+          const { scenario: s, run } = x;
+          const held = new Set(run.violations.map((v) => v.invariant));
+          const contradicted = judgeObservation(s, run.observation)
+            .filter((j) => j.result === 'violated' && !held.has(j.invariant))
+            .flatMap((j) => j.violations)
+            .filter((v) => !pendingInSpec(s, v.invariant, v.step));
+          expect(contradicted).toEqual([]);
+          expect(run.observation.steps.flatMap((o, i) => inconsistencies(s, i, o))).toEqual([]);
+        }),
+      );
+    });
+  }
+
+  // Each planted bug whose invariant a real run can judge from facts, with the fault bias of its invariant's suite.
+  const observable: Readonly<Partial<Record<InvariantName, readonly FaultKind[]>>> = {
+    AbortCopiesNothing: ['abort'],
+    CorruptImageNeverResumed: ['corrupt'],
+    EveryPageSavedOnce: ['none', 'abort', 'dma'],
+    FailureLosesNothing: ['eio', 'powerLoss', 'none'],
+    ImageCommittedAtomically: ['powerLoss', 'eio', 'eioAfterSignature', 'none', 'abort'],
+    ImageResumedAtMostOnce: ['twice', 'none'],
+    NosaveNeverSaved: ['none', 'twice'],
+    ResumeRestoresIdenticalMemory: ['none', 'twice', 'abort'],
+    SaveKernelStaysInItsBox: ['none', 'abort', 'eio'],
+    StaleImageNeverResumed: ['stale'],
+    SwapSlotsFreedOnError: ['eio', 'powerLoss'],
+  };
+  /** Plants whose effect no observer outside the kernel can see, and why (the trace monitor alone catches them). */
+  const unobservable: Readonly<Record<string, string>> = {
+    'save-kernel-overruns-region':
+      "it writes the 4 frames past the region's end, and the region is the highest run of RAM (above it: the end of " +
+      "memory or a nosave hole), so no page of the original system changes; only the save kernel's write list " +
+      '(a trace fact) shows the overrun',
+  };
+  for (const plant of PLANTS) {
+    const faults = observable[plant.invariant];
+    if (faults === undefined) continue;
+    const why = unobservable[plant.name];
+    if (why !== undefined) {
+      it(`${plant.name} is invisible to the observation: ${why}`, () => {
+        const x = runInput(plant.witness, plant.parts);
+        if (x === undefined) throw new Error('witness does not fit');
+        expect(x.run.violations.map((v) => v.invariant)).toContain(plant.invariant);
+        const j = judgeObservation(x.scenario, x.run.observation).find((r) => r.invariant === plant.invariant);
+        expect(j?.result).not.toBe('violated');
+      });
+      continue;
+    }
+    it(`${plant.invariant} catches planted bug ${plant.name} from the observation's facts`, () => {
+      const prop = observedProperty(plant.invariant, scenarioArb({ faults }), plant.parts);
+      const out = fc.check(prop, { examples: [[plant.witness]], numRuns: 1500, endOnFailure: true });
+      expect(out.failed, `${plant.name} should be caught by judgeObservation`).toBe(true);
+    });
+  }
+});
