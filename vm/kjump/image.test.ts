@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AREC_MAGIC,
+  AREC_PAGES,
   checkSavedOnce,
   decodeMetaPages,
   END_OF_MAP,
@@ -8,6 +9,7 @@ import {
   PFN_ZERO,
   parseARecord,
   parseContainerHeader,
+  readDiskImage,
   STALE_MAGIC,
   splitEntries,
   sum64,
@@ -162,5 +164,56 @@ describe('checkSavedOnce', () => {
     expect(r.duplicated).toBe(1);
     expect(r.firstUnordered).toBe(1);
     expect(r.wrongData).toBe(1);
+  });
+});
+
+describe('readDiskImage', () => {
+  // A disk of 5 stream pages + A's record: info, one meta page [10, 20 (zero), 30, 0x30000 (outside RAM)], data pages
+  // for PFNs 10, 30 and 0x30000. A tagged PFNs 30 (index 0) and 10 (index 1).
+  const diskPages = 6 + AREC_PAGES;
+  const ram = [{ start: 0n, end: 0x1000n }];
+  const build = () => {
+    const pages: Buffer[] = Array.from({ length: diskPages }, () => Buffer.alloc(4096));
+    const info = Buffer.alloc(4096);
+    info.writeBigUInt64LE(3n, 416);
+    info.writeBigUInt64LE(5n, 424);
+    const meta = u64s([10n, 20n | PFN_ZERO, 30n, 0x30000n, END_OF_MAP]);
+    const stream = [info, meta, tagPage(1n, 1n, 1n), tagPage(1n, 0n, 1n), Buffer.alloc(4096)];
+    stream.forEach((b, i) => {
+      pages[1 + i] = b;
+    });
+    const h = u64s([IMG_MAGIC, 1n, 1n, 5n, 3n, 1n, 0n, 0n, sum64(Buffer.concat(stream)), 0n]);
+    h.writeBigUInt64LE(1n, 2656);
+    pages[0] = h;
+    pages[diskPages - AREC_PAGES] = u64s([AREC_MAGIC, 2n, 1n, 1n, 30n, 10n]);
+    return pages;
+  };
+  const reader = (pages: Buffer[]) => (page: number, count: number) => Buffer.concat(pages.slice(page, page + count));
+
+  it('checks a committed image end to end: sum, order, counts, PFNs outside RAM, tagged pages', () => {
+    const d = readDiskImage(reader(build()), diskPages, ram);
+    expect(d.header.committed).toBe(true);
+    expect(d.check).toEqual({
+      complete: true,
+      compressor: 'none',
+      stats: { dataPages: 3, zeroPages: 1, metaPages: 1, streamPages: 5, writes: 6 },
+      pfnsAscending: true,
+      countsConsistent: true,
+      nosavePfns: 1,
+      tagged: { expected: 2, missing: 0, duplicated: 0, wrongData: 0 },
+    });
+  });
+
+  it('a changed data page breaks the sum: not complete, the tagged page has wrong data', () => {
+    const pages = build();
+    const data0 = pages[3] as Buffer;
+    data0.writeUInt8(data0.readUInt8(100) ^ 1, 100);
+    const c = readDiskImage(reader(pages), diskPages, ram).check;
+    expect(c).toMatchObject({ complete: false, problem: expect.stringMatching(/sum64/) });
+    expect(c?.tagged?.wrongData).toBe(1);
+  });
+
+  it('no image: a zeroed header has nothing to check', () => {
+    expect(readDiskImage(() => Buffer.alloc(4096), diskPages, ram).check).toBeUndefined();
   });
 });

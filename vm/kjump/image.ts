@@ -6,6 +6,8 @@
 //                     last page has room; bit 63 = all-zero page with no data page), dataPages in the same PFN order
 //   diskPages - 1024  A's record: magic, count, seed, gen, then count u64 PFNs of A's tagged pages
 import { PAGE_SIZE } from '../../spec/brand.ts';
+import type { ImageCheck, ImageStats } from '../../spec/outcome.ts';
+import type { PfnRange } from './events.ts';
 
 export const IMG_MAGIC = 0x474d494a4b464248n; // "HBFKJIMG" little-endian
 /** A written by A after a jump back: the image is stale (A ran on) and must never be resumed; fields stay readable. */
@@ -176,4 +178,85 @@ export function checkSavedOnce(
     if (di < 0 || !dataPage(di).equals(tagPage(arec.seed, BigInt(idx), arec.gen))) wrongData++;
   }
   return { missing, duplicated, firstUnordered, wrongData, checked: arec.pfns.length };
+}
+
+/** Reads `count` pages from page `page` of the disk. */
+export type PageReader = (page: number, count: number) => Buffer;
+
+export interface DiskImage {
+  readonly header: ContainerHeader;
+  /** present when an image was written: committed, or committed by B and then marked stale by A */
+  readonly check: ImageCheck | undefined;
+}
+
+/** swsusp_info offsets (x86-64) that hibkj fills in the stream's header page: image_pages, pages. */
+const INFO_IMAGE_PAGES = 416;
+const INFO_PAGES = 424;
+const SUM_CHUNK_PAGES = 1024;
+
+const inRam = (ram: readonly PfnRange[], pfn: bigint) => ram.some((r) => pfn >= r.start && pfn < r.end);
+
+/**
+ * The image on the disk as a reader that shares no code with hibkj.c sees it: header, stream sum, PFN list order and
+ * counts, listed PFNs outside A's RAM (`ram`, from A's firmware map), A's tagged pages against A's record.
+ */
+export function readDiskImage(read: PageReader, diskPages: number, ram: readonly PfnRange[]): DiskImage {
+  const header = parseContainerHeader(read(0, 1));
+  if (!header.committed && !header.stale) return { header, check: undefined };
+  const stats: ImageStats = {
+    dataPages: header.dataPages,
+    zeroPages: header.zeroPages,
+    metaPages: header.metaPages,
+    streamPages: header.streamPages,
+    writes: header.streamPages + 1,
+  };
+  const base = { compressor: 'none' as const, stats, pfnsAscending: false, countsConsistent: false, nosavePfns: 0 };
+  if (header.streamOff < 1 || header.streamOff + header.streamPages > diskPages - AREC_PAGES) {
+    return { header, check: { ...base, complete: false, problem: 'the stream does not fit on the disk' } };
+  }
+  const info = read(header.streamOff, 1);
+  const meta = read(header.streamOff + 1, header.metaPages);
+  const entries = decodeMetaPages(meta, header.dataPages + header.zeroPages);
+  const dataBase = header.streamOff + 1 + header.metaPages;
+  let sum = sum64(Buffer.concat([info, meta]));
+  for (let i = 0; i < header.dataPages; i += SUM_CHUNK_PAGES) {
+    sum = sum64(read(dataBase + i, Math.min(SUM_CHUNK_PAGES, header.dataPages - i)), sum);
+  }
+  const { pfns, zero } = splitEntries(entries);
+  const pfnsAscending = pfns.every((p, i) => i === 0 || p > (pfns[i - 1] as bigint));
+  const countsConsistent =
+    entries.length === header.dataPages + header.zeroPages &&
+    zero.filter((z) => !z).length === header.dataPages &&
+    header.metaPages === Math.ceil((entries.length * 8) / PAGE_SIZE) &&
+    Number(info.readBigUInt64LE(INFO_IMAGE_PAGES)) === header.dataPages &&
+    Number(info.readBigUInt64LE(INFO_PAGES)) === header.streamPages;
+  const arec = parseARecord(read(diskPages - AREC_PAGES, AREC_PAGES));
+  const saved = arec === undefined ? undefined : checkSavedOnce(entries, arec, (i) => read(dataBase + i, 1));
+  const problem =
+    sum !== header.sum64
+      ? 'the stream does not match the header sum64'
+      : header.lostPages > 0
+        ? `${header.lostPages} listed pages of A that B could not find`
+        : undefined;
+  return {
+    header,
+    check: {
+      ...base,
+      complete: problem === undefined,
+      ...(problem !== undefined ? { problem } : {}),
+      pfnsAscending,
+      countsConsistent,
+      nosavePfns: pfns.filter((p) => !inRam(ram, p)).length,
+      ...(saved !== undefined
+        ? {
+            tagged: {
+              expected: saved.checked,
+              missing: saved.missing,
+              duplicated: saved.duplicated,
+              wrongData: saved.wrongData,
+            },
+          }
+        : {}),
+    },
+  };
 }

@@ -1,9 +1,10 @@
 // Real-QEMU smoke test of the kexec-jump save kernel: one save + abort cycle (A -> B writes the image -> A).
-// Runs only in the VM project (HIBFUZZ_VM=1). The first run builds the kernel (~3 min on 2 cores); later runs are cached.
+// Runs only in the VM project (HIBFUZZ_VM=1). The first run builds the kernel (~4 min on 2 cores); later runs are cached.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { judgeObservation } from '../../spec/invariants/observed.ts';
 import { parseScenario } from '../../spec/scenario/schema.ts';
 import { runKjumpScenario } from './run.ts';
 
@@ -28,18 +29,37 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump smoke (real QEMU)', () =>
       rmSync(join(dir, 'disk.img'), { force: true }),
     );
     // Assert
-    if (!r.ok) throw new Error(`${r.kind}: ${r.error.message}`);
+    expect(r.boots.map((b) => [b.role, b.kind, b.title])).toEqual([['a', 'pass', 'powered off']]);
     expect(r.observation.target).toBe('vm');
     expect(r.observation.kernel).toMatch(/^kjump-6\.12 /);
     expect(r.observation.violations).toEqual([]);
+    const stats = { dataPages: 2048, zeroPages: 0, metaPages: 4, streamPages: 2053, writes: 2054 };
     expect(r.observation.steps).toEqual([
       {
         op: 'hibernate',
         result: 'aborted',
         at: 'afterImageWritten',
-        image: { dataPages: 2048, zeroPages: 0, metaPages: 4, streamPages: 2053, writes: 2054 },
+        image: stats,
+        // A marked the image stale when it came back: readable, checked, no longer signed
+        storage: {
+          signed: false,
+          image: {
+            complete: true,
+            compressor: 'none',
+            stats,
+            pfnsAscending: true,
+            countsConsistent: true,
+            nosavePfns: 0,
+            tagged: { expected: 2048, missing: 0, duplicated: 0, wrongData: 0 },
+          },
+        },
+        memory: { checked: 2048, corrupt: 0, corruptOutside: 0 },
       },
     ]);
+    const judged = judgeObservation(scenario.scenario, r.observation);
+    const held = judged.filter((j) => j.result === 'held').map((j) => j.invariant);
+    expect(judged.filter((j) => j.result === 'violated')).toEqual([]);
+    expect(held).toEqual(expect.arrayContaining(['AbortCopiesNothing', 'SaveKernelStaysInItsBox']));
     expect(r.timings.a?.abortLatency).toBeGreaterThan(0);
   });
 });

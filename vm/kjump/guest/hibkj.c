@@ -485,10 +485,12 @@ static int cmd_save(int argc, char **argv) {
 				fflush(stdout);
 				reboot(LINUX_REBOOT_CMD_POWER_OFF);
 			}
-			if (fail_after >= 0 && data_written >= fail_after) {
+			/* Stream writes are counted as for the power loss (info page, meta pages, data pages, from 0): an EIO
+			 * scheduled at a write before the first data page fails the first data page (nothing is committed either way). */
+			if (fail_after >= 0 && 1 + (int64_t)written_meta + data_written >= fail_after) {
 				/* Injected EIO: B gives up before committing; the header stays invalid. */
 				wflush(&wb);
-				printf("HIBFUZZ {\"ev\":\"b-eio\",\"at\":%" PRId64 "}\n", data_written);
+				printf("HIBFUZZ {\"ev\":\"b-eio\",\"at\":%" PRId64 "}\n", 1 + (int64_t)written_meta + data_written);
 				fflush(stdout);
 				close(fd);
 				return 5;
