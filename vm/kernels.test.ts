@@ -1,10 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InfraError } from './errors.ts';
+import { syntheticBootHeader } from './identity.ts';
 import {
   compareDebianVersions,
   kernelCacheName,
   linePackageRegex,
   parseAptCachePolicy,
   pickNewestPackage,
+  resolveKernel,
 } from './kernels.ts';
 
 describe('compareDebianVersions', () => {
@@ -77,5 +83,49 @@ describe('parseAptCachePolicy / pickNewestPackage', () => {
     expect(kernelCacheName('linux-image-6.12.117+deb12-amd64-unsigned', '6.12.117-1~deb12u1')).toBe(
       'linux-image-6.12.117_deb12-amd64-unsigned_6.12.117-1_deb12u1',
     );
+  });
+});
+
+describe('a kernel given as a path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-kernels-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const bz = (version: string): Buffer => syntheticBootHeader(`${version} (me@host) #1 SMP`);
+
+  it('is checked before anything is created: not a bzImage -> InfraError, no cache or work dir', async () => {
+    const junk = join(dir, 'junk');
+    writeFileSync(junk, Buffer.alloc(8192, 1));
+    const cache = join(dir, 'cache-untouched');
+    await expect(resolveKernel(junk, { cacheDir: cache })).rejects.toThrow(/junk is not an x86 bzImage/);
+    await expect(resolveKernel(join(dir, 'missing'), { cacheDir: cache })).rejects.toThrow(InfraError);
+    expect(existsSync(cache)).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(['junk']);
+  });
+
+  it('reads the release from the bzImage, finds modules and a build tree .config', async () => {
+    const tree = join(dir, 'linux');
+    mkdirSync(join(tree, 'arch', 'x86', 'boot'), { recursive: true });
+    writeFileSync(join(tree, 'arch', 'x86', 'boot', 'bzImage'), bz('6.12.9-gate'));
+    writeFileSync(join(tree, '.config'), '# Linux/x86 6.12.9 Kernel Configuration\nCONFIG_HIBERNATION=y\n');
+    const k = await resolveKernel(join(tree, 'arch', 'x86', 'boot', 'bzImage'));
+    expect(k).toMatchObject({ release: '6.12.9-gate', version: '6.12.9-gate', modulesDir: undefined });
+    expect(k.config).toBe(join(tree, '.config'));
+
+    const mods = join(dir, 'mods', 'lib', 'modules', '6.12.9-gate');
+    mkdirSync(mods, { recursive: true });
+    writeFileSync(join(mods, 'modules.dep'), '');
+    const withMods = await resolveKernel(join(tree, 'arch', 'x86', 'boot', 'bzImage'), { modules: join(dir, 'mods') });
+    expect(withMods.modulesDir).toBe(mods);
+  });
+
+  it('refuses modules of another release', async () => {
+    const d = join(dir, 'pkg');
+    mkdirSync(join(d, 'lib', 'modules', '6.1.0-1-amd64'), { recursive: true });
+    writeFileSync(join(d, 'lib', 'modules', '6.1.0-1-amd64', 'modules.dep'), '');
+    writeFileSync(join(d, 'bzImage'), bz('6.1.0-2-amd64'));
+    await expect(resolveKernel(d)).rejects.toThrow(/not the kernel's release 6\.1\.0-2-amd64/);
+    await expect(
+      resolveKernel(join(d, 'bzImage'), { modules: join(d, 'lib', 'modules', '6.1.0-1-amd64') }),
+    ).rejects.toThrow(/not for the kernel's release/);
+    await expect(resolveKernel('debian-6.1', { modules: d })).rejects.toThrow(/apply to a kernel given as a path/);
   });
 });

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfraError } from './errors.ts';
+import { findKernelConfig, readKernelRelease } from './identity.ts';
 
 const run = promisify(execFile);
 
@@ -31,6 +32,8 @@ export interface Kernel {
   readonly modulesDir: string | undefined;
   /** Debian package name, for Debian lines */
   readonly packageName?: string;
+  /** the kernel's .config when known (Debian: boot/config-<release>; a user kernel: --config or found next to it) */
+  readonly config?: string;
 }
 
 /** `${HIBFUZZ_CACHE:-$HOME/.cache/hibfuzz}` */
@@ -139,6 +142,7 @@ function readCached(dir: string, spec: string): Kernel | undefined {
   const metaPath = join(dir, 'kernel.json');
   if (!existsSync(metaPath)) return undefined;
   const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as CachedKernelMeta;
+  const config = join(dir, 'boot', `config-${meta.release}`);
   return {
     spec,
     version: meta.version,
@@ -146,6 +150,7 @@ function readCached(dir: string, spec: string): Kernel | undefined {
     bzImage: join(dir, 'boot', `vmlinuz-${meta.release}`),
     modulesDir: join(dir, 'lib', 'modules', meta.release),
     packageName: meta.packageName,
+    ...(existsSync(config) ? { config } : {}),
   };
 }
 
@@ -213,8 +218,20 @@ async function fetchDebianKernel(root: string, line: DebianLine, pkg: string, ve
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
-/** A user kernel: a bzImage file, or a directory holding bzImage (or vmlinuz*) and lib/modules/<release>/. */
-function userKernel(spec: string): Kernel {
+/** Options for a kernel given as a path. */
+export interface UserKernelOptions {
+  /** lib/modules/<release> (holding modules.dep), or a root that holds lib/modules/<release> */
+  readonly modules?: string;
+  /** the kernel's .config (else looked up next to the bzImage: vm/identity.ts findKernelConfig) */
+  readonly config?: string;
+}
+
+/**
+ * A user kernel: a bzImage file, or a directory holding bzImage (or vmlinuz*) and optionally lib/modules/<release>/.
+ * Everything is checked before anything is created: an x86 bzImage with a version string (its release is the
+ * modules' directory name), modules that match it, a .config of the same major.minor. Creates no file.
+ */
+export function userKernel(spec: string, opts: UserKernelOptions = {}): Kernel {
   if (!existsSync(spec)) throw new InfraError(`kernel: no such file or directory: ${spec}`);
   const isDir = statSync(spec).isDirectory();
   const dir = isDir ? spec : dirname(spec);
@@ -225,27 +242,49 @@ function userKernel(spec: string): Kernel {
     if (b === undefined) throw new InfraError(`kernel: ${spec} holds no bzImage or vmlinuz*`);
     bzImage = join(spec, b);
   }
-  const head = readFileSync(bzImage).subarray(0x202, 0x206).toString('latin1');
-  if (head !== 'HdrS') throw new InfraError(`kernel: ${bzImage} is not an x86 bzImage (no HdrS boot header)`);
+  // the x86 boot header (HdrS) and the release from its kernel_version string: InfraError naming the file
+  const release = readKernelRelease(bzImage);
+  const modulesDir = userModules(dir, release, opts.modules);
+  const config = findKernelConfig(bzImage, release, opts.config);
+  return { spec, version: release, release, bzImage, modulesDir, ...(config === undefined ? {} : { config }) };
+}
+
+/** The modules tree of a user kernel: `--modules` or lib/modules/<release> next to it; undefined when there is none. */
+function userModules(dir: string, release: string, given: string | undefined): string | undefined {
+  const candidates = given !== undefined ? [given, join(given, 'lib', 'modules', release), join(given, release)] : [];
+  const found = candidates.find((c) => existsSync(join(c, 'modules.dep')));
+  if (given !== undefined) {
+    if (found === undefined) throw new InfraError(`--modules ${given}: no modules.dep (run depmod)`);
+    if (basename(found) !== release) {
+      throw new InfraError(`--modules ${given}: ${found} is not for the kernel's release ${release}`);
+    }
+    return found;
+  }
   const modRoot = join(dir, 'lib', 'modules');
   const releases = existsSync(modRoot) ? readdirSync(modRoot) : [];
-  const release = releases[0] ?? basename(bzImage).replace(/^vmlinuz-/, '');
-  const modulesDir = releases[0] !== undefined ? join(modRoot, releases[0]) : undefined;
-  if (modulesDir !== undefined && !existsSync(join(modulesDir, 'modules.dep'))) {
+  if (releases.length === 0) return undefined;
+  if (!releases.includes(release)) {
+    throw new InfraError(`kernel: ${modRoot} holds ${releases.join(', ')}, not the kernel's release ${release}`);
+  }
+  const modulesDir = join(modRoot, release);
+  if (!existsSync(join(modulesDir, 'modules.dep'))) {
     throw new InfraError(`kernel: ${modulesDir} has no modules.dep (run depmod -b ${dir} ${release})`);
   }
-  return { spec, version: release, release, bzImage, modulesDir };
+  return modulesDir;
 }
 
 /**
  * Resolve a kernel spec: `debian-6.1` / `debian-6.12` (newest installable package, fetched once into the cache), or
- * a path. Throws InfraError (one line) when it cannot.
+ * a path (userKernel: checked before anything is created). Throws InfraError (one line) when it cannot.
  */
 export async function resolveKernel(
   spec: string,
-  opts: { cacheDir?: string; log?: (l: string) => void } = {},
+  opts: { cacheDir?: string; log?: (l: string) => void } & UserKernelOptions = {},
 ): Promise<Kernel> {
-  if (!isDebianLine(spec)) return userKernel(spec);
+  if (!isDebianLine(spec)) return userKernel(spec, opts);
+  if (opts.modules !== undefined || opts.config !== undefined) {
+    throw new InfraError(`kernel ${spec}: --modules and --config apply to a kernel given as a path`);
+  }
   const root = join(opts.cacheDir ?? cacheRoot(), 'kernels');
   mkdirSync(root, { recursive: true });
   // the newest package of a line is looked up in apt at most every RESOLVE_TTL_MS (apt-cache costs ~1 s)

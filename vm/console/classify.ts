@@ -29,7 +29,8 @@ export interface Verdict {
 export type ExitInfo =
   | { readonly kind: 'exited'; readonly code: number }
   | { readonly kind: 'timeout' }
-  | { readonly kind: 'signal'; readonly signal: string };
+  /** byHost: hibfuzz itself killed QEMU (power loss, a failed fast path); otherwise someone outside did */
+  | { readonly kind: 'signal'; readonly signal: string; readonly byHost?: boolean };
 
 /** One `HIBFUZZ {json}` line of the guest. `ev` names the event (agent.c / init.sh). */
 export type AgentEvent = { readonly ev: string } & Readonly<Record<string, unknown>>;

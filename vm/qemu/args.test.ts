@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildQemuArgs, checkQemuConfig, type QemuConfig } from './args.ts';
+import { InfraError } from '../errors.ts';
+import { buildQemuArgs, checkQemuConfig, INCOMING_FD, type QemuConfig } from './args.ts';
 
 const base: QemuConfig = {
   accel: 'tcg',
@@ -47,11 +48,11 @@ describe('buildQemuArgs', () => {
       ...base,
       accel: 'kvm',
       qmpSocket: '/w/q.sock',
-      incoming: 'exec:cat /w/s',
+      incoming: { stateFile: '/w/s' },
       paused: true,
     });
     expect(valueAfter(args, '-qmp')).toBe('unix:/w/q.sock,server=on,wait=off');
-    expect(valueAfter(args, '-incoming')).toBe('exec:cat /w/s');
+    expect(valueAfter(args, '-incoming')).toBe(`fd:${INCOMING_FD}`);
     expect(valueAfter(args, '-cpu')).toBe('host');
     expect(args.at(-1)).toBe('-S');
   });
@@ -62,5 +63,24 @@ describe('buildQemuArgs', () => {
     expect(checkQemuConfig({ ...base, memMiB: 8 })).toMatch(/memMiB/);
     expect(() => buildQemuArgs({ ...base, cpus: 0 })).toThrow(/cpus/);
     expect(checkQemuConfig(base)).toBeUndefined();
+  });
+
+  it('never puts the incoming state path on the command line: any character is fine in it', () => {
+    const stateFile = '/c/x;touch /tmp/p $(id)>o \'q",r/state.bin';
+    const args = buildQemuArgs({ ...base, incoming: { stateFile } });
+    expect(args.join(' ')).not.toContain('touch');
+    expect(args.filter((a) => a.startsWith('exec:'))).toEqual([]);
+  });
+
+  it('refuses a comma in any path QEMU parses as an option value with an InfraError naming the path', () => {
+    for (const c of [
+      { ...base, disk: { path: '/w,a/disk.img' } },
+      { ...base, disk: { path: '/w/disk.img', nbdSocket: '/w,a/nbd.sock' } },
+      { ...base, disk: { path: '/w/disk.img', blkdebugConfig: '/w,a/rules' } },
+      { ...base, qmpSocket: '/w,a/q.sock' },
+    ]) {
+      expect(() => buildQemuArgs(c)).toThrow(InfraError);
+      expect(() => buildQemuArgs(c)).toThrow(/\/w,a\//);
+    }
   });
 });

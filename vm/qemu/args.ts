@@ -3,6 +3,12 @@
 // Fixed choices: x86-64 `-accel tcg` unless told otherwise (KVM hangs on the lab machines), no display, serial on
 // stdio (the launcher captures it), -no-reboot so a reboot or triple fault ends the process, the swap disk as a
 // virtio-blk drive (the guest sees /dev/vda).
+//
+// Incoming migration (fast mode, vm/fast.ts): `incoming: { stateFile }` starts the guest from a saved VM state instead
+// of booting. No shell is involved: the argv says `-incoming fd:3` and launchQemu (launch.ts) opens `stateFile` for
+// reading and hands it to QEMU as file descriptor INCOMING_FD. The path itself never reaches QEMU's command line, so
+// any character is fine in it.
+import { InfraError } from '../errors.ts';
 
 export const ACCELS = ['kvm', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
@@ -14,6 +20,14 @@ export interface DiskConfig {
   /** serve the disk through this NBD unix socket instead (qemu/nbd.ts: page-exact write faults); wins over path */
   readonly nbdSocket?: string;
 }
+
+/** A VM state saved by vm/fast.ts saveSnapshot (QEMU's migration stream), restored through a file descriptor. */
+export interface IncomingState {
+  readonly stateFile: string;
+}
+
+/** The child's file descriptor that carries the incoming migration stream (stdio index 3 in launchQemu). */
+export const INCOMING_FD = 3;
 
 export interface QemuConfig {
   readonly binary?: string;
@@ -27,8 +41,8 @@ export interface QemuConfig {
   readonly disk: DiskConfig;
   /** unix socket path for QMP (server, nowait) */
   readonly qmpSocket?: string;
-  /** incoming migration URI (e.g. `exec:cat state.bin`): start from a saved VM state instead of booting */
-  readonly incoming?: string;
+  /** start from this saved VM state instead of booting (`-incoming fd:INCOMING_FD`; launchQemu opens the file) */
+  readonly incoming?: IncomingState;
   /** start paused (-S) */
   readonly paused?: boolean;
 }
@@ -39,18 +53,24 @@ export const DEFAULT_QEMU = 'qemu-system-x86_64';
 export function checkQemuConfig(c: QemuConfig): string | undefined {
   if (!Number.isInteger(c.memMiB) || c.memMiB < 16) return `memMiB ${c.memMiB}: must be an integer >= 16`;
   if (!Number.isInteger(c.cpus) || c.cpus < 1 || c.cpus > 8) return `cpus ${c.cpus}: must be 1..8`;
-  if (c.disk.path.includes(',')) return `disk path ${c.disk.path}: QEMU option values cannot contain ','`;
-  if (c.disk.blkdebugConfig?.includes(',')) return 'blkdebug config path cannot contain ","';
-  if (c.disk.nbdSocket?.includes(',')) return 'NBD socket path cannot contain ","';
+  const paths: [string, string | undefined][] = [
+    ['disk path', c.disk.path],
+    ['blkdebug config path', c.disk.blkdebugConfig],
+    ['NBD socket path', c.disk.nbdSocket],
+    ['QMP socket path', c.qmpSocket],
+  ];
+  for (const [what, p] of paths) {
+    if (p?.includes(',')) return `${what} ${p}: QEMU option values cannot contain ','`;
+  }
   const bad = c.append.find((w) => /\s/.test(w) || w === '');
   if (bad !== undefined) return `kernel parameter ${JSON.stringify(bad)}: must be one non-empty word`;
   return undefined;
 }
 
-/** argv (without the binary) for one boot. Throws on a config checkQemuConfig rejects. */
+/** argv (without the binary) for one boot. Throws InfraError (a host problem) on a config checkQemuConfig rejects. */
 export function buildQemuArgs(c: QemuConfig): string[] {
   const problem = checkQemuConfig(c);
-  if (problem !== undefined) throw new Error(`buildQemuArgs: ${problem}`);
+  if (problem !== undefined) throw new InfraError(`QEMU arguments: ${problem}`);
   const drive =
     c.disk.nbdSocket !== undefined
       ? `if=virtio,format=raw,cache=unsafe,file.driver=nbd,file.server.type=unix,file.server.path=${c.disk.nbdSocket}`
@@ -83,7 +103,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   ];
   if (c.accel === 'kvm') args.push('-cpu', 'host');
   if (c.qmpSocket !== undefined) args.push('-qmp', `unix:${c.qmpSocket},server=on,wait=off`);
-  if (c.incoming !== undefined) args.push('-incoming', c.incoming);
+  if (c.incoming !== undefined) args.push('-incoming', `fd:${INCOMING_FD}`);
   if (c.paused === true) args.push('-S');
   return args;
 }

@@ -1,10 +1,20 @@
 // QEMU launcher: spawn one boot, capture the serial console (timestamped) to a log file, enforce a timeout, kill.
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+//
+// QEMU never outlives hibfuzz. It is started as `setpriv --pdeathsig KILL -- qemu-system-x86_64 ...` (util-linux): the
+// kernel sends it SIGKILL when the thread that spawned it dies, however hibfuzz ends (SIGKILL and OOM included).
+// PR_SET_PDEATHSIG fires on the death of the parent *thread*; Node spawns from its main thread, which lives as long as
+// the process. setpriv execs QEMU, so the pid is QEMU's, and the setting survives the exec. On SIGINT, SIGTERM and at
+// exit every QEMU still running is killed as well. Without setpriv: a plain spawn and a one-time warning on stderr.
+//
+// Who ended QEMU is part of the result: `signal.byHost` is true only when this module sent the signal (timeout,
+// kill(), the SIGINT/SIGTERM/exit handlers); a QEMU killed by anyone else is `byHost: false`.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, createWriteStream, openSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { ExitInfo } from '../console/classify.ts';
 import { InfraError } from '../errors.ts';
 import type { QemuConfig } from './args.ts';
-import { buildQemuArgs, DEFAULT_QEMU } from './args.ts';
+import { buildQemuArgs, DEFAULT_QEMU, INCOMING_FD } from './args.ts';
 
 export interface ConsoleLine {
   /** milliseconds since QEMU was spawned */
@@ -18,6 +28,7 @@ export interface BootResult {
   readonly log: string;
   readonly lines: readonly ConsoleLine[];
   readonly durationMs: number;
+  /** QEMU's argv (binary first; the setpriv prefix is not part of it) */
   readonly args: readonly string[];
 }
 
@@ -27,11 +38,82 @@ export interface RunningBoot {
   kill(): void;
   /** type text on the guest's serial console (QEMU's stdin) */
   send(text: string): void;
+  /** QEMU's process id (undefined when the spawn failed) */
+  readonly pid: number | undefined;
+}
+
+/** An executable file named `name` (a path, or looked up in PATH), or undefined. */
+export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
+  const candidates = name.includes('/') ? [name] : path.split(delimiter).map((d) => join(d === '' ? '.' : d, name));
+  return candidates.find((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+let pdeathsig: readonly string[] | undefined;
+/** The argv prefix that makes QEMU die with hibfuzz (`setpriv --pdeathsig KILL --`), or [] with a one-time warning. */
+function deathSignalPrefix(): readonly string[] {
+  if (pdeathsig === undefined) {
+    const setpriv = findExecutable('setpriv') ?? findExecutable('/usr/bin/setpriv');
+    if (setpriv === undefined) {
+      process.stderr.write('hibfuzz: setpriv (util-linux) not found: a QEMU may outlive hibfuzz if it is killed\n');
+    }
+    pdeathsig = setpriv === undefined ? [] : [setpriv, '--pdeathsig', 'KILL', '--'];
+  }
+  return pdeathsig;
+}
+
+// Every QEMU still running, with the function that kills it as the host (byHost).
+const live = new Map<ChildProcess, () => void>();
+const killAll = (): void => {
+  for (const k of [...live.values()]) k();
+};
+const onSignal = (sig: NodeJS.Signals): void => {
+  killAll();
+  // ours was the only handler: keep the default action (end the process with the signal)
+  if (process.listenerCount(sig) === 1) {
+    unhook();
+    process.kill(process.pid, sig);
+  }
+};
+const onSigint = (): void => onSignal('SIGINT');
+const onSigterm = (): void => onSignal('SIGTERM');
+function hook(): void {
+  process.on('exit', killAll);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+}
+function unhook(): void {
+  process.off('exit', killAll);
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigterm);
+}
+function track(child: ChildProcess, kill: () => void): void {
+  if (live.size === 0) hook();
+  live.set(child, kill);
+}
+function untrack(child: ChildProcess): void {
+  if (live.delete(child) && live.size === 0) unhook();
+}
+
+/** Open the incoming VM state for QEMU (handed over as fd INCOMING_FD); InfraError naming the path. */
+function openIncoming(config: QemuConfig): number | undefined {
+  if (config.incoming === undefined) return undefined;
+  try {
+    return openSync(config.incoming.stateFile, 'r');
+  } catch (e) {
+    throw new InfraError(`incoming VM state ${config.incoming.stateFile}: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 /**
  * Start QEMU. `onLine` sees every console line as it arrives. The promise settles when QEMU exits or is killed
- * (timeout: SIGKILL, exit kind 'timeout'). Spawn failures (no QEMU binary) throw InfraError.
+ * (timeout: SIGKILL, exit kind 'timeout'). A bad config or a missing QEMU binary throws InfraError.
  */
 export function launchQemu(
   config: QemuConfig,
@@ -39,14 +121,44 @@ export function launchQemu(
 ): RunningBoot {
   const args = buildQemuArgs(config);
   const bin = config.binary ?? DEFAULT_QEMU;
+  const resolved = findExecutable(bin);
+  if (resolved === undefined) {
+    throw new InfraError(bin === DEFAULT_QEMU ? `no ${bin} in PATH (run vm/setup.sh)` : `no executable ${bin}`);
+  }
+  const [wrapper, ...wrapperArgs] = deathSignalPrefix();
+  const stateFd = openIncoming(config);
+  const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', 'pipe', 'pipe'];
+  if (stateFd !== undefined) {
+    while (stdio.length < INCOMING_FD) stdio.push('ignore');
+    stdio[INCOMING_FD] = stateFd;
+  }
   const t0 = Date.now();
-  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.on('error', () => {}); // QEMU gone: nothing to type into
+  let child: ChildProcess;
+  try {
+    child =
+      wrapper === undefined
+        ? spawn(resolved, args, { stdio })
+        : spawn(wrapper, [...wrapperArgs, resolved, ...args], { stdio });
+  } finally {
+    if (stateFd !== undefined) closeSync(stateFd); // QEMU has its own copy
+  }
+  const stdin = child.stdin;
+  const stdout = child.stdout;
+  const stderr = child.stderr;
+  if (stdin === null || stdout === null || stderr === null) throw new InfraError('QEMU spawned without stdio pipes');
+  stdin.on('error', () => {}); // QEMU gone: nothing to type into
   const out = createWriteStream(opts.logPath);
   const lines: ConsoleLine[] = [];
   let log = '';
   let timedOut = false;
-  let killed = false;
+  let byHost = false;
+  let ended = false;
+  const hostKill = (): void => {
+    if (ended) return;
+    byHost = true;
+    child.kill('SIGKILL');
+  };
+  track(child, hostKill);
   const feed = (buf: { rest: string }, chunk: string) => {
     buf.rest += chunk;
     let nl = buf.rest.indexOf('\n');
@@ -63,43 +175,61 @@ export function launchQemu(
   };
   const so = { rest: '' };
   const se = { rest: '' };
-  child.stdout.setEncoding('latin1').on('data', (c: string) => feed(so, c));
-  child.stderr.setEncoding('latin1').on('data', (c: string) => feed(se, c));
+  stdout.setEncoding('latin1').on('data', (c: string) => feed(so, c));
+  stderr.setEncoding('latin1').on('data', (c: string) => feed(se, c));
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill('SIGKILL');
+    hostKill();
   }, opts.timeoutMs);
   const done = new Promise<BootResult>((resolve, reject) => {
-    child.on('error', (e) => {
+    const finish = () => {
+      ended = true;
       clearTimeout(timer);
+      untrack(child);
+    };
+    child.on('error', (e) => {
+      finish();
       out.end();
-      reject(
-        new InfraError(
-          existsSync(bin) || bin === DEFAULT_QEMU ? `cannot run ${bin}: ${e.message} (run vm/setup.sh)` : `no ${bin}`,
-        ),
-      );
+      reject(new InfraError(`cannot run ${resolved}: ${e.message} (run vm/setup.sh)`));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      finish();
       if (so.rest !== '') feed(so, '\n');
       if (se.rest !== '') feed(se, '\n');
       out.end();
+      // setpriv could not exec QEMU (126: not executable, 127: not found): the host's trouble
+      const execFailed = /^setpriv: .*(failed to execute|No such file)/m.exec(log);
+      if (signal === null && (code === 126 || code === 127) && execFailed !== null) {
+        reject(new InfraError(`cannot run ${resolved}: ${execFailed[0]}`));
+        return;
+      }
       const exit: ExitInfo = timedOut
         ? { kind: 'timeout' }
         : signal !== null
-          ? { kind: 'signal', signal: killed ? 'SIGKILL(host)' : signal }
+          ? { kind: 'signal', signal, byHost }
           : { kind: 'exited', code: code ?? 0 };
       resolve({ exit, log, lines, durationMs: Date.now() - t0, args: [bin, ...args] });
     });
   });
   return {
     done,
-    kill: () => {
-      killed = true;
-      child.kill('SIGKILL');
-    },
+    kill: hostKill,
     send: (text: string) => {
-      child.stdin.write(text);
+      stdin.write(text);
     },
+    pid: child.pid,
   };
+}
+
+const versions = new Map<string, Promise<string>>();
+/** First line of `<binary> --version` (part of snapshot keys), once per binary and process; 'unknown' on failure. */
+export function qemuVersionLine(binary: string = DEFAULT_QEMU): Promise<string> {
+  let v = versions.get(binary);
+  if (v === undefined) {
+    v = new Promise((resolve) => {
+      execFile(binary, ['--version'], (err, stdout) => resolve(err ? 'unknown' : (stdout.split('\n')[0] ?? '')));
+    });
+    versions.set(binary, v);
+  }
+  return v;
 }
