@@ -1,8 +1,10 @@
 // Public surface of vm/: run scenarios on real kernels in QEMU, classify consoles, parse swsusp images.
 
 export { EXIT_FINDING, EXIT_INFRA, EXIT_PASS, vmExitCode } from './cli.ts';
-export type { AgentEvent, BootReport, ExitInfo, ResumeRefusal, Verdict, VerdictKind } from './console/classify.ts';
-export { classifyConsole, findRefusal, parseAgentEvents, VERDICT_KINDS } from './console/classify.ts';
+export type { BootReport, ExitInfo, ResumeRefusal, Verdict, VerdictKind } from './console/classify.ts';
+export { classifyConsole, findRefusal, VERDICT_KINDS } from './console/classify.ts';
+export type { AgentEvent, TimedEvent } from './console/events.ts';
+export { AgentEvents, parseAgentEvents } from './console/events.ts';
 export { BootError, InfraError, isBootError, isInfraError } from './errors.ts';
 export * as image from './image/index.ts';
 export { buildInitramfs } from './initramfs.ts';
@@ -13,4 +15,6 @@ export { agentProgram, kernelCmdline, MIN_VM_MEM_PAGES, vmSupports } from './pla
 export type { Accel, QemuConfig } from './qemu/args.ts';
 export { buildQemuArgs } from './qemu/args.ts';
 export type { BootArtifact, VmRunOptions, VmRunResult } from './run.ts';
-export { imageStats, runScenarioInVm } from './run.ts';
+export { runScenarioInVm } from './run.ts';
+export type { BootFacts, SystemState } from './steps.ts';
+export { hibernateOutcome, resumeOutcome, writeOutcome } from './steps.ts';

@@ -1,10 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyConsole, type ExitInfo, findRefusal, parseAgentEvents, VERDICT_KINDS } from './classify.ts';
+import { classifyConsole, type ExitInfo, findRefusal, VERDICT_KINDS } from './classify.ts';
+import { AgentEvents, parseAgentEvents } from './events.ts';
 
-// Golden logs: header lines `VERDICT: <kind>`, `TITLE: <substring of the title>`, optional `EXIT: timeout|code=N`
-// and `REFUSAL: <reason> <errno>`, a blank line, then a real console log (trimmed).
+// Golden logs: header lines `VERDICT: <kind>`, `TITLE: <substring of the title>`, optional
+// `EXIT: timeout|code=N|signal=NAME[,byHost]` and `REFUSAL: <reason> <errno>`, a blank line, then a real console log
+// (trimmed).
 const TESTDATA = new URL('./testdata/', import.meta.url).pathname;
 
 interface Golden {
@@ -19,22 +21,31 @@ interface Golden {
 function loadGolden(file: string): Golden {
   const text = readFileSync(join(TESTDATA, file), 'utf8');
   const blank = text.indexOf('\n\n');
+  return { file, ...goldenOf(text.slice(0, blank), text.slice(blank + 2)) };
+}
+
+function goldenOf(header: string, log: string): Omit<Golden, 'file'> {
   const head = new Map<string, string>();
-  for (const l of text.slice(0, blank).split('\n')) {
+  for (const l of header.split('\n')) {
     const c = l.indexOf(':');
     head.set(l.slice(0, c).trim(), l.slice(c + 1).trim());
   }
-  const exitText = head.get('EXIT') ?? 'code=0';
-  const exit: ExitInfo =
-    exitText === 'timeout' ? { kind: 'timeout' } : { kind: 'exited', code: Number(exitText.replace('code=', '')) };
   return {
-    file,
     verdict: head.get('VERDICT') ?? '',
     title: head.get('TITLE') ?? '',
-    exit,
+    exit: exitOf(head.get('EXIT') ?? 'code=0'),
     refusal: head.get('REFUSAL'),
-    log: text.slice(blank + 2),
+    log,
   };
+}
+
+function exitOf(text: string): ExitInfo {
+  if (text === 'timeout') return { kind: 'timeout' };
+  if (text.startsWith('signal=')) {
+    const [signal = '', by] = text.slice('signal='.length).split(',');
+    return { kind: 'signal', signal, byHost: by === 'byHost' };
+  }
+  return { kind: 'exited', code: Number(text.replace('code=', '')) };
 }
 
 const goldens = readdirSync(TESTDATA)
@@ -61,21 +72,46 @@ describe('classifyConsole on golden console logs', () => {
   });
 });
 
+describe('classifyConsole: who ended QEMU', () => {
+  const log = readFileSync(join(TESTDATA, 'infra-6.1-qemu-killed-mid-hibernation.log'), 'utf8');
+  it('a signal hibfuzz sent (power cut, timeout) is not infrastructure', () => {
+    const r = classifyConsole(log, { kind: 'signal', signal: 'SIGKILL', byHost: true });
+    expect(r.verdict.kind).toBe('unexpectedReboot');
+  });
+  it('a signal from anyone else is infrastructure, never a kernel finding', () => {
+    expect(classifyConsole(log, { kind: 'signal', signal: 'SIGKILL', byHost: false }).verdict.kind).toBe('infraError');
+    expect(classifyConsole(log, { kind: 'signal', signal: 'SIGKILL' }).verdict.kind).toBe('infraError');
+  });
+});
+
 describe('parseAgentEvents', () => {
-  it('reads prefixed JSON lines and skips torn ones', () => {
+  it('reads prefixed JSON lines; skips torn ones and events the schemas reject', () => {
+    const verify =
+      '{"ev":"verify","pagesChecked":3,"pagesCorrupt":0,"zeroCorrupt":0,"pageCacheCorrupt":0,"firstBad":-1,"ms":1}';
     const log = [
       '[    1.0] PM: Image not found (code -22)',
-      'HIBFUZZ {"ev":"init","boot":"first"}',
-      'junk[ 2.0] x HIBFUZZ {"ev":"verify","pagesChecked":3,"pagesCorrupt":0}',
+      'HIBFUZZ {"ev":"init","boot":"first","dev":"254:0"}',
+      `junk[ 2.0] x HIBFUZZ ${verify}`,
       'HIBFUZZ {"ev":"hiber[    3.0] PM: torn',
       'HIBFUZZ {"noev":1}',
+      'HIBFUZZ {"ev":"verify","pagesChecked":"many"}',
       'HIBFUZZ {"ev":"init","boot":"noresume","dev":"254:0"}[    1.920323] tsc: Refined TSC clocksource {x}',
     ].join('\n');
     expect(parseAgentEvents(log)).toEqual([
-      { ev: 'init', boot: 'first' },
-      { ev: 'verify', pagesChecked: 3, pagesCorrupt: 0 },
+      { ev: 'init', boot: 'first', dev: '254:0' },
+      JSON.parse(verify),
       { ev: 'init', boot: 'noresume', dev: '254:0' },
     ]);
+  });
+
+  it('walks one boot step by step and stops at the end of the program', () => {
+    const log = ['{"ev":"write","pages":1,"ms":0}', '{"ev":"done"}', '{"ev":"write","pages":2,"ms":0}']
+      .map((l) => `HIBFUZZ ${l}`)
+      .join('\n');
+    const c = new AgentEvents(parseAgentEvents(log).map((e) => ({ ...e, t: 0 })));
+    expect(c.take('write')).toMatchObject({ pages: 1 });
+    expect(c.take('write')).toBeUndefined();
+    expect(c.peek(['done'])).toMatchObject({ ev: 'done' });
   });
 });
 

@@ -1,23 +1,18 @@
 // Console classifier: one guest boot's serial log (kernel messages + `HIBFUZZ {json}` agent lines) -> a closed verdict.
 //
 // Pure. Precedence (first match wins): infraError (QEMU itself failed) > kernelPanic (panic/Oops/BUG/WARNING) >
-// hang (timed out) > invariantViolated (the agent found corrupt pages) > unexpectedReboot (QEMU exited without the
-// kernel's "reboot: Power down": reboot or triple fault) > bootFailed (powered off, init never spoke) > pass.
-import type { Errno, RefusalReason } from '../../spec/outcome.ts';
-import { ERRNOS } from '../../spec/outcome.ts';
+// infraError (QEMU killed by a signal hibfuzz did not send) > hang (timed out) > invariantViolated (the agent found
+// corrupt pages) > unexpectedReboot (QEMU exited without the kernel's "reboot: Power down": reboot or triple fault)
+// > bootFailed (powered off, init never spoke) > pass.
+import type { BootVerdictKind, Errno, RefusalReason } from '../../spec/outcome.ts';
+import { BOOT_VERDICTS, ERRNOS } from '../../spec/outcome.ts';
+import { type AgentEvent, parseAgentEvents } from './events.ts';
 
-// keep-sorted start
-export const VERDICT_KINDS = [
-  'bootFailed',
-  'hang',
-  'infraError',
-  'invariantViolated',
-  'kernelPanic',
-  'pass',
-  'unexpectedReboot',
-] as const;
-// keep-sorted end
-export type VerdictKind = (typeof VERDICT_KINDS)[number];
+export { AGENT_PREFIX, type AgentEvent, parseAgentEvents } from './events.ts';
+
+/** The boot verdict set is spec/outcome.ts BOOT_VERDICTS (one list for every target). */
+export const VERDICT_KINDS = BOOT_VERDICTS;
+export type VerdictKind = BootVerdictKind;
 
 export interface Verdict {
   readonly kind: VerdictKind;
@@ -31,9 +26,6 @@ export type ExitInfo =
   | { readonly kind: 'timeout' }
   /** byHost: hibfuzz itself killed QEMU (power loss, a failed fast path); otherwise someone outside did */
   | { readonly kind: 'signal'; readonly signal: string; readonly byHost?: boolean };
-
-/** One `HIBFUZZ {json}` line of the guest. `ev` names the event (agent.c / init.sh). */
-export type AgentEvent = { readonly ev: string } & Readonly<Record<string, unknown>>;
 
 export interface ResumeRefusal {
   readonly reason: RefusalReason;
@@ -54,37 +46,6 @@ export interface BootReport {
   readonly poweredOff: boolean;
   /** resume failed with an errno the refusal table does not name ("PM: Error -12 resuming") */
   readonly resumeErrno: Errno | undefined;
-}
-
-export const AGENT_PREFIX = 'HIBFUZZ ';
-
-/** Parse the agent lines; tolerant of kernel text interleaved before the prefix. */
-export function parseAgentEvents(log: string): AgentEvent[] {
-  const out: AgentEvent[] = [];
-  for (const line of log.split('\n')) {
-    const at = line.indexOf(AGENT_PREFIX);
-    if (at < 0) continue;
-    const v = parseJsonPrefix(line.slice(at + AGENT_PREFIX.length).trim());
-    if (typeof v === 'object' && v !== null && typeof (v as { ev?: unknown }).ev === 'string') {
-      out.push(v as AgentEvent);
-    }
-  }
-  return out;
-}
-
-/**
- * The JSON object at the start of `s`: kernel output may follow a complete event on the same serial line
- * (`{"ev":"init",...}[    1.92] tsc: ...`). undefined when it is torn inside (kernel output mid-object).
- */
-function parseJsonPrefix(s: string): unknown {
-  for (let end = s.indexOf('}'); end >= 0; end = s.indexOf('}', end + 1)) {
-    try {
-      return JSON.parse(s.slice(0, end + 1));
-    } catch {
-      // not a whole object yet (or torn): try the next closing brace
-    }
-  }
-  return undefined;
 }
 
 const errnoByNumber: Readonly<Record<number, Errno>> = {
@@ -198,15 +159,19 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
         stripTime(m).replace(/^.*?(Kernel panic|BUG|Oops|general|WARNING|kernel BUG)/, '$1'),
       );
   }
+  if (exit.kind === 'signal' && exit.byHost !== true) {
+    const last = events.at(-1)?.ev ?? 'no agent output';
+    return verdict('infraError', `QEMU was killed from outside (${exit.signal}; last event: ${last})`);
+  }
   if (exit.kind === 'timeout') {
     const last = events.at(-1)?.ev ?? (events.length === 0 ? 'no agent output' : '');
     return verdict('hang', `no power-off before the timeout (last event: ${last})`);
   }
-  const corrupt = events.find((e) => e.ev === 'verify' && typeof e.pagesCorrupt === 'number' && e.pagesCorrupt > 0);
-  if (corrupt !== undefined) {
+  const corrupt = events.find((e) => e.ev === 'verify' && e.pagesCorrupt > 0);
+  if (corrupt?.ev === 'verify') {
     return verdict(
       'invariantViolated',
-      `${String(corrupt.pagesCorrupt)} of ${String(corrupt.pagesChecked)} pages corrupt after resume`,
+      `${corrupt.pagesCorrupt} of ${corrupt.pagesChecked} pages corrupt after resume`,
     );
   }
   if (!poweredOff) {

@@ -230,6 +230,31 @@ static void verify(void) {
        (unsigned long long)pcCorrupt, firstBad, now_ms() - t);
 }
 
+/*
+ * ,"swapUsedKiB":N with the Used column of /proc/swaps summed over every swap area (KiB), or "" when it cannot be
+ * read: the host compares it before a hibernation and after a failed one (SwapSlotsFreedOnError).
+ */
+static const char *swap_used(void) {
+  static char out[48];
+  char line[512];
+  unsigned long long used = 0, size, u;
+  int areas = 0;
+  out[0] = 0;
+  FILE *f = fopen("/proc/swaps", "r");
+  if (!f) return out;
+  if (!fgets(line, sizeof line, f)) goto done; /* Filename Type Size Used Priority */
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%*s %*s %llu %llu", &size, &u) == 2) {
+      used += u;
+      areas++;
+    }
+  }
+  if (areas > 0) snprintf(out, sizeof out, ",\"swapUsedKiB\":%llu", used);
+done:
+  fclose(f);
+  return out;
+}
+
 /* sysfs hibernation; mode is the /sys/power/disk value, level the pm_test level or NULL */
 static void hibernate_sysfs(const char *mode, const char *level) {
   int e = write_file("/sys/power/disk", mode);
@@ -238,13 +263,14 @@ static void hibernate_sysfs(const char *mode, const char *level) {
     e = write_file("/sys/power/pm_test", level);
     if (e) emit("{\"ev\":\"warn\",\"what\":\"pm_test=%s\",\"errno\":\"%s\"}", level, errname(-e));
   }
-  emit("{\"ev\":\"hibernating\",\"mode\":\"%s\",\"pmTest\":\"%s\"}", mode, level ? level : "none");
+  emit("{\"ev\":\"hibernating\",\"mode\":\"%s\",\"pmTest\":\"%s\"%s}", mode, level ? level : "none", swap_used());
   sync();
   double t = now_ms();
   e = write_file("/sys/power/state", "disk");
   /* we get here after a resume (possibly in a later boot), after an abort, or on error */
   if (e)
-    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"ms\":%.0f}", errname(-e), now_ms() - t);
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"ms\":%.0f%s}", errname(-e), now_ms() - t,
+         swap_used());
   else
     emit("{\"ev\":\"hibernateReturned\",\"ok\":true,\"ms\":%.0f}", now_ms() - t);
   if (level) write_file("/sys/power/pm_test", "none");
@@ -282,7 +308,7 @@ static int pwrite_page(int fd, uint64_t page, const void *buf) {
  */
 static void hibernate_uswsusp(const char *swapdev) {
   struct stat st;
-  emit("{\"ev\":\"hibernating\",\"mode\":\"uswsusp\",\"pmTest\":\"none\"}");
+  emit("{\"ev\":\"hibernating\",\"mode\":\"uswsusp\",\"pmTest\":\"none\"%s}", swap_used());
   if (stat(swapdev, &st) != 0) {
     emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"stat\"}", errname(errno));
     return;
@@ -296,7 +322,7 @@ static void hibernate_uswsusp(const char *swapdev) {
   unsigned ma = major(st.st_rdev), mi = minor(st.st_rdev);
   struct resume_swap_area area = {.offset = 0, .dev = (mi & 0xffu) | (ma << 8) | ((mi & ~0xffu) << 12)};
   const char *phase = "setSwapArea";
-  int in_suspend = 0;
+  int in_suspend = 0, e;
   if (ioctl(sfd, SNAPSHOT_SET_SWAP_AREA, &area) != 0) goto fail;
   phase = "freeze";
   sync();
@@ -365,7 +391,9 @@ fail_free:
 fail_unfreeze:
   ioctl(sfd, SNAPSHOT_UNFREEZE);
 fail:
-  emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"%s\"}", errname(errno), phase);
+  e = errno;
+  emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"%s\"%s}", errname(e), phase,
+       swap_used());
   close(sfd);
 }
 

@@ -166,6 +166,12 @@ export interface ParseOptions {
   readonly resumeOffset?: number;
   /** device size in pages; map entries at or beyond it are rejected */
   readonly devicePages: number;
+  /**
+   * stop after the PFN metadata: header, map chain, swsusp_info and the metadata pages only (no data chunks, no
+   * CRC, no check of the entries after the stream). What imageStats() needs, in milliseconds, also for an image
+   * torn after its metadata. usedEntries is then the count of leading non-zero map entries.
+   */
+  readonly metadataOnly?: boolean;
 }
 
 class ParseFailure {
@@ -294,7 +300,7 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
   ];
 
   // 4. The stream after swsusp_info.
-  const toRead = info.pages - 1;
+  const toRead = opts.metadataOnly === true ? Math.min(info.pages - 1, nrMeta) : info.pages - 1;
   const stream: Uint8Array[] = [];
   let crc = 0;
   const compression = header.flags.compression;
@@ -364,13 +370,14 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
     }
   }
 
+  if (opts.metadataOnly === true) k = leadingNonZero(mapEntries);
   // Nothing may follow: the writer fills entries in order and opens a new map page only when one is full.
-  for (let i = k; i < mapEntries.length; i++) {
+  for (let i = k; i < mapEntries.length && opts.metadataOnly !== true; i++) {
     if (mapEntries[i] !== 0)
       bail('extraMapEntries', `map entry ${i} = ${mapEntries[i]} follows the last stream page (entry ${k - 1})`);
   }
   const mapPagesNeeded = Math.floor(k / MAP_PAGE_ENTRIES) + 1;
-  if (mapPages.length > mapPagesNeeded) {
+  if (mapPages.length > mapPagesNeeded && opts.metadataOnly !== true) {
     bail('extraMapEntries', `${mapPages.length} swap-map pages for ${k} entries (the writer makes ${mapPagesNeeded})`);
   }
 
@@ -409,7 +416,7 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
   });
 
   // 5. CRC (load_compressed_image compares it only in compressed mode with SF_CRC32_MODE).
-  const checked = compression !== 'none' && header.flags.crc32Mode;
+  const checked = compression !== 'none' && header.flags.crc32Mode && opts.metadataOnly !== true;
   const expected = header.flags.crc32Mode ? header.crc32 : undefined;
   return {
     header,
@@ -429,6 +436,11 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
     chunks,
   };
 }
+
+const leadingNonZero = (entries: readonly number[]): number => {
+  const i = entries.indexOf(0);
+  return i < 0 ? entries.length : i;
+};
 
 /** The chunk holding uncompressed stream page `streamPage` (0 = swsusp_info), or undefined past the end. */
 export function chunkOfStreamPage(image: SwsuspImage, streamPage: number): StreamChunk | undefined {

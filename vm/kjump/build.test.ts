@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, fragmentExpectations, missingSymbols, patchSetSha256 } from './build.ts';
+import {
+  cacheKey,
+  FRAGMENT_PATH,
+  fragmentExpectations,
+  GATE_FRAGMENT_PATH,
+  joinFragments,
+  missingSymbols,
+  patchSetSha256,
+  sha256,
+} from './build.ts';
 
 describe('cacheKey', () => {
   it('changes with each of source version, fragment and patch set, and is filesystem-safe', () => {
@@ -43,5 +53,36 @@ describe('fragment checks', () => {
     expect(missingSymbols(frag, 'CONFIG_KEXEC_JUMP=y\nCONFIG_NR_CPUS=4\n# CONFIG_STRICT_DEVMEM is not set\n')).toEqual(
       [],
     );
+  });
+});
+
+describe('gate fragment', () => {
+  const base = readFileSync(FRAGMENT_PATH, 'utf8');
+  const gate = readFileSync(GATE_FRAGMENT_PATH, 'utf8');
+
+  it('leaves the plain kernel keyed by config.fragment alone, and changes the key with the gate', () => {
+    expect(sha256(joinFragments(base, undefined))).toBe(sha256(readFileSync(FRAGMENT_PATH)));
+    expect(joinFragments('A=y', 'B=y')).toBe('A=y\nB=y');
+    expect(cacheKey('v', sha256(joinFragments(base, gate)), 'p')).not.toBe(cacheKey('v', sha256(base), 'p'));
+  });
+
+  it('asks for what the swsusp scenarios need and keeps kexec jump', () => {
+    const { set } = fragmentExpectations(gate);
+    for (const sym of [
+      'HIBERNATION',
+      'HIBERNATION_SNAPSHOT_DEV',
+      'PM_DEBUG',
+      'PM_SLEEP_DEBUG',
+      'CRYPTO_LZO',
+      'CRYPTO_LZ4',
+      'SWAP',
+      'VIRTIO_BLK',
+      'VIRTIO_PCI',
+      'VIRTIO_CONSOLE',
+      'KEXEC_JUMP',
+    ]) {
+      expect(set).toContain(`CONFIG_${sym}=y`);
+    }
+    expect(fragmentExpectations(joinFragments(base, gate)).unset).toContain('CONFIG_MODULES');
   });
 });

@@ -1,6 +1,7 @@
-// kjump kernel builder: Debian linux-source-6.12 (or a user tree) + config.fragment + patches -> cached bzImage.
-// Cache: <cache>/kjump/<key>/{bzImage,config,build.json}, key = sha256(source version, fragment sha256, patch set sha256).
-// CLI: tsx vm/kjump/build.ts [--kernel-tree DIR] [--patch FILE]...   (prints build.json)
+// kjump kernel builder: Debian linux-source-6.12 (or a user tree) + config.fragment [+ gate.fragment] + patches ->
+// cached bzImage. Cache: <cache>/kjump/<key>/{bzImage,config,build.json}, key = sha256(source version, sha256 of the
+// fragment as applied (config.fragment, then gate.fragment with --gate), patch set sha256).
+// CLI: tsx vm/kjump/build.ts [--gate] [--kernel-tree DIR] [--patch FILE]...   (prints build.json)
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { cacheRoot } from '../kernels.ts';
 const run = promisify(execFile);
 
 export const FRAGMENT_PATH = new URL('./config.fragment', import.meta.url).pathname;
+/** What the shipped swsusp scenarios need on top (PM_DEBUG, LZO/LZ4 built in, the snapshot device): `--gate`. */
+export const GATE_FRAGMENT_PATH = new URL('./gate.fragment', import.meta.url).pathname;
 export const BUILD_SCRIPT = new URL('./build-kernel.sh', import.meta.url).pathname;
 export const JUMP_BACK_PATCH = new URL('./patches/jump-back-helper.patch', import.meta.url).pathname;
 export const SOURCE_TARBALL = '/usr/src/linux-source-6.12.tar.xz';
@@ -22,6 +25,8 @@ export interface KjumpBuildOptions {
   readonly kernelTree?: string;
   /** applied in order on top of the source (then reverted) */
   readonly patches?: readonly string[];
+  /** add gate.fragment: a kernel that also runs the shipped swsusp scenarios */
+  readonly gate?: boolean;
   readonly cacheDir?: string;
   /** build output goes here (default: the build log is kept in the cache entry) */
   readonly onLog?: (line: string) => void;
@@ -33,7 +38,10 @@ export interface KjumpKernel {
   readonly key: string;
   /** Debian package version, or `tree:<path>@<kernelversion>` */
   readonly sourceVersion: string;
+  /** sha256 of the fragment as applied (config.fragment, plus gate.fragment when gate) */
   readonly fragmentSha256: string;
+  /** built with gate.fragment (absent in cache entries from before it existed: false) */
+  readonly gate?: boolean;
   readonly patchSetSha256: string;
   readonly patches: readonly string[];
   /** seconds the build took (0 when it came from the cache) */
@@ -80,7 +88,19 @@ export function missingSymbols(fragment: string, config: string): string[] {
   return bad;
 }
 
+/** The fragment as applied: config.fragment alone (its bytes: the plain kernel's key is unchanged), or then gate. */
+export function joinFragments(base: string, gate: string | undefined): string {
+  return gate === undefined ? base : `${base}${base.endsWith('\n') ? '' : '\n'}${gate}`;
+}
+
 ////////    I/O    ////////
+
+function appliedFragment(gate: boolean): string {
+  return joinFragments(
+    readFileSync(FRAGMENT_PATH, 'utf8'),
+    gate ? readFileSync(GATE_FRAGMENT_PATH, 'utf8') : undefined,
+  );
+}
 
 async function debianSourceVersion(): Promise<string> {
   try {
@@ -141,7 +161,7 @@ export async function ensureKjumpKernel(opts: KjumpBuildOptions = {}): Promise<K
   mkdirSync(root, { recursive: true });
   const patches = (opts.patches ?? []).map((p) => resolve(p));
   for (const p of patches) if (!existsSync(p)) throw new InfraError(`patch not found: ${p}`);
-  const fragment = readFileSync(FRAGMENT_PATH);
+  const fragment = appliedFragment(opts.gate === true);
   const fragmentSha = sha256(fragment);
   const patchSha = patchSetSha256(patches.map((p) => readFileSync(p)));
   let tree: string;
@@ -163,24 +183,28 @@ export async function ensureKjumpKernel(opts: KjumpBuildOptions = {}): Promise<K
     return { ...m, bzImage: join(out, 'bzImage'), cached: true, buildSeconds: 0 };
   }
   // One object directory per source tree: switching patch sets rebuilds only what the patches touch (~10 s).
-  const obj = join(root, `obj-${sha256(tree).slice(0, 12)}`);
+  // The gate kernel gets its own object directory: alternating with the plain one would rebuild most of the tree.
+  const obj = join(root, `obj-${sha256(tree).slice(0, 12)}${opts.gate === true ? '-gate' : ''}`);
   const tmpOut = `${out}.tmp-${process.pid}`;
   rmSync(tmpOut, { recursive: true, force: true });
   mkdirSync(tmpOut, { recursive: true });
   const t0 = performance.now();
   const logFile = join(root, `${key}.build.log`);
-  const code = await runLogged(BUILD_SCRIPT, [tree, obj, FRAGMENT_PATH, tmpOut, ...patches], logFile, opts.onLog);
+  const fragmentFile = join(tmpOut, 'fragment');
+  writeFileSync(fragmentFile, fragment);
+  const code = await runLogged(BUILD_SCRIPT, [tree, obj, fragmentFile, tmpOut, ...patches], logFile, opts.onLog);
   if (code !== 0) {
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
     throw new InfraError(`kjump kernel build failed (exit ${code}, log ${logFile}): ${tail}`);
   }
-  const bad = missingSymbols(fragment.toString(), readFileSync(join(tmpOut, 'config'), 'utf8'));
+  const bad = missingSymbols(fragment, readFileSync(join(tmpOut, 'config'), 'utf8'));
   if (bad.length > 0) throw new InfraError(`kjump kernel config lacks: ${bad.join(', ')}`);
   const k: KjumpKernel = {
     bzImage: join(out, 'bzImage'),
     key,
     sourceVersion,
     fragmentSha256: fragmentSha,
+    gate: opts.gate === true,
     patchSetSha256: patchSha,
     patches,
     buildSeconds: Math.round((performance.now() - t0) / 100) / 10,
@@ -199,22 +223,24 @@ export const kernelLabel = (k: KjumpKernel): string =>
 async function main(argv: readonly string[]): Promise<number> {
   const patches: string[] = [];
   let kernelTree: string | undefined;
+  let gate = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if (a === '--patch' && v !== undefined) {
+    if (a === '--gate') gate = true;
+    else if (a === '--patch' && v !== undefined) {
       patches.push(v);
       i++;
     } else if (a === '--kernel-tree' && v !== undefined) {
       kernelTree = v;
       i++;
     } else {
-      console.error(`usage: build.ts [--kernel-tree DIR] [--patch FILE]...  (bad argument: ${a})`);
+      console.error(`usage: build.ts [--gate] [--kernel-tree DIR] [--patch FILE]...  (bad argument: ${a})`);
       return 2;
     }
   }
   try {
-    const k = await ensureKjumpKernel({ patches, ...(kernelTree !== undefined ? { kernelTree } : {}) });
+    const k = await ensureKjumpKernel({ patches, gate, ...(kernelTree !== undefined ? { kernelTree } : {}) });
     console.log(JSON.stringify(k, null, 2));
     return 0;
   } catch (e) {

@@ -61,7 +61,8 @@ export function withoutKnownWarnings(log: string): string {
   return lines.join('\n');
 }
 
-const OOM = /page allocation failure|oom-kill|Could not allocate control_code_buffer|Out of memory/;
+const CONTROL_BUFFER = /Could not allocate control_code_buffer/;
+const OOM = /page allocation failure|oom-kill|Out of memory/;
 
 function rcOf(e: { rc: number } | undefined): string {
   return e === undefined ? 'none' : String(e.rc);
@@ -76,7 +77,8 @@ export function kjumpTrouble(
 ): { name: KjumpTrouble; detail: string } | undefined {
   const helper = findEvent(evs, 'b-helper-loaded');
   if (helper !== undefined && helper.rc !== 0) {
-    const line = log.split('\n').find((l) => OOM.test(l));
+    const lines = log.split('\n');
+    const line = lines.find((l) => CONTROL_BUFFER.test(l)) ?? lines.find((l) => OOM.test(l));
     if (line !== undefined) return { name: 'jumpBackHelperOom', detail: line.replace(/^\[[\s\d.]+\]\s*/, '').trim() };
     return { name: 'guestError', detail: `kexec --load-jump-back-helper failed in B (rc ${helper.rc})` };
   }

@@ -96,6 +96,7 @@ describe('startNbdServer', () => {
     expect([pre.err, w1.err]).toEqual([0, 0]);
     expect([...read.payload]).toEqual([2, 2, 2, 2]);
     expect(cut).toBe(true);
+    expect(srv.faultFired()).toBe(true);
     expect(srv.writesStored()).toBe(3);
     const d = readFileSync(disk);
     expect(d[0]).toBe(1);
@@ -115,12 +116,31 @@ describe('startNbdServer', () => {
     const c = await client(srv.socketPath);
     srv.arm();
     const ok = await c.request(1, 0, 4096, Buffer.alloc(4096, 7));
+    const before = srv.faultFired();
     const bad = await c.request(1, 4096, 2 * 4096, Buffer.alloc(2 * 4096, 8));
     c.close();
     await srv.close();
     expect([ok.err, bad.err]).toEqual([0, 5]);
+    expect([before, srv.faultFired()]).toEqual([false, true]);
     const d = readFileSync(disk);
     expect([d[0], d[4096], d[2 * 4096]]).toEqual([7, 0, 0]);
+  });
+  it('reports a fault that never fired: the image ended before write n', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(8 * 4096));
+    const srv = await startNbdServer({
+      socketPath: join(dir, 'nbd.sock'),
+      diskPath: disk,
+      faults: { ioErrorAtWrite: 5 },
+    });
+    const c = await client(srv.socketPath);
+    srv.arm();
+    const w = await c.request(1, 0, 2 * 4096, Buffer.alloc(2 * 4096, 7));
+    c.close();
+    await srv.close();
+    expect(w.err).toBe(0);
+    expect(srv.faultFired()).toBe(false);
   });
 });
 
@@ -174,6 +194,7 @@ describe('ioErrorAfterPage (EIO after the signature)', () => {
     await server.close();
     // Assert: page 5 and page 0 stored; the write after page 0 (page 7) fails with EIO; page 9 is stored again.
     expect(results).toEqual([0, 0, 5, 0]);
+    expect(server.faultFired()).toBe(true);
     const d = readFileSync(disk);
     expect(d[7 * 4096]).toBe(0);
     expect(d[9 * 4096]).toBe(0xab);

@@ -67,6 +67,8 @@ export interface NbdServer {
   readonly writesStored: () => number;
   /** power was cut by the fault */
   readonly powerLost: () => boolean;
+  /** the scheduled fault hit: a write failed with EIO, or the power was cut (false: the writes never got there) */
+  readonly faultFired: () => boolean;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export function startNbdServer(opts: {
   let nextWrite = 0;
   let stored = 0;
   let lost = false;
+  let fired = false;
   // ioErrorAfterPage: 'waiting' for the page, 'due' (next write fails), 'done'
   let afterPage: 'waiting' | 'due' | 'done' = opts.faults.ioErrorAfterPage === undefined ? 'done' : 'waiting';
   const sockets = new Set<Socket>();
@@ -124,11 +127,15 @@ export function startNbdServer(opts: {
       if (afterPage === 'due') {
         afterPage = 'done';
         nextWrite += pages;
+        fired = true;
         return EIO;
       }
       const d = decideWrite(opts.faults, nextWrite, pages);
       nextWrite += pages;
-      if (d.kind === 'eio') return EIO;
+      if (d.kind === 'eio') {
+        fired = true;
+        return EIO;
+      }
       const hp = opts.faults.ioErrorAfterPage;
       if (afterPage === 'waiting' && hp !== undefined && hp >= firstPage && hp < firstPage + pages) afterPage = 'due';
       const n =
@@ -137,6 +144,7 @@ export function startNbdServer(opts: {
       stored += d.pages;
       if (d.kind === 'storePrefixThenLose') {
         lost = true;
+        fired = true;
         opts.onPowerLoss?.();
       }
       return 0;
@@ -233,6 +241,7 @@ export function startNbdServer(opts: {
         },
         writesStored: () => stored,
         powerLost: () => lost,
+        faultFired: () => fired,
         close: () =>
           new Promise<void>((res) => {
             for (const s of sockets) s.destroy();

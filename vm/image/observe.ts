@@ -1,0 +1,140 @@
+// Storage facts of a real run (spec/outcome.ts StorageFacts, ImageCheck): is an image signed on the swap disk, and
+// what an independent reader finds in it. One parser (parse.ts), one checker (check.ts), the agent's tag matcher
+// (agent-tag.ts); the guest's own memory map comes from its console (BIOS-e820 lines).
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { ImageCheck, ImageStats, StorageFacts, TaggedCheck } from '../../spec/outcome.ts';
+import { AGENT_KIND_ANON, agentTagMatcher } from './agent-tag.ts';
+import { checkSwsuspImage, findTaggedPages, type PfnRange } from './check.ts';
+import { HIBERNATE_SIG, PAGE_SIZE, type PageReader } from './format.ts';
+import { decodeSwsuspHeader, imageStats, parseSwsuspImage, type SwsuspImage } from './parse.ts';
+
+/**
+ * RAM of the guest's firmware memory map as PFN ranges: the `BIOS-e820: [mem 0xS-0xE] usable` lines the kernel
+ * prints at boot; a partial page at either end is not RAM (e820__register_nosave_regions rounds the same way).
+ */
+export function parseE820Ram(log: string): PfnRange[] {
+  const out: PfnRange[] = [];
+  for (const m of log.matchAll(/BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable/g)) {
+    const start = Math.ceil(Number.parseInt(m[1] ?? '', 16) / PAGE_SIZE);
+    const end = Math.floor((Number.parseInt(m[2] ?? '', 16) + 1) / PAGE_SIZE);
+    if (end > start) out.push({ start, end });
+  }
+  return out;
+}
+
+/** The agent's mlocked anon pages (agent.c fill/rewrite): every one must be in an image exactly once. */
+export interface AgentPages {
+  /** hibfuzz.id (plan.ts scenarioIdHash) */
+  readonly id: number;
+  readonly seed: number;
+  /** generation of anon page i at the snapshot (how often the program's writes rewrote it) */
+  readonly generations: readonly number[];
+}
+
+/** Generations of `anon` pages after writes of these sizes (agent.c rewrite: page k % anon, in order). */
+export function anonGenerations(anon: number, writes: readonly number[]): number[] {
+  const gen = new Array<number>(anon).fill(0);
+  if (anon === 0) return gen;
+  for (const n of writes) {
+    const rounds = Math.floor(n / anon);
+    for (let i = 0; i < anon; i++) gen[i] = (gen[i] ?? 0) + rounds + (i < n % anon ? 1 : 0);
+  }
+  return gen;
+}
+
+/** The agent's pages as found among the image's data pages. */
+export function taggedCheck(image: SwsuspImage, agent: AgentPages): TaggedCheck {
+  const found = findTaggedPages(image, agentTagMatcher({ seed: agent.seed, id: agent.id }));
+  const byIndex = new Map<number, (typeof found)[number][]>();
+  for (const f of found) {
+    if (f.tag.kind !== AGENT_KIND_ANON) continue;
+    byIndex.set(f.tag.index, [...(byIndex.get(f.tag.index) ?? []), f]);
+  }
+  let missing = 0;
+  let duplicated = 0;
+  let wrongData = 0;
+  agent.generations.forEach((gen, i) => {
+    const list = byIndex.get(i) ?? [];
+    if (list.length === 0) missing++;
+    else if (list.length > 1) duplicated++;
+    else if (list[0]?.tag.intact !== true || list[0].tag.generation !== gen) wrongData++;
+  });
+  return { expected: agent.generations.length, missing, duplicated, wrongData };
+}
+
+const findingIs = (re: RegExp) => (v: { readonly message: string }) => re.test(v.message);
+
+/** The ImageCheck of a parsed image: the checker's findings as facts (no invariant is decided here). */
+export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[], agent?: AgentPages): ImageCheck {
+  const findings = checkSwsuspImage(image, { ramRanges: ram, maxPerCheck: Number.POSITIVE_INFINITY });
+  const crcBad = image.crc.checked && !image.crc.match;
+  const problem = crcBad ? 'image CRC32 does not match the stream' : findings[0]?.message;
+  return {
+    complete: !crcBad,
+    ...(problem === undefined ? {} : { problem }),
+    compressor: image.header.flags.compression,
+    stats: imageStats(image),
+    pfnsAscending: !findings.some(findingIs(/PFN list not strictly ascending/)),
+    countsConsistent: !findings.some(findingIs(/nr_meta_pages does not fit|PFN entries without the zero flag differ/)),
+    nosavePfns: findings.filter((v) => v.invariant === 'NosaveNeverSaved').length,
+    ...(agent === undefined ? {} : { tagged: taggedCheck(image, agent) }),
+  };
+}
+
+/** A PageReader over an open device file (reads only what the parser asks for). */
+function fileReader(fd: number, devicePages: number): PageReader {
+  return (i) => {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= devicePages) return undefined;
+    const b = new Uint8Array(PAGE_SIZE);
+    return readSync(fd, b, 0, PAGE_SIZE, i * PAGE_SIZE) === PAGE_SIZE ? b : undefined;
+  };
+}
+
+export interface ReadStorageOptions {
+  readonly devicePages: number;
+  /** page of the swap header (0 for a partition) */
+  readonly resumeOffset?: number;
+  /** check a signed image: the guest's RAM (nosave = outside it) and, optionally, the agent's pages */
+  readonly check?: { readonly ram: readonly PfnRange[]; readonly agent?: AgentPages };
+}
+
+export interface StorageRead {
+  readonly facts: StorageFacts;
+  /** counts of the signed image, also when it is torn after its metadata; undefined: no image or unreadable */
+  readonly stats: ImageStats | undefined;
+}
+
+/**
+ * Read the swap disk as it is now: the signature, and with `check` the whole image (parse, check, agent tags).
+ * A signed image that does not parse is `complete: false` with the parser's message.
+ */
+export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead {
+  const fd = openSync(disk, 'r');
+  try {
+    const reader = fileReader(fd, opts.devicePages);
+    const at = opts.resumeOffset ?? 0;
+    const head = reader(at);
+    const signed = head !== undefined && decodeSwsuspHeader(head, at).sig === HIBERNATE_SIG;
+    if (!signed) return { facts: { signed }, stats: undefined };
+    const popts = { devicePages: opts.devicePages, resumeOffset: at };
+    const meta = parseSwsuspImage(reader, { ...popts, metadataOnly: true });
+    const stats = meta.ok ? imageStats(meta.image) : undefined;
+    if (opts.check === undefined) return { facts: { signed }, stats };
+    const full = parseSwsuspImage(reader, popts);
+    if (full.ok) return { facts: { signed, image: imageCheckOf(full.image, opts.check.ram, opts.check.agent) }, stats };
+    // torn after its metadata: the PFN list is still there to check
+    const partial = meta.ok ? imageCheckOf(meta.image, opts.check.ram) : undefined;
+    const torn: ImageCheck = {
+      complete: false,
+      problem: `${full.error.code}: ${full.error.message}`,
+      compressor: decodeSwsuspHeader(head, at).flags.compression,
+      stats: stats ?? { dataPages: 0, zeroPages: 0, metaPages: 0, streamPages: 0, writes: 0 },
+      pfnsAscending: partial?.pfnsAscending ?? false,
+      countsConsistent: partial?.countsConsistent ?? false,
+      nosavePfns: partial?.nosavePfns ?? 0,
+    };
+    return { facts: { signed, image: torn }, stats };
+  } finally {
+    closeSync(fd);
+  }
+}
