@@ -3,7 +3,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decideWrite, startNbdServer } from './nbd.ts';
+import { decideWrite, type NbdFaults, startNbdServer } from './nbd.ts';
 
 describe('decideWrite', () => {
   it('stores requests before any fault', () => {
@@ -104,17 +104,19 @@ describe('startNbdServer', () => {
     expect(d[4 * 4096]).toBe(0);
   });
 
-  it('answers EIO for the faulty write and stores nothing of that request', async () => {
+  /** An 8-page disk served with `faults`, armed, and a connected client. */
+  const served = async (faults: NbdFaults) => {
     const dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
     const disk = join(dir, 'disk.img');
     writeFileSync(disk, Buffer.alloc(8 * 4096));
-    const srv = await startNbdServer({
-      socketPath: join(dir, 'nbd.sock'),
-      diskPath: disk,
-      faults: { ioErrorAtWrite: 1 },
-    });
+    const srv = await startNbdServer({ socketPath: join(dir, 'nbd.sock'), diskPath: disk, faults });
     const c = await client(srv.socketPath);
     srv.arm();
+    return { disk, srv, c };
+  };
+
+  it('answers EIO for the faulty write and stores nothing of that request', async () => {
+    const { disk, srv, c } = await served({ ioErrorAtWrite: 1 });
     const ok = await c.request(1, 0, 4096, Buffer.alloc(4096, 7));
     const before = srv.faultFired();
     const bad = await c.request(1, 4096, 2 * 4096, Buffer.alloc(2 * 4096, 8));
@@ -125,17 +127,9 @@ describe('startNbdServer', () => {
     const d = readFileSync(disk);
     expect([d[0], d[4096], d[2 * 4096]]).toEqual([7, 0, 0]);
   });
+
   it('reports a fault that never fired: the image ended before write n', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
-    const disk = join(dir, 'disk.img');
-    writeFileSync(disk, Buffer.alloc(8 * 4096));
-    const srv = await startNbdServer({
-      socketPath: join(dir, 'nbd.sock'),
-      diskPath: disk,
-      faults: { ioErrorAtWrite: 5 },
-    });
-    const c = await client(srv.socketPath);
-    srv.arm();
+    const { srv, c } = await served({ ioErrorAtWrite: 5 });
     const w = await c.request(1, 0, 2 * 4096, Buffer.alloc(2 * 4096, 7));
     c.close();
     await srv.close();
