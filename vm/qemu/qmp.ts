@@ -27,7 +27,12 @@ export class Qmp {
         this.#buf = this.#buf.slice(nl + 1);
         nl = this.#buf.indexOf('\n');
         if (line === '') continue;
-        const msg = JSON.parse(line) as Record<string, unknown>;
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          msg = { error: { desc: `not QMP: ${line.slice(0, 80)}` } }; // answers the oldest waiter; never a crash
+        }
         if ('event' in msg) {
           this.#events.push(msg);
           continue;
