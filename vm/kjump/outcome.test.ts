@@ -18,6 +18,11 @@ const stats = { dataPages: 2048, zeroPages: 0, metaPages: 4, streamPages: 2053, 
 const disk = (signed: boolean): DiskFacts => ({ storage: { signed }, stats });
 const noImage: DiskFacts = { storage: { signed: false }, stats: undefined };
 
+const golden = (name: string) => {
+  const log = readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8');
+  return { log, evs: parseEvents(log.split('\n').map((text, t) => ({ t, text }))) };
+};
+
 /** A console log of HIBFUZZ event lines (one per element) and kernel lines (elements starting with '['). */
 const run = (lines: readonly string[]) => {
   const log = lines.map((l) => (l.startsWith('[') ? l : `HIBFUZZ ${l}`)).join('\n');
@@ -29,8 +34,7 @@ const A_TO_B = ['{"ev":"a-init"}', '{"ev":"a-load"}', '{"ev":"a-loaded","rc":0}'
 
 describe('run 1 (A, B, A again): boot verdict and hibernate outcome', () => {
   it('the recorded abort: pass (the known vmcore warning of B set aside), aborted with memory and storage facts', () => {
-    const log = readFileSync(new URL('./testdata/abort-a.log', import.meta.url), 'utf8');
-    const evs = parseEvents(log.split('\n').map((text, t) => ({ t, text })));
+    const { log, evs } = golden('abort-a.log');
     const boot = kjumpBootVerdict(evs, log, exited, ctxA());
     expect(boot).toEqual({ kind: 'pass', title: 'powered off' });
     expect(hibernateOutcome(abortHib, evs, boot, disk(false))).toEqual({
@@ -51,6 +55,22 @@ describe('run 1 (A, B, A again): boot verdict and hibernate outcome', () => {
       result: 'crashed',
       at: 'hibernating',
       boot: 'kernelPanic',
+    });
+  });
+
+  it('the recorded stock-helper run on unpatched 6.12: jumpBackHelperOom, crashed while hibernating', () => {
+    const { log, evs } = golden('stock-helper-a.log');
+    const boot = kjumpBootVerdict(evs, log, exited, ctxA(abortHib, false));
+    expect(boot).toEqual({
+      kind: 'bootFailed',
+      title: 'jumpBackHelperOom: kexec: Could not allocate control_code_buffer',
+    });
+    expect(hibernateOutcome(abortHib, evs, boot, noImage)).toEqual({
+      op: 'hibernate',
+      result: 'crashed',
+      at: 'hibernating',
+      boot: 'bootFailed',
+      title: boot.title,
     });
   });
 
@@ -145,6 +165,19 @@ describe('run 2 (cold boot of C, then A): boot verdict and resume outcome', () =
     const r = run(lines);
     return resumeOutcome(r.evs, kjumpBootVerdict(r.evs, r.log, exit, ctxC));
   };
+
+  it('the recorded cold resume: pass, resumed with 4096 pages checked, the signature gone', () => {
+    const { log, evs } = golden('coldresume-c.log');
+    const boot = kjumpBootVerdict(evs, log, exited, ctxC);
+    expect(boot.kind).toBe('pass');
+    expect(resumeOutcome(evs, boot)).toEqual({
+      op: 'resume',
+      result: 'resumed',
+      pagesChecked: 4096,
+      pagesCorrupt: 0,
+      storageAfter: { signed: false },
+    });
+  });
 
   it('no image, a refused image', () => {
     expect(resumeOf([...C, '{"ev":"c-noimage","stale":1}', POWER_DOWN])).toEqual({ op: 'resume', result: 'noImage' });
