@@ -118,7 +118,7 @@ function scanEntries(
  * The image signed at `offset`, checked by a reader that shares no code with the writer: decoded end to end, the
  * CRC where the flags ask for one, the PFN list's order and counts, PFNs outside the machine's RAM, and the agent's
  * pages of `atImage` (the memory the image was made from, when known). When the image does not decode, only
- * `complete`, `problem` and `compressor` carry information.
+ * `complete`, `problem` and `compressor` carry information. `dev` is a snapshot (decodes are memoised per snapshot).
  */
 export function checkImage(dev: BlockDevice, offset: number, nosave: Uint8Array, atImage?: Memory): ImageCheck {
   const compressor = compressorOf(dev.header.get(offset)?.flags ?? 0);
