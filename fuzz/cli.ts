@@ -1,6 +1,7 @@
 // hibfuzz CLI entry point (bin/hibfuzz.mjs imports it): runs main() on process.argv and sets the exit status.
 // SIGINT stops a campaign at the next run; it still prints its summary and writes its reports.
-import { main, processIo } from './main.ts';
+import { processIo } from './cli-kit.ts';
+import { main } from './main.ts';
 
 let interrupted = false;
 process.on('SIGINT', () => {

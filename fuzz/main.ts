@@ -1,26 +1,29 @@
 // The hibfuzz command line: argument parsing (node:util parseArgs, strict) and wiring of the campaign, corpus,
-// replay, shrink, explain, report and bench modules to files and streams. Decisions live in those modules;
-// the exit status comes from exitCodeFor().
+// replay, shrink, explain, report and bench modules to files and streams (fuzz/cli-kit.ts: what they share).
+// Decisions live in those modules; the exit status comes from exitCodeFor().
+
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import type { Parts } from '../impl/index.ts';
-import { defaultParts } from '../impl/index.ts';
 import { PLANTS, plantByName } from '../properties/__fixtures__/plants.ts';
-import { INVARIANT_NAMES, isInvariantName, type Scenario } from '../spec/index.ts';
+import { INVARIANT_NAMES, isInvariantName } from '../spec/index.ts';
 import { scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
+import type { Backend, KernelIdentity } from '../vm/backend.ts';
+import { openBackend } from '../vm/backends.ts';
+import { isInfraError } from '../vm/errors.ts';
+import { MIN_MEM_MIB as KJUMP_MIN_MEM_MIB } from '../vm/kjump/plan.ts';
+import { MIN_VM_MEM_PAGES } from '../vm/plan.ts';
 import { parseBudget, parseIntFlag, parseShard, type Shard } from './args.ts';
 import { runBench } from './bench.ts';
 import { type CampaignProgress, type CampaignResult, type Finding, findingText, runCampaign } from './campaign.ts';
+import { fail, type Io, infra, loadScenario, parse, plantParts, processIo, UsageError } from './cli-kit.ts';
 import {
   atomicWrite,
   type FindingRecord,
   openCorpus,
   readCorpus,
-  readScenarioFile,
   saveFinding,
   scenarioFilesOf,
   scenarioJson,
@@ -37,24 +40,8 @@ import { firstDivergence, replayLines, replayScenario, violationLines } from './
 import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
 import { shrinkScenario } from './shrink.ts';
 import { printScenarioText, stepText } from './text.ts';
-import { loadVm, modelScenarioFor, runVmCampaign, type VmCampaignResult } from './vm-target.ts';
-
-export interface Io {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  /** progress on a terminal: `\r` status line; otherwise plain lines */
-  readonly isTTY: boolean;
-  readonly env: NodeJS.ProcessEnv;
-  /** set by SIGINT: campaigns stop at the next run and report */
-  readonly interrupted?: () => boolean;
-}
-
-export const processIo = (): Io => ({
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-  isTTY: process.stderr.isTTY === true,
-  env: process.env,
-});
+import { cmdVm, VM_USAGE } from './vm-cli.ts';
+import { runVmCampaign, type VmCampaignResult } from './vm-target.ts';
 
 export const USAGE = `hibfuzz: property-based testing and fuzzing of Linux hibernation (kexec approach and swsusp)
 
@@ -69,51 +56,13 @@ usage:
   hibfuzz plants                                the planted bugs (for --plant)
   hibfuzz merge DIR... [--into DIR]             merge corpora (dedup by invariant and signature)
   hibfuzz bench [--json] [--quick]              model and campaign throughput
-  hibfuzz vm run FILE --kernel K [--json] [--work-dir DIR]   one scenario on a real kernel in QEMU
-  hibfuzz --help
+${VM_USAGE}  hibfuzz --help
 
 exit status: 0 every run held, 1 a violation was found, 2 usage or infrastructure error.
 `;
 
 /** Seed scenarios shipped with hibfuzz, replayed by every campaign after the corpus. */
 export const SEEDS_DIR = fileURLToPath(new URL('./seeds', import.meta.url));
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-function fail(message: string): never {
-  throw new UsageError(message);
-}
-
-function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(
-  args: readonly string[],
-  options: T,
-) {
-  try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
-  } catch (e) {
-    return fail((e as Error).message.split('\n')[0] ?? 'bad arguments');
-  }
-}
-
-function plantParts(name: string | undefined): { parts: Parts; plant?: string } {
-  if (name === undefined) return { parts: defaultParts };
-  const p = plantByName(name);
-  if (p === undefined) fail(`--plant: unknown plant '${name}' (see 'hibfuzz plants')`);
-  return { parts: p.parts, plant: name };
-}
-
-function loadScenario(file: string): Scenario {
-  const r = readScenarioFile(file);
-  if (!r.ok) fail(r.error);
-  return r.scenario;
-}
-
-function need<T>(x: T | undefined, message: string): T {
-  if (x === undefined) fail(message);
-  return x;
-}
 
 function value<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) fail(r.error);
@@ -245,10 +194,15 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
     if (f !== undefined && !existsSync(dirname(resolve(f)))) fail(`${f}: directory ${dirname(f)} does not exist`);
   }
   const corpusDir = values.corpus ?? 'corpus';
-  let vmApi: Awaited<ReturnType<typeof loadVm>> | undefined;
+  let vm: { backend: Backend; identity: KernelIdentity } | undefined;
   if (target === 'vm') {
-    vmApi = await loadVm(values.kernel);
-    if (!vmApi.ok) return infra(io, vmApi.error);
+    const backend = openBackend(values.kernel as string);
+    try {
+      vm = { backend, identity: await backend.identity() };
+    } catch (e) {
+      if (!isInfraError(e)) throw e;
+      return infra(io, e.message.split('\n')[0] ?? '');
+    }
   }
   const opened = openCorpus(corpusDir);
   if (!opened.ok) return infra(io, opened.error);
@@ -285,14 +239,16 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   const interrupted = io.interrupted ?? (() => false);
   let result: CampaignResult;
   let infraErrors: readonly string[] = [];
-  if (target === 'vm' && vmApi?.ok) {
+  if (target === 'vm' && vm !== undefined) {
     const workRoot = join(
       io.env.HIBFUZZ_CACHE ?? join(io.env.HOME ?? '/tmp', '.cache', 'hibfuzz'),
       'fuzz-runs',
       `${seed}-${shard.k}of${shard.n}`,
     );
     const vr: VmCampaignResult = await runVmCampaign({
-      api: vmApi.api,
+      backend: vm.backend,
+      identity: vm.identity,
+      minMemPages: vm.identity.protocol === 'kexec' ? KJUMP_MIN_MEM_MIB * 256 : MIN_VM_MEM_PAGES,
       kernel: values.kernel as string,
       seed,
       shard,
@@ -381,11 +337,6 @@ const rate = (runs: number, secs: number) => {
   const r = runs / Math.max(secs, 1e-3);
   return r >= 10 ? String(Math.round(r)) : r.toFixed(2);
 };
-
-function infra(io: Io, message: string): number {
-  io.err(`hibfuzz: ${message}\n`);
-  return exitCodeFor({ infraError: message, findings: 0 });
-}
 
 // ---- replay / shrink / explain ------------------------------------------------------------------------------
 
@@ -550,68 +501,6 @@ function cmdMerge(args: readonly string[], io: Io): number {
   return EXIT.HELD;
 }
 
-// ---- vm run ----------------------------------------------------------------------------------------------------
-
-async function cmdVm(args: readonly string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub !== 'run') fail(`vm: unknown subcommand '${sub ?? ''}' (expected: vm run FILE --kernel K)`);
-  const { values, positionals } = parse(rest, {
-    kernel: { type: 'string' },
-    json: { type: 'boolean' },
-    'work-dir': { type: 'string' },
-    plant: { type: 'string' },
-  });
-  if (positionals.length !== 1) fail('vm run: expected one FILE');
-  const kernel = need(values.kernel, 'vm run: --kernel K is required (debian-6.1, debian-6.12 or a path)');
-  const { parts } = plantParts(values.plant);
-  const s = loadScenario(positionals[0] as string);
-  const vm = await loadVm(kernel);
-  if (!vm.ok) return infra(io, vm.error);
-  const support = vm.api.vmSupports(s);
-  if (!support.ok) fail(`${positionals[0]}: not runnable in a VM: ${support.reason ?? ''}`);
-  const workDir =
-    values['work-dir'] ??
-    join(io.env.HIBFUZZ_CACHE ?? join(io.env.HOME ?? '/tmp', '.cache', 'hibfuzz'), 'vm-runs', `${s.id}-${Date.now()}`);
-  mkdirSync(workDir, { recursive: true });
-  const model = replayScenario(modelScenarioFor(s, kernel), parts);
-  try {
-    const r = await vm.api.runScenarioInVm(s, { kernel, workDir, log: (l) => io.err(`${l}\n`) });
-    const { compareObservations, judge, describeOutcome } = await import('../spec/index.ts');
-    const j = judge(s, r.observation.violations);
-    const d = model.ok ? compareObservations(model.observation, r.observation) : undefined;
-    if (values.json) {
-      io.out(
-        `${JSON.stringify({ observation: r.observation, verdict: r.verdict, judgement: j, diff: d ?? null }, null, 2)}\n`,
-      );
-    } else {
-      const mj = model.ok ? model.judgement : undefined;
-      const names = (vs: readonly { invariant: string }[]) => [...new Set(vs.map((v) => v.invariant))].join(', ');
-      io.out(`kernel ${r.observation.kernel}: boot verdict ${r.verdict.kind}\n`);
-      if (mj !== undefined) {
-        const why = mj.predicted.length > 0 ? ` (${names(mj.predicted)}: ${mj.predicted[0]?.limit ?? ''})` : '';
-        io.out(`  model prediction: ${mj.verdict}${mj.unexpected.length > 0 ? ` [${names(mj.unexpected)}]` : why}\n`);
-      }
-      io.out(
-        `  real kernel: ${j.verdict}${r.observation.violations.length > 0 ? ` [${names(r.observation.violations)}]` : ''}\n`,
-      );
-      for (const [i, o] of r.observation.steps.entries()) {
-        const m = model.ok ? describeOutcome(model.observation.steps[i]) : '?';
-        io.out(`  step ${i}: vm ${describeOutcome(o)} | model ${m}\n`);
-      }
-      for (const v of j.unexpected) io.out(`${violationLines(v, '  ').join('\n')}\n`);
-      io.out(
-        `differential: ${d?.verdict ?? 'model could not run'}${d?.differences.length ? `\n  ${d.differences.join('\n  ')}` : ''}\n`,
-      );
-      io.out(`artifacts: ${workDir}\n`);
-    }
-    return exitCodeFor({ findings: (j.verdict === 'violated' ? 1 : 0) + (d?.verdict === 'diverge' ? 1 : 0) });
-  } catch (e) {
-    if (vm.api.isInfraError(e)) return infra(io, (e as Error).message.split('\n')[0] ?? 'infra error');
-    io.out(`kernel failure (finding): ${(e as Error).message.split('\n')[0]}\n`);
-    return exitCodeFor({ findings: 1 });
-  }
-}
-
 // ---- main ------------------------------------------------------------------------------------------------------
 
 async function dispatch(argv: readonly string[], io: Io): Promise<number> {
@@ -671,10 +560,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       io.err(`hibfuzz: ${e.message}\n`);
       return exitCodeFor({ usageError: e.message, findings: 0 });
     }
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO' || code === 'ENOTDIR') {
-      return infra(io, `${(e as Error).message.split('\n')[0]}`);
-    }
-    throw e;
+    // anything else is not a violation: one line, exit 2 (HIBFUZZ_DEBUG=1 adds the stack)
+    if (io.env.HIBFUZZ_DEBUG === '1' && e instanceof Error) io.err(`${e.stack ?? ''}\n`);
+    return infra(io, `${(e as Error).message.split('\n')[0]}`);
   }
 }

@@ -4,6 +4,8 @@ import type { CampaignResult } from './campaign.ts';
 
 /** The differential check of target vm: the model's prediction agrees with the kernel. */
 export const DIFF_TEST = 'ModelAgreesWithKernel' as const;
+/** Every boot of a real run ended as planned (no panic, oops, hang, triple fault, unexpected reboot). */
+export const BOOT_TEST = 'KernelBootsAndRuns' as const;
 
 export interface TestFailure {
   readonly file?: string;

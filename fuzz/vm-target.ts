@@ -1,20 +1,15 @@
-// `--target vm`: run scenarios on a real kernel through vm/ (loaded dynamically: fuzz/ depends only on its public
-// surface), up to `jobs` QEMUs at once, and compare each observation with the model's prediction.
-// A finding is an unexplained invariant violation the kernel showed, or a model/kernel divergence.
+// `--target vm`: generated scenarios on a real kernel through one backend (vm/backends.ts), up to `jobs` QEMUs at
+// once, each judged by fuzz/real-run.ts (spec/verdict.ts judgeRealRun). A finding is what judgeRealRun calls one:
+// an unexplained invariant violation, a boot that did not end as planned, a divergence from the model. The host's
+// trouble (InfraError, status error) is counted and reported, never saved to the corpus.
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import fc from 'fast-check';
 import { defaultParts, type Parts, runAndJudge } from '../impl/index.ts';
 import { scenarioArb } from '../properties/arbitraries/scenario.ts';
-import {
-  compareObservations,
-  describeOutcome,
-  judge,
-  type Observation,
-  parseScenario,
-  type Scenario,
-  SWSUSP_ABORT_POINTS,
-} from '../spec/index.ts';
+import { type KernelLine, parseScenario, type Scenario, SWSUSP_ABORT_POINTS } from '../spec/index.ts';
+import type { Backend, KernelIdentity } from '../vm/backend.ts';
+import { GUEST_BASELINE } from '../vm/backends.ts';
 import type { Shard } from './args.ts';
 import type { CampaignResult, Finding } from './campaign.ts';
 import { findingText, replayCommand } from './campaign.ts';
@@ -28,99 +23,36 @@ import {
   updateFinding,
 } from './corpus.ts';
 import { addRun, newCoverage } from './coverage.ts';
-import { DIFF_TEST } from './results.ts';
+import { type RealResult, runReal } from './real-run.ts';
+import { BOOT_TEST, DIFF_TEST } from './results.ts';
 import { BATCH_SIZE, batchSeed, shardBatch } from './shard.ts';
 
-/** What fuzz/ uses of vm/index.ts. */
-export interface VmApi {
-  readonly runScenarioInVm: (
-    s: Scenario,
-    opts: { kernel: string; workDir: string; log?: (line: string) => void },
-  ) => Promise<{ readonly observation: Observation; readonly verdict: { readonly kind: string } }>;
-  readonly vmSupports: (s: Scenario) => { readonly ok: boolean; readonly reason?: string };
-  readonly MIN_VM_MEM_PAGES: number;
-  readonly isInfraError: (e: unknown) => boolean;
-  /** the protocol the runner executes (default swsusp: the Debian kernels) */
-  readonly protocol?: 'kexec' | 'swsusp';
-}
-
-export type VmLoad = { ok: true; api: VmApi } | { ok: false; error: string };
-
-/**
- * Import vm/ for `kernel`; one line when it is missing or fails to load. Debian kernels run swsusp scenarios
- * through vm/index.ts; `kjump-6.12[-patched]` runs kexec scenarios on the kexec-jump kernel through the runners of
- * differential.ts (vm/kjump/run.ts), with vm/kjump/plan.ts deciding what it supports.
- */
-export async function loadVm(kernel = 'debian-6.12'): Promise<VmLoad> {
-  try {
-    const m = (await import('../vm/index.ts')) as unknown as VmApi;
-    if (typeof m.runScenarioInVm !== 'function') return { ok: false, error: 'vm/index.ts has no runScenarioInVm' };
-    if (!kernel.startsWith('kjump-')) return { ok: true, api: m };
-    const d = await import('./differential.ts');
-    const plan = await import('../vm/kjump/plan.ts');
-    const runners = d.realRunners({});
-    return {
-      ok: true,
-      api: {
-        protocol: 'kexec',
-        runScenarioInVm: async (s, o) => {
-          const r = await runners.kjump(s, o.workDir, kernel === 'kjump-6.12-patched');
-          return { observation: r.observation, verdict: { kind: r.boot === 'ok' ? 'pass' : r.boot } };
-        },
-        vmSupports: (s) => {
-          const p = plan.planScenario(s);
-          return p.ok ? { ok: true } : { ok: false, reason: p.error };
-        },
-        MIN_VM_MEM_PAGES: plan.MIN_MEM_MIB * 256,
-        isInfraError: m.isInfraError,
-      },
-    };
-  } catch (e) {
-    return { ok: false, error: `cannot load vm/ for ${kernel}: ${(e as Error).message.split('\n')[0]}` };
-  }
-}
-
 /** The Debian line of a `--kernel` name (the model then predicts that line's swsusp profile). */
-export function debianLine(kernel: string): '6.1' | '6.12' | undefined {
+export function debianLine(kernel: string): KernelLine | undefined {
   return kernel === 'debian-6.1' ? '6.1' : kernel === 'debian-6.12' ? '6.12' : undefined;
 }
 
 /**
- * Pages the real guest uses besides the agent's workload (kernel, its allocations, the initramfs), measured from the
- * images of the shipped 512 MiB scenarios (docs/vm-results.md): 6.1 saves 37175 data pages for 16384 tagged ones,
- * 6.12 saves 30676 data + 2767 zero pages. The model counts them as slab so it predicts the half-of-RAM limit the
- * real kernel hits (e.g. ENOMEM on 96 MiB guests with a large fill).
+ * The smallest machine a real guest of `line` can be for a workload: the agent's pages, the guest's own measured
+ * baseline (vm/backends.ts GUEST_BASELINE) and PAGES_FOR_IO of slack, so the model never predicts a machine the
+ * real guest cannot be.
  */
-/** 96 MiB: the smallest guest vm/ runs (vm/plan.ts MIN_VM_MEM_PAGES). */
-const GUEST_MIN_PAGES = 24576;
-export const GUEST_BASELINE_PAGES = { '6.1': 20800, '6.12': 17000 } as const satisfies Record<'6.1' | '6.12', number>;
-
-/**
- * The scenario the model predicts for a real kernel: swsusp's protocol.kernel set to the kernel's line, and the
- * guest's own memory added to the workload (it fits: the real guest runs it).
- */
-export function modelScenarioFor(s: Scenario, kernel: string): Scenario {
-  const line = debianLine(kernel);
-  if (s.protocol.kind !== 'swsusp' || line === undefined) return s;
-  const w = s.workload;
-  const used = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty + w.slab + w.kernelText + w.dma;
-  // Only machines a real guest can be (vm/plan.ts MIN_VM_MEM_PAGES) carry a real guest's baseline.
-  const real = s.machine.memPages >= GUEST_MIN_PAGES;
-  const baseline = real ? Math.max(0, Math.min(GUEST_BASELINE_PAGES[line], s.machine.memPages - 1024 - used)) : 0;
-  if (baseline === 0 && s.protocol.kernel === line) return s;
-  return { ...s, workload: { ...w, slab: w.slab + baseline }, protocol: { ...s.protocol, kernel: line } };
+export function guestMinPages(w: Scenario['workload'], line: KernelLine | undefined, minPages: number): number {
+  const b = GUEST_BASELINE[line ?? '6.12'];
+  const used = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty + w.slab + w.kernelText;
+  return Math.max(minPages, used + b.slab + b.zero + 2 * 1024);
 }
 
 /**
  * Bend a generated scenario toward what a real kernel can run: swsusp on at least MIN_VM_MEM_PAGES, no e820
  * holes, a plain swap partition, no DMA workload, anon writes. vmSupports() has the last word.
  */
-export function vmize(s: Scenario, minPages: number, line?: '6.1' | '6.12'): Scenario {
-  const memPages = Math.max(s.machine.memPages, minPages);
-  const scale = memPages / s.machine.memPages;
+export function vmize(s: Scenario, minPages: number, line?: KernelLine): Scenario {
+  const scale = Math.max(s.machine.memPages, minPages) / s.machine.memPages;
   const w = { ...s.workload, dma: 0 };
   // Keep the workload's share of memory (the page counts scale with RAM), within the guest's room.
   for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
+  const memPages = Math.max(Math.ceil(s.machine.memPages * scale), guestMinPages(w, line, minPages));
   // The model predicts the real kernel's line (6.1 stores zero pages, 6.12 elides them): protocol.kernel = line.
   const base: Scenario['protocol'] =
     s.protocol.kind === 'swsusp' && s.protocol.compression !== 'lz4'
@@ -180,13 +112,25 @@ export const KJUMP_SAVE_KERNEL_PAGES = 9216;
 
 export function vmizeKexec(s: Scenario, minPages: number): Scenario {
   const memPages = Math.ceil(Math.max(s.machine.memPages, minPages) / 256) * 256;
-  const w = { ...s.workload };
   const scale = memPages / s.machine.memPages;
-  for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
+  // A holds only tagged anon and all-zero pages (vm/kjump/plan.ts refuses the other kinds rather than drop them)
+  const w = {
+    ...s.workload,
+    anon: Math.floor((s.workload.anon * scale) / 4),
+    zero: Math.floor((s.workload.zero * scale) / 4),
+    pageCacheClean: 0,
+    pageCacheDirty: 0,
+    slab: 0,
+    kernelText: 0,
+    dma: 0,
+  };
   const protocol: Scenario['protocol'] =
     s.protocol.kind === 'kexec'
       ? {
           ...s.protocol,
+          // what the kexec-jump kernel implements: the region exchanged, a PFN list on B's command line
+          reservation: 'exchange',
+          handoff: 'pfnList',
           saveKernelPages: Math.max(s.protocol.saveKernelPages, 20480),
           saveKernelNeedPages: KJUMP_SAVE_KERNEL_PAGES,
         }
@@ -230,7 +174,10 @@ export function vmizeKexec(s: Scenario, minPages: number): Scenario {
 }
 
 export interface VmCampaignOptions {
-  readonly api: VmApi;
+  readonly backend: Backend;
+  readonly identity: KernelIdentity;
+  /** smallest machine the backend boots (vm/plan.ts MIN_VM_MEM_PAGES; kjump MIN_MEM_MIB) */
+  readonly minMemPages: number;
   readonly kernel: string;
   readonly seed: number;
   readonly shard: Shard;
@@ -272,11 +219,9 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       if (s !== undefined) known.set(rec.name, { record: rec, scenario: s, file, isNew: false, hits: 0 });
     }
   }
-  const kexec = o.api.protocol === 'kexec';
+  const kexec = o.identity.protocol === 'kexec';
   const arb = scenarioArb({ maxMemPages: o.maxMemPages, protocol: kexec ? 'kexec' : 'swsusp' });
-  const line = debianLine(o.kernel);
-  const bend = (x: Scenario) =>
-    kexec ? vmizeKexec(x, o.api.MIN_VM_MEM_PAGES) : vmize(x, o.api.MIN_VM_MEM_PAGES, line);
+  const bend = (x: Scenario) => (kexec ? vmizeKexec(x, o.minMemPages) : vmize(x, o.minMemPages, o.identity.line));
   // Scenario queue: lazily generated, shard-owned batches (same seed space as the model campaign).
   let batchJ = 0;
   let queue: QueueItem[] = [];
@@ -292,7 +237,7 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
         })
         .filter((x): x is QueueItem => {
           if (x === undefined) return false;
-          const ok = o.api.vmSupports(x.s).ok && parseScenario(x.s).ok;
+          const ok = o.backend.supports(x.s, o.identity).ok && parseScenario(x.s).ok;
           if (!ok) unsupported++;
           return ok;
         });
@@ -360,6 +305,20 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
     o.onFinding?.(f);
   };
 
+  /** A finding of a real run under the kind that names it: an invariant, the boot, or the differential. */
+  const recordResult = (s: Scenario, r: RealResult, src: QueueItem) => {
+    const outcomes = r.real?.outcomes ?? [];
+    const violated = r.real?.invariants.flatMap((x) => x.violations) ?? [];
+    const excused = new Set(r.real?.predicted.map((p) => `${p.invariant}@${p.step ?? ''}`));
+    const unexpected = violated.filter((v) => !excused.has(`${v.invariant}@${v.step ?? ''}`));
+    for (const v of unexpected) record(s, v.invariant, 'violated', v.message, { violations: [v], outcomes }, src);
+    const boot = r.reasons.filter((x) => x.startsWith('boot '));
+    if (boot.length > 0) record(s, BOOT_TEST, 'violated', boot.join('; '), { outcomes }, src);
+    if (r.differences.length > 0) {
+      record(s, DIFF_TEST, 'diverge', r.differences.join('; '), { differences: r.differences, outcomes }, src);
+    }
+  };
+
   const worker = async (w: number) => {
     while (!done()) {
       const item = next();
@@ -368,60 +327,20 @@ export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignRes
       runs++;
       pages += s.machine.memPages;
       const n = runs;
-      const model = runAndJudge(s, parts);
-      if (model.ok) addRun(coverage, model.trace, model.observation, model.judgement);
       try {
         o.log(`[vm ${w}] run ${n}: ${s.id} (${s.machine.memPages} pages, ${s.steps.map((x) => x.op).join(',')})`);
-        const r = await o.api.runScenarioInVm(s, {
-          kernel: o.kernel,
-          workDir: join(o.workRoot, `run-${n}`),
-          log: o.log,
-        });
-        const j = judge(s, r.observation.violations);
-        for (const v of j.unexpected) {
-          record(
-            s,
-            v.invariant,
-            'violated',
-            v.message,
-            { violations: [v], outcomes: r.observation.steps.map(describeOutcome) },
-            item,
-          );
+        const r = await runReal(o.backend, o.identity, s, { workDir: join(o.workRoot, `run-${n}`), parts, log: o.log });
+        if (r.model !== undefined) {
+          const m = runAndJudge(o.backend.modelScenario(s, o.identity), parts);
+          if (m.ok) addRun(coverage, m.trace, m.observation, m.judgement);
         }
-        if (model.ok) {
-          const d = compareObservations(model.observation, r.observation);
-          if (d.verdict === 'diverge') {
-            record(
-              s,
-              DIFF_TEST,
-              'diverge',
-              d.differences.join('; '),
-              {
-                differences: d.differences,
-                outcomes: r.observation.steps.map(describeOutcome),
-                events: model.trace.events,
-              },
-              item,
-            );
-          }
-        }
-        o.log(`[vm ${w}] run ${n}: kernel verdict ${r.verdict.kind}, ${j.verdict}`);
+        if (r.status === 'unsupported') unsupported++;
+        else if (r.status === 'error') infraErrors.push(r.reasons[0] ?? 'error');
+        else if (r.status === 'finding') recordResult(s, r, item);
+        o.log(`[vm ${w}] run ${n}: ${r.status}${r.reasons.length > 0 ? `: ${r.reasons.join('; ')}` : ''}`);
       } catch (e) {
-        if (o.api.isInfraError(e)) infraErrors.push((e as Error).message.split('\n')[0] ?? 'infra error');
-        else {
-          // BootError or an unexpected exception while the kernel ran: a finding about the kernel.
-          record(
-            s,
-            'KernelBootsAndRuns',
-            'violated',
-            (e as Error).message.replace(/\d+/g, 'N'),
-            {
-              violations: [],
-              outcomes: [(e as Error).message],
-            },
-            item,
-          );
-        }
+        // only InfraError leaves a backend (vm/backends.ts): the host's trouble, never saved as a finding
+        infraErrors.push((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? 'infra error');
       }
       await yieldToLoop();
     }

@@ -1,6 +1,16 @@
-// Public surface of vm/: run scenarios on real kernels in QEMU, classify consoles, parse swsusp images.
+// Public surface of vm/: the backend registry (one contract for every real kernel), consoles, swsusp images.
 
-export { EXIT_FINDING, EXIT_INFRA, EXIT_PASS, vmExitCode } from './cli.ts';
+export type {
+  Backend,
+  BackendRunOptions,
+  BootRecord,
+  Capability,
+  KernelIdentity,
+  RealRun,
+  Support,
+} from './backend.ts';
+export { CAPABILITIES } from './backend.ts';
+export { GUEST_BASELINE, guestModelScenario, KJUMP_KERNELS, openBackend, swsuspSupport } from './backends.ts';
 export type { BootReport, ExitInfo, ResumeRefusal, Verdict, VerdictKind } from './console/classify.ts';
 export { classifyConsole, findRefusal, VERDICT_KINDS } from './console/classify.ts';
 export type { AgentEvent, TimedEvent } from './console/events.ts';
@@ -10,7 +20,6 @@ export * as image from './image/index.ts';
 export { buildInitramfs } from './initramfs.ts';
 export type { DebianLine, Kernel } from './kernels.ts';
 export { cacheRoot, DEBIAN_LINES, isDebianLine, resolveKernel } from './kernels.ts';
-export type { Support } from './plan.ts';
 export { agentProgram, kernelCmdline, MIN_VM_MEM_PAGES, vmSupports } from './plan.ts';
 export type { Accel, QemuConfig } from './qemu/args.ts';
 export { buildQemuArgs } from './qemu/args.ts';

@@ -1,0 +1,68 @@
+// What every hibfuzz subcommand shares: the Io it writes to, strict flag parsing with one-line usage errors, the
+// infrastructure-error line, loading scenario files and planted bugs.
+import { parseArgs } from 'node:util';
+import type { Parts } from '../impl/index.ts';
+import { defaultParts } from '../impl/index.ts';
+import { plantByName } from '../properties/__fixtures__/plants.ts';
+import type { Scenario } from '../spec/index.ts';
+import { readScenarioFile } from './corpus.ts';
+import { exitCodeFor } from './exit-code.ts';
+
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** progress on a terminal: `\r` status line; otherwise plain lines */
+  readonly isTTY: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  /** set by SIGINT: campaigns stop at the next run and report */
+  readonly interrupted?: () => boolean;
+}
+
+export const processIo = (): Io => ({
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  isTTY: process.stderr.isTTY === true,
+  env: process.env,
+});
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function fail(message: string): never {
+  throw new UsageError(message);
+}
+
+export function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(
+  args: readonly string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    return fail((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+}
+
+export function plantParts(name: string | undefined): { parts: Parts; plant?: string } {
+  if (name === undefined) return { parts: defaultParts };
+  const p = plantByName(name);
+  if (p === undefined) fail(`--plant: unknown plant '${name}' (see 'hibfuzz plants')`);
+  return { parts: p.parts, plant: name };
+}
+
+export function loadScenario(file: string): Scenario {
+  const r = readScenarioFile(file);
+  if (!r.ok) fail(r.error);
+  return r.scenario;
+}
+
+export function need<T>(x: T | undefined, message: string): T {
+  if (x === undefined) fail(message);
+  return x;
+}
+
+export function infra(io: Io, message: string): number {
+  io.err(`hibfuzz: ${message}\n`);
+  return exitCodeFor({ infraError: message, findings: 0 });
+}

@@ -1,0 +1,238 @@
+// `hibfuzz vm run|suite|build`: scenarios on real kernels through the backend registry (vm/backends.ts), judged
+// by spec/verdict.ts judgeRealRun(), reported as RealResult (fuzz/real-run.ts). One CLI for every backend.
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Scenario } from '../spec/index.ts';
+import type { Backend, KernelIdentity } from '../vm/backend.ts';
+import { openBackend } from '../vm/backends.ts';
+import { isInfraError } from '../vm/errors.ts';
+import { cacheRoot } from '../vm/kernels.ts';
+import { ensureKjumpKernel, kernelLabel } from '../vm/kjump/build.ts';
+import { fail, type Io, infra, loadScenario, need, parse, plantParts } from './cli-kit.ts';
+import { type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
+import {
+  KNOWN_FINDINGS,
+  kernelRuns,
+  markdownTable,
+  rowOutcome,
+  SUITE_KERNELS,
+  shippedScenarios,
+  suiteExitCode,
+  suiteJunit,
+  suiteKtap,
+} from './suite.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export const VM_USAGE = `  hibfuzz vm run FILE... --kernel K [--json] [--work-dir DIR] [--plant NAME] [--quiet] [--no-fast]
+                                   scenarios on a real kernel (K: debian-6.1, debian-6.12, kjump-6.12,
+                                   kjump-6.12-patched or PATH/bzImage) next to the model's prediction for it
+  hibfuzz vm suite [--kernel K]... [--only SUBSTR]... [--ktap F] [--junit F] [--markdown F] [--json F]
+                   [--work-dir DIR] [--quiet] [--no-fast]
+                                   every shipped scenario on each kernel; known real-kernel findings allow-listed
+  hibfuzz vm build [--patch FILE]... [--kernel-tree DIR]   build (or take from the cache) a kexec-jump kernel
+`;
+
+const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+
+/** Create (truncate) every report file now: a bad path fails before any kernel boots. */
+function openReports(paths: readonly (string | undefined)[]): void {
+  for (const p of paths) {
+    if (p === undefined) continue;
+    try {
+      closeSync(openSync(p, 'w'));
+    } catch (e) {
+      fail(`cannot write ${p}: ${oneLine(e)}`);
+    }
+  }
+}
+
+const runRoot = (io: Io, what: string) =>
+  join(cacheRoot(io.env), 'vm-runs', `${what}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+
+async function identify(b: Backend): Promise<KernelIdentity> {
+  return b.identity();
+}
+
+async function cmdRun(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    kernel: { type: 'string' },
+    json: { type: 'boolean' },
+    'work-dir': { type: 'string' },
+    plant: { type: 'string' },
+    quiet: { type: 'boolean' },
+    'no-fast': { type: 'boolean' },
+  });
+  if (positionals.length === 0) fail('vm run: expected FILE...');
+  const kernel = need(values.kernel, 'vm run: --kernel K is required (debian-6.1, debian-6.12, kjump-6.12 or a path)');
+  const { parts } = plantParts(values.plant);
+  const files = positionals.map((f) => ({ file: f, scenario: loadScenario(f) }));
+  const root = values['work-dir'] ?? runRoot(io, 'run');
+  const log = values.quiet ? undefined : (l: string) => io.err(`${l}\n`);
+  const backend = openBackend(kernel);
+  const results: RealResult[] = [];
+  let infraLine: string | undefined;
+  try {
+    const id = await identify(backend);
+    for (const [i, { file, scenario }] of files.entries()) {
+      const workDir = join(root, `${i + 1}-${scenario.id}`);
+      mkdirSync(workDir, { recursive: true });
+      const r = await runReal(backend, id, scenario, {
+        workDir,
+        parts,
+        file,
+        ...(values['no-fast'] ? { fast: false } : {}),
+        ...(log === undefined ? {} : { log }),
+      });
+      results.push(r);
+      if (!values.json) io.out(`${realResultLines(r).join('\n')}\n`);
+    }
+  } catch (e) {
+    if (!isInfraError(e)) throw e;
+    infraLine = oneLine(e);
+  }
+  if (values.json) io.out(`${JSON.stringify(results, null, 2)}\n`);
+  if (infraLine !== undefined) {
+    const code = realExitCode(results);
+    infra(io, infraLine);
+    return code === 1 ? 1 : 2;
+  }
+  // a scenario the kernel cannot run was asked for and not run: not a pass
+  if (results.some((r) => r.status === 'unsupported') && realExitCode(results) === 0) return 2;
+  return realExitCode(results);
+}
+
+async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    kernel: { type: 'string', multiple: true },
+    only: { type: 'string', multiple: true },
+    ktap: { type: 'string' },
+    junit: { type: 'string' },
+    markdown: { type: 'string' },
+    json: { type: 'string' },
+    'work-dir': { type: 'string' },
+    quiet: { type: 'boolean' },
+    'no-fast': { type: 'boolean' },
+  });
+  if (positionals.length > 0) fail(`vm suite: unexpected argument '${positionals[0]}'`);
+  openReports([values.ktap, values.junit, values.markdown, values.json]);
+  const kernels = values.kernel ?? [...SUITE_KERNELS];
+  const only = values.only ?? [];
+  const cases = shippedScenarios(ROOT).filter(
+    (c) => only.length === 0 || only.some((o) => c.file.includes(o) || c.scenario.id.includes(o)),
+  );
+  const root = values['work-dir'] ?? runRoot(io, 'suite');
+  const log = values.quiet ? undefined : (l: string) => io.err(`${l}\n`);
+  const results: RealResult[] = [];
+  const t0 = performance.now();
+  for (const k of kernels) {
+    const backend = openBackend(k);
+    const mine = cases.filter((c) => kernelRuns(c.scenario, k));
+    let id: KernelIdentity;
+    try {
+      id = await identify(backend);
+    } catch (e) {
+      if (!isInfraError(e)) throw e;
+      for (const c of mine) results.push(errorRow(c.scenario, c.file, k, oneLine(e), root));
+      io.err(`hibfuzz: ${k}: ${oneLine(e)}\n`);
+      continue;
+    }
+    for (const c of mine) {
+      const workDir = join(root, k.replace(/[^A-Za-z0-9._-]/g, '_'), c.scenario.id);
+      mkdirSync(workDir, { recursive: true });
+      let r: RealResult;
+      try {
+        r = await runReal(backend, id, c.scenario, {
+          workDir,
+          file: c.file,
+          ...(values['no-fast'] ? { fast: false } : {}),
+          ...(log === undefined ? {} : { log }),
+        });
+      } catch (e) {
+        if (!isInfraError(e)) throw e;
+        r = errorRow(c.scenario, c.file, k, oneLine(e), workDir, id);
+      }
+      results.push(r);
+      const o = rowOutcome(r, KNOWN_FINDINGS);
+      io.out(`${o.padEnd(5)} ${k.padEnd(20)} ${c.scenario.id.padEnd(34)} ${r.reasons.join('; ')}\n`);
+    }
+  }
+  const header = [
+    `hibfuzz vm suite`,
+    `kernels: ${kernels.join(' ')}`,
+    `seconds: ${((performance.now() - t0) / 1000).toFixed(0)}`,
+  ];
+  if (values.ktap !== undefined) writeFileSync(values.ktap, suiteKtap(results, KNOWN_FINDINGS, header));
+  if (values.junit !== undefined) writeFileSync(values.junit, suiteJunit(results, KNOWN_FINDINGS));
+  if (values.markdown !== undefined) writeFileSync(values.markdown, `${markdownTable(results, KNOWN_FINDINGS)}\n`);
+  if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+  const n = (o: string) => results.filter((r) => rowOutcome(r, KNOWN_FINDINGS) === o).length;
+  io.out(
+    `suite: ${results.length} rows: ${n('pass')} pass, ${n('known')} known findings, ${n('fail')} findings, ${n('skip')} unsupported, ${n('error')} errors\n`,
+  );
+  return suiteExitCode(results, KNOWN_FINDINGS);
+}
+
+/** A row the host could not run: status error, never a finding. */
+function errorRow(
+  s: Scenario,
+  file: string,
+  kernel: string,
+  line: string,
+  workDir: string,
+  id?: KernelIdentity,
+): RealResult {
+  return {
+    format: 'hibfuzz-real-run/1',
+    scenario: s.id,
+    file,
+    kernel: {
+      spec: kernel,
+      version: id?.version ?? kernel,
+      release: id?.release ?? '',
+      line: id?.line ?? '',
+      bzImageSha256: id?.bzImageSha256 ?? '',
+      capabilities: id?.capabilities ?? [],
+    },
+    status: 'error',
+    reasons: [line],
+    differences: [],
+    timings: { modelMs: 0, realSeconds: 0, phases: {} },
+    workDir,
+  };
+}
+
+async function cmdBuild(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    patch: { type: 'string', multiple: true },
+    'kernel-tree': { type: 'string' },
+  });
+  if (positionals.length > 0) fail(`vm build: unexpected argument '${positionals[0]}'`);
+  try {
+    const k = await ensureKjumpKernel({
+      patches: values.patch ?? [],
+      ...(values['kernel-tree'] !== undefined ? { kernelTree: values['kernel-tree'] } : {}),
+      onLog: (l) => io.err(`${l}\n`),
+    });
+    io.out(`${JSON.stringify({ ...k, label: kernelLabel(k) }, null, 2)}\n`);
+    return 0;
+  } catch (e) {
+    if (!isInfraError(e)) throw e;
+    return infra(io, oneLine(e));
+  }
+}
+
+export async function cmdVm(args: readonly string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'run':
+      return cmdRun(rest, io);
+    case 'suite':
+      return cmdSuite(rest, io);
+    case 'build':
+      return cmdBuild(rest, io);
+    default:
+      return fail(`vm: unknown subcommand '${sub ?? ''}' (expected run, suite or build)`);
+  }
+}
