@@ -53,6 +53,8 @@ export interface RealResult {
     readonly predicted: readonly (Violation & { readonly limit: string })[];
   };
   readonly differences: readonly string[];
+  /** how the image page counts were compared with the model's */
+  readonly imageCounts?: string;
   readonly timings: { readonly modelMs: number; readonly realSeconds: number; readonly phases: Record<string, number> };
   readonly workDir: string;
 }
@@ -124,9 +126,14 @@ export async function runReal(
   }
   const realSeconds = (performance.now() - t1) / 1000;
   const predicted = m.ok ? m.observation : undefined;
-  const j = judgeRealRun(ms, predicted, real.observation, real.boots, {
-    imageTolerancePages: backend.imageTolerancePages,
-  });
+  const counts = backend.imageCounts(ms, id);
+  const j = judgeRealRun(
+    ms,
+    predicted,
+    real.observation,
+    real.boots,
+    'tolerancePages' in counts ? { imageTolerancePages: counts.tolerancePages } : { compareImageCounts: false },
+  );
   const reasons = m.ok ? j.reasons : [`the model cannot run this scenario: ${m.error}`];
   return {
     ...base,
@@ -150,6 +157,10 @@ export async function runReal(
       predicted: j.judgement.predicted,
     },
     differences: j.diff?.differences ?? [],
+    imageCounts:
+      'tolerancePages' in counts
+        ? `compared within ±${counts.tolerancePages} pages`
+        : `not compared: ${counts.notCompared}`,
     timings: { modelMs, realSeconds, phases: { ...real.timings } },
   };
 }

@@ -25,13 +25,16 @@ import {
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-export const VM_USAGE = `  hibfuzz vm run FILE... --kernel K [--json] [--work-dir DIR] [--plant NAME] [--quiet] [--no-fast]
+export const VM_USAGE = `  hibfuzz vm run FILE... --kernel K [--modules DIR] [--config FILE] [--json] [--work-dir DIR] [--plant NAME]
+                 [--quiet] [--no-fast]
                                    scenarios on a real kernel (K: debian-6.1, debian-6.12, kjump-6.12,
                                    kjump-6.12-patched or PATH/bzImage) next to the model's prediction for it
   hibfuzz vm suite [--kernel K]... [--only SUBSTR]... [--ktap F] [--junit F] [--markdown F] [--json F]
                    [--work-dir DIR] [--quiet] [--no-fast]
                                    every shipped scenario on each kernel; known real-kernel findings allow-listed
-  hibfuzz vm build [--patch FILE]... [--kernel-tree DIR]   build (or take from the cache) a kexec-jump kernel
+  hibfuzz vm build [--gate] [--patch FILE]... [--kernel-tree DIR]
+                                   build (or take from the cache) a kexec-jump kernel; --gate: one that also runs
+                                   the shipped swsusp scenarios (vm/kjump/gate.fragment)
 `;
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
@@ -63,6 +66,8 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
     plant: { type: 'string' },
     quiet: { type: 'boolean' },
     'no-fast': { type: 'boolean' },
+    modules: { type: 'string' },
+    config: { type: 'string' },
   });
   if (positionals.length === 0) fail('vm run: expected FILE...');
   const kernel = need(values.kernel, 'vm run: --kernel K is required (debian-6.1, debian-6.12, kjump-6.12 or a path)');
@@ -70,7 +75,10 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
   const files = positionals.map((f) => ({ file: f, scenario: loadScenario(f) }));
   const root = values['work-dir'] ?? runRoot(io, 'run');
   const log = values.quiet ? undefined : (l: string) => io.err(`${l}\n`);
-  const backend = openBackend(kernel);
+  const backend = openBackend(kernel, {
+    ...(values.modules !== undefined ? { modules: values.modules } : {}),
+    ...(values.config !== undefined ? { config: values.config } : {}),
+  });
   const results: RealResult[] = [];
   let infraLine: string | undefined;
   try {
@@ -207,11 +215,13 @@ async function cmdBuild(args: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     patch: { type: 'string', multiple: true },
     'kernel-tree': { type: 'string' },
+    gate: { type: 'boolean' },
   });
   if (positionals.length > 0) fail(`vm build: unexpected argument '${positionals[0]}'`);
   try {
     const k = await ensureKjumpKernel({
       patches: values.patch ?? [],
+      ...(values.gate ? { gate: true } : {}),
       ...(values['kernel-tree'] !== undefined ? { kernelTree: values['kernel-tree'] } : {}),
       onLog: (l) => io.err(`${l}\n`),
     });

@@ -10,6 +10,7 @@ import { scenarioArb } from '../properties/arbitraries/scenario.ts';
 import { type KernelLine, parseScenario, type Scenario, SWSUSP_ABORT_POINTS } from '../spec/index.ts';
 import type { Backend, KernelIdentity } from '../vm/backend.ts';
 import { GUEST_BASELINE } from '../vm/backends.ts';
+import { KJUMP_SAVE_KERNEL_NEED_PAGES } from '../vm/kjump/plan.ts';
 import type { Shard } from './args.ts';
 import type { CampaignResult, Finding } from './campaign.ts';
 import { findingText, replayCommand } from './campaign.ts';
@@ -106,9 +107,6 @@ interface QueueItem {
  * at least 4096 pages, anon/zero writes before the one hibernate, abort only after the image is written, resumes on
  * the same machine. planScenario() has the last word.
  */
-/** What the kjump save kernel (bzImage + initrd + working memory) needs in its region: 36 MiB (kexec-tools
- * refuses 32 MiB; vm/kjump/RESULTS.md). */
-export const KJUMP_SAVE_KERNEL_PAGES = 9216;
 
 export function vmizeKexec(s: Scenario, minPages: number): Scenario {
   const memPages = Math.ceil(Math.max(s.machine.memPages, minPages) / 256) * 256;
@@ -132,14 +130,14 @@ export function vmizeKexec(s: Scenario, minPages: number): Scenario {
           reservation: 'exchange',
           handoff: 'pfnList',
           saveKernelPages: Math.max(s.protocol.saveKernelPages, 20480),
-          saveKernelNeedPages: KJUMP_SAVE_KERNEL_PAGES,
+          saveKernelNeedPages: KJUMP_SAVE_KERNEL_NEED_PAGES,
         }
       : {
           kind: 'kexec',
           reservation: 'exchange',
           handoff: 'pfnList',
           saveKernelPages: 20480,
-          saveKernelNeedPages: KJUMP_SAVE_KERNEL_PAGES,
+          saveKernelNeedPages: KJUMP_SAVE_KERNEL_NEED_PAGES,
           loaderPages: 16,
           zeroElision: true,
         };

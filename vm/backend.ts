@@ -48,7 +48,20 @@ export interface KernelIdentity {
   readonly patchSetSha256?: string;
   readonly capabilities: readonly Capability[];
   readonly capabilitySource: CapabilitySource;
+  /** pages the guest uses for itself on this kernel (measured: GUEST_BASELINE for Debian lines, a calibration run
+   * for any other kernel, vm/baseline.ts) */
+  readonly baseline?: GuestBaseline;
 }
+
+/** Pages a real guest saves besides the agent's: counted by the model as slab (data) and zero pages. */
+export interface GuestBaseline {
+  readonly slab: number;
+  readonly zero: number;
+  /** where the figure comes from */
+  readonly source: string;
+}
+
+export type ImageCountPolicy = { readonly tolerancePages: number } | { readonly notCompared: string };
 
 export type Support = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -84,7 +97,10 @@ export interface Backend {
   identity(): Promise<KernelIdentity>;
   supports(s: Scenario, id: KernelIdentity): Support;
   modelScenario(s: Scenario, id: KernelIdentity): Scenario;
-  /** image page counts may differ from the model's by this much (the measured spread of the guest's own memory) */
-  readonly imageTolerancePages: number;
+  /**
+   * How the image's page counts are compared with the model's: within a tolerance (the measured spread of the
+   * guest's own memory), or not at all, with the reason (reported in every result).
+   */
+  imageCounts(s: Scenario, id: KernelIdentity): ImageCountPolicy;
   run(s: Scenario, id: KernelIdentity, opts: BackendRunOptions): Promise<RealRun>;
 }

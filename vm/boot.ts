@@ -1,6 +1,7 @@
 // One boot of the guest: the NBD fault server, the fast path (snapshot restore / save over QMP), QEMU, the console
 // verdict. Everything it opens (NBD server, QMP socket, QEMU) is closed or killed before it returns or throws.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FaultState, StorageFacts } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario } from '../spec/scenario/schema.ts';
@@ -80,11 +81,26 @@ export interface BootRun {
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+let socketDir: string | undefined;
+let socketSeq = 0;
+/**
+ * A UNIX socket path must fit sun_path (108 bytes), which a work dir under the cache need not: the QMP and NBD
+ * sockets live in one short private directory per process (removed at exit), never in the work dir.
+ */
+function socketPath(kind: 'nbd' | 'qmp'): string {
+  if (socketDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    socketDir = dir;
+  }
+  return join(socketDir, `${++socketSeq}.${kind}`);
+}
+
 /** The NBD server for a boot with a write fault (qemu/nbd.ts counts image page writes exactly). */
-function startFaultServer(ctx: BootContext, n: number, f: ScheduledFault, onPowerLoss: () => void): Promise<NbdServer> {
+function startFaultServer(ctx: BootContext, f: ScheduledFault, onPowerLoss: () => void): Promise<NbdServer> {
   const st = f.step;
   return startNbdServer({
-    socketPath: join(ctx.workDir, `boot-${n}.nbd`),
+    socketPath: socketPath('nbd'),
     diskPath: ctx.disk,
     faults: {
       ...(st.ioErrorAtWrite === undefined ? {} : { ioErrorAtWrite: st.ioErrorAtWrite }),
@@ -129,14 +145,14 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
   });
   const fast = waitable ? await snapshotOf(ctx, req, append) : undefined;
   if (fast?.restoring === true && role === 'first') await copySparse(fast.snap.disk, ctx.disk);
-  const qmpSocket = join(ctx.workDir, `boot-${n}.qmp`);
+  const qmpSocket = socketPath('qmp');
   let running: RunningBoot | undefined;
   let nbd: NbdServer | undefined;
   let qmp: Promise<Qmp> | undefined;
   const storageAtReturn: StorageFacts[] = [];
   const savedConsole = fast?.restoring === true ? readFileSync(consoleOf(fast.snap), 'utf8') : '';
   try {
-    if (req.fault !== undefined) nbd = await startFaultServer(ctx, n, req.fault, () => running?.kill());
+    if (req.fault !== undefined) nbd = await startFaultServer(ctx, req.fault, () => running?.kill());
     const config: QemuConfig = {
       accel: ctx.accel,
       memMiB: memMiB(req.memPages),

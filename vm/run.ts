@@ -30,6 +30,8 @@ import { type BootFacts, hibernateOutcome, resumeOutcome, type SystemState, writ
 export interface VmRunOptions {
   /** `debian-6.1`, `debian-6.12` or a kernel path (kernels.ts) */
   readonly kernel: string;
+  /** a kernel path's modules tree and .config (else found next to it: vm/identity.ts findKernelConfig) */
+  readonly kernelFiles?: { readonly modules?: string; readonly config?: string };
   /** per-run directory: disk image, console logs, qemu args */
   readonly workDir: string;
   /** per boot; default 180 s */
@@ -164,7 +166,8 @@ class SwsuspRun {
   async #prepared(spec: string) {
     let k = this.#kernels.get(spec);
     if (k === undefined) {
-      const kernel = await resolveKernel(spec, { log: this.#opts.log ?? (() => {}) });
+      const files = spec === this.#opts.kernel ? (this.#opts.kernelFiles ?? {}) : {};
+      const kernel = await resolveKernel(spec, { log: this.#opts.log ?? (() => {}), ...files });
       k = { kernel, initrd: await buildInitramfs(kernel) };
       this.#kernels.set(spec, k);
     }

@@ -79,18 +79,20 @@ function judgeStorage(j: Judge, i: number, st: StorageFacts | undefined, powered
       'the kernel powered off reporting success, but no image is signed',
     );
   }
-  if (!st.signed) return;
   if (img === undefined) return;
   const tagged = img.tagged;
   const lostTagged = tagged === undefined ? 0 : tagged.missing;
-  j.check(
-    'ImageCommittedAtomically',
-    i,
-    img.complete && lostTagged === 0,
-    `the header is signed but the image is not complete: ${img.problem ?? `${lostTagged} tagged pages missing`}`,
-    'a complete image',
-    img.problem ?? `${lostTagged} missing`,
-  );
+  if (st.signed) {
+    j.check(
+      'ImageCommittedAtomically',
+      i,
+      img.complete && lostTagged === 0,
+      `the header is signed but the image is not complete: ${img.problem ?? `${lostTagged} tagged pages missing`}`,
+      'a complete image',
+      img.problem ?? `${lostTagged} missing`,
+    );
+  }
+  // a complete image is judged whether or not it is signed (an aborted kexec image is marked stale, not signed)
   if (!img.complete) return;
   j.check('EveryPageSavedOnce', i, img.pfnsAscending, 'the PFN list is not strictly ascending (a PFN saved twice)');
   j.check(
@@ -175,14 +177,13 @@ function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op:
 
 function judgeResume(j: Judge, s: Scenario, i: number, o: StepOutcome & { op: 'resume' }, img: ImageState) {
   const st = s.steps[i];
+  // another boot kernel is allowed: x86 has ARCH_HIBERNATION_HEADER, so the boot kernel checks only the restore
+  // magic and the e820 checksum (arch/x86/power/hibernate.c arch_hibernation_header_restore), never its version
   const mismatched =
-    st?.op === 'resume' &&
-    ((st.memPages !== undefined && st.memPages !== s.machine.memPages) ||
-      st.e820Changed ||
-      (st.kernel !== undefined && s.protocol.kind === 'swsusp' && st.kernel !== s.protocol.kernel));
+    st?.op === 'resume' && ((st.memPages !== undefined && st.memPages !== s.machine.memPages) || st.e820Changed);
   switch (o.result) {
     case 'resumed': {
-      j.check('MismatchedImageRefused', i, !mismatched, 'resumed on another memory size, memory map or kernel');
+      j.check('MismatchedImageRefused', i, !mismatched, 'resumed on another memory size or memory map');
       if (img.resumedOnce) j.check('ImageResumedAtMostOnce', i, false, 'an image was resumed a second time');
       else {
         j.check(

@@ -42,7 +42,7 @@ export interface BootReport {
   readonly imageNotFound: boolean;
   /** "PM: Image signature found, resuming" */
   readonly imageFound: boolean;
-  /** the kernel printed "reboot: Power down" */
+  /** the kernel printed "reboot: Power down" (its start, when another CPU's output tore the line) */
   readonly poweredOff: boolean;
   /** resume failed with an errno the refusal table does not name ("PM: Error -12 resuming") */
   readonly resumeErrno: Errno | undefined;
@@ -132,7 +132,10 @@ export function findRefusal(log: string): { refusal: ResumeRefusal | undefined; 
 export function classifyConsole(log: string, exit: ExitInfo): BootReport {
   const events = parseAgentEvents(log);
   const { refusal, resumeErrno } = findRefusal(log);
-  const poweredOff = /reboot: Power down/.test(log);
+  // kernel_power_off() prints "reboot: Power down" last, and another CPU's message may tear it on the serial line
+  // ("reboot: Plocksource: ..."): its first letter tells it from kernel_restart()'s "reboot: Restarting system"
+  // (ACPI's "sleep state S5" line is printed on both paths, so it proves nothing)
+  const poweredOff = /reboot: P/.test(log);
   const base = {
     events,
     refusal,
