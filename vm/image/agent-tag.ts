@@ -24,22 +24,86 @@ export interface AgentPageKey {
   readonly generation: number;
 }
 
-const M64 = (1n << 64n) - 1n;
+/** Whether a Uint32Array over page bytes reads them as little-endian words (every platform Node runs on but s390x). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const WORDS = PAGE_SIZE / 4;
 
-/** splitmix64 finaliser (agent.c mix()). */
-function mix(x: bigint): bigint {
-  let z = (x + 0x9e3779b97f4a7c15n) & M64;
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
-  return z ^ (z >> 31n);
+// 64-bit arithmetic on u32 halves: the result of mul64 / mix is left in (rHi, rLo).
+let rHi = 0;
+let rLo = 0;
+
+/** (aHi:aLo × bHi:bLo) mod 2^64, with the high word of aLo × bLo from 16-bit partial products. */
+function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
+  const a0 = aLo & 0xffff;
+  const a1 = aLo >>> 16;
+  const b0 = bLo & 0xffff;
+  const b1 = bLo >>> 16;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const carryHi = a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
+  rLo = Math.imul(aLo, bLo) >>> 0;
+  rHi = (carryHi + Math.imul(aHi, bLo) + Math.imul(aLo, bHi)) >>> 0;
 }
 
-/** page_seed = mix((id << 32 | seed) ^ mix(kind << 56 ^ index << 20 ^ generation)), never 0. */
-function pageSeed(k: AgentPageKey): bigint {
-  const inner = mix(((BigInt(k.kind) << 56n) ^ (BigInt(k.index) << 20n) ^ BigInt(k.generation)) & M64);
-  const s = mix(((BigInt(k.id >>> 0) << 32n) | BigInt(k.seed >>> 0)) ^ inner);
-  return s === 0n ? 1n : s;
+/** splitmix64 finaliser (agent.c mix()) of hi:lo. */
+function mix(hi: number, lo: number): void {
+  // z = x + 0x9e3779b97f4a7c15
+  let zLo = (lo >>> 0) + 0x7f4a7c15;
+  let zHi = ((hi >>> 0) + 0x9e3779b9 + (zLo > 0xffffffff ? 1 : 0)) >>> 0;
+  zLo >>>= 0;
+  // z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+  mul64(zHi ^ (zHi >>> 30), zLo ^ ((zLo >>> 30) | (zHi << 2)), 0xbf58476d, 0x1ce4e5b9);
+  zHi = rHi;
+  zLo = rLo;
+  // z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+  mul64(zHi ^ (zHi >>> 27), zLo ^ ((zLo >>> 27) | (zHi << 5)), 0x94d049bb, 0x133111eb);
+  zHi = rHi;
+  zLo = rLo;
+  // z ^ (z >> 31)
+  rHi = (zHi ^ (zHi >>> 31)) >>> 0;
+  rLo = (zLo ^ ((zLo >>> 31) | (zHi << 1))) >>> 0;
 }
+
+/**
+ * The page's 1024 little-endian u32 words (two per u64 word w[i]: low, high) into `w`.
+ * page_seed = mix((id << 32 | seed) ^ mix(kind << 56 ^ index << 20 ^ generation)), never 0; the key's fields are
+ * u32 (as the tag header stores them).
+ */
+function fillAgentWords(k: AgentPageKey, w: Uint32Array): void {
+  const id = k.id >>> 0;
+  const kind = k.kind >>> 0;
+  const index = k.index >>> 0;
+  const generation = k.generation >>> 0;
+  w[0] = AGENT_TAG_MAGIC_WORD;
+  w[1] = AGENT_TAG_MAGIC_WORD;
+  w[2] = generation;
+  w[3] = id;
+  w[4] = index;
+  w[5] = kind;
+  mix((((kind & 0xff) << 24) ^ (index >>> 12)) >>> 0, ((index << 20) ^ generation) >>> 0);
+  mix(id ^ rHi, (k.seed >>> 0) ^ rLo);
+  let hi = rHi;
+  let lo = rLo;
+  if (hi === 0 && lo === 0) lo = 1;
+  for (let i = 6; i < WORDS; i += 2) {
+    // x ^= x << 13
+    hi = (hi ^ ((hi << 13) | (lo >>> 19))) >>> 0;
+    lo = (lo ^ (lo << 13)) >>> 0;
+    // x ^= x >> 7
+    lo = (lo ^ ((lo >>> 7) | (hi << 25))) >>> 0;
+    hi = (hi ^ (hi >>> 7)) >>> 0;
+    // x ^= x << 17
+    hi = (hi ^ ((hi << 17) | (lo >>> 15))) >>> 0;
+    lo = (lo ^ (lo << 17)) >>> 0;
+    w[i] = lo;
+    w[i + 1] = hi;
+  }
+}
+
+/** Little-endian u32 at byte `o` of a page (any alignment, any platform). */
+const u32le = (p: Uint8Array, o: number): number =>
+  ((p[o] ?? 0) | ((p[o + 1] ?? 0) << 8) | ((p[o + 2] ?? 0) << 16) | ((p[o + 3] ?? 0) << 24)) >>> 0;
 
 /**
  * The 4 KiB page the agent writes for a key: 512 little-endian u64 words, w[0] = TAG_MAGIC,
@@ -48,36 +112,26 @@ function pageSeed(k: AgentPageKey): bigint {
  */
 export function agentPage(k: AgentPageKey): Uint8Array {
   const page = new Uint8Array(PAGE_SIZE);
-  const v = viewOf(page);
-  v.setUint32(0, AGENT_TAG_MAGIC_WORD, true);
-  v.setUint32(4, AGENT_TAG_MAGIC_WORD, true);
-  v.setUint32(8, k.generation >>> 0, true);
-  v.setUint32(12, k.id >>> 0, true);
-  v.setUint32(16, k.index >>> 0, true);
-  v.setUint32(20, k.kind >>> 0, true);
-  const s = pageSeed(k);
-  let hi = Number(s >> 32n) >>> 0;
-  let lo = Number(s & 0xffffffffn) >>> 0;
-  for (let i = 3; i < PAGE_SIZE / 8; i++) {
-    // x ^= x << 13
-    let nhi = ((hi << 13) | (lo >>> 19)) >>> 0;
-    let nlo = (lo << 13) >>> 0;
-    hi = (hi ^ nhi) >>> 0;
-    lo = (lo ^ nlo) >>> 0;
-    // x ^= x >> 7
-    nlo = ((lo >>> 7) | (hi << 25)) >>> 0;
-    nhi = hi >>> 7;
-    hi = (hi ^ nhi) >>> 0;
-    lo = (lo ^ nlo) >>> 0;
-    // x ^= x << 17
-    nhi = ((hi << 17) | (lo >>> 15)) >>> 0;
-    nlo = (lo << 17) >>> 0;
-    hi = (hi ^ nhi) >>> 0;
-    lo = (lo ^ nlo) >>> 0;
-    v.setUint32(i * 8, lo, true);
-    v.setUint32(i * 8 + 4, hi, true);
+  if (LITTLE_ENDIAN) {
+    fillAgentWords(k, new Uint32Array(page.buffer));
+    return page;
   }
+  const w = new Uint32Array(WORDS);
+  fillAgentWords(k, w);
+  const v = viewOf(page);
+  for (let i = 0; i < WORDS; i++) v.setUint32(i * 4, w[i] ?? 0, true);
   return page;
+}
+
+/** Whether the first PAGE_SIZE bytes of `page` are the little-endian words `w`; stops at the first difference. */
+function sameWords(page: Uint8Array, w: Uint32Array): boolean {
+  if (LITTLE_ENDIAN && page.byteOffset % 4 === 0) {
+    const p = new Uint32Array(page.buffer, page.byteOffset, WORDS);
+    for (let i = 0; i < WORDS; i++) if (p[i] !== w[i]) return false;
+    return true;
+  }
+  for (let i = 0; i < WORDS; i++) if (u32le(page, i * 4) !== w[i]) return false;
+  return true;
 }
 
 export interface AgentMatcherOptions {
@@ -95,25 +149,17 @@ export interface AgentMatcherOptions {
  */
 export function agentTagMatcher(opts: AgentMatcherOptions): TagMatcher<AgentPageTag> {
   const verify = opts.verifyBody ?? true;
+  const expected = new Uint32Array(WORDS);
   return (page) => {
     if (page.length < PAGE_SIZE) return undefined;
-    const v = viewOf(page);
-    if (v.getUint32(0, true) !== AGENT_TAG_MAGIC_WORD || v.getUint32(4, true) !== AGENT_TAG_MAGIC_WORD)
-      return undefined;
-    const generation = v.getUint32(8, true);
-    const id = v.getUint32(12, true);
-    const index = v.getUint32(16, true);
-    const kind = v.getUint32(20, true);
+    if (u32le(page, 0) !== AGENT_TAG_MAGIC_WORD || u32le(page, 4) !== AGENT_TAG_MAGIC_WORD) return undefined;
+    const generation = u32le(page, 8);
+    const id = u32le(page, 12);
+    const index = u32le(page, 16);
+    const kind = u32le(page, 20);
     if (opts.id !== undefined && id !== opts.id >>> 0) return undefined;
     if (!verify) return { id, index, generation, kind };
-    const expected = agentPage({ id, seed: opts.seed, kind, index, generation });
-    let intact = true;
-    for (let i = 0; i < PAGE_SIZE; i++) {
-      if (page[i] !== expected[i]) {
-        intact = false;
-        break;
-      }
-    }
-    return { id, index, generation, kind, intact };
+    fillAgentWords({ id, seed: opts.seed, kind, index, generation }, expected);
+    return { id, index, generation, kind, intact: sameWords(page, expected) };
   };
 }

@@ -4,6 +4,18 @@ import { crc32Le } from './crc32.ts';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+/** The table-driven lib/crc32.c crc32_le, as crc32Le was before it used zlib: the reference to agree with. */
+const TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function referenceCrc32Le(crc: number, data: Uint8Array): number {
+  let c = crc >>> 0;
+  for (const b of data) c = (TABLE[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
+  return c >>> 0;
+}
+
 describe('crc32Le', () => {
   it('is 0 on empty input seeded 0', () => {
     // Arrange / Act / Assert
@@ -47,5 +59,32 @@ describe('crc32Le', () => {
     b[1234] = 0x10;
     // Act / Assert
     expect(crc32Le(0, a)).not.toBe(crc32Le(0, b));
+  });
+
+  it('equals the table-driven crc32_le on random inputs, seeds and offsets', () => {
+    // Arrange: xorshift32 bytes; lengths 0..5000 and subarrays at odd offsets
+    let x = 0x9e3779b9;
+    const next = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    for (let t = 0; t < 300; t++) {
+      const buf = Uint8Array.from({ length: next() % 5001 }, () => next() & 0xff);
+      const start = buf.length === 0 ? 0 : next() % buf.length;
+      const data = t % 2 === 0 ? buf : buf.subarray(start);
+      const seed = t % 3 === 0 ? 0 : t % 3 === 1 ? 0xffffffff : next();
+      // Act / Assert
+      expect(crc32Le(seed, data)).toBe(referenceCrc32Le(seed, data));
+    }
+  });
+
+  it('returns an unsigned 32-bit value for a negative (signed) seed', () => {
+    // Arrange
+    const data = bytes('abc');
+    // Act / Assert
+    expect(crc32Le(-1, data)).toBe(referenceCrc32Le(0xffffffff, data));
+    expect(crc32Le(-1, data)).toBeGreaterThanOrEqual(0);
   });
 });

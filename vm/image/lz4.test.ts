@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lz4CompressLiterals, lz4DecompressSafe } from './lz4.ts';
+import { lz4CompressLiterals, lz4DecompressInto, lz4DecompressSafe } from './lz4.ts';
 
 const enc = (s: string): number[] => [...new TextEncoder().encode(s)];
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -122,5 +122,69 @@ describe('lz4CompressLiterals', () => {
         if (r.ok) expect(Buffer.from(r.out).equals(Buffer.from(data)), `n=${n}`).toBe(true);
       }
     }
+  });
+});
+
+/** One sequence: `literals`, then a match of `len` (>= 4) bytes at `distance`, lengths extended as needed. */
+function sequence(literals: readonly number[], len: number, distance: number): number[] {
+  const ext = (n: number): number[] => [...new Array<number>(Math.floor(n / 255)).fill(255), n % 255];
+  const l = literals.length;
+  const m = len - 4;
+  return [
+    (Math.min(l, 15) << 4) | Math.min(m, 15),
+    ...(l >= 15 ? ext(l - 15) : []),
+    ...literals,
+    distance & 0xff,
+    distance >> 8,
+    ...(m >= 15 ? ext(m - 15) : []),
+  ];
+}
+
+describe('lz4DecompressSafe: match copy fast paths', () => {
+  const lit = [...pseudoBytes(200, 8)];
+  const last = [...pseudoBytes(12, 9)];
+  for (const [len, distance] of [
+    [8, 3],
+    [31, 200],
+    [32, 32],
+    [150, 200],
+    [1000, 1],
+    [999, 2],
+    [64, 63],
+    [5000, 5],
+  ] as const) {
+    it(`copies a match of length ${len} at distance ${distance} as the byte loop does`, () => {
+      // Arrange: 200 literals + the match, a second match of 40 at 97, 12 last literals; output exactly full
+      const stream = [...sequence(lit, len, distance), ...sequence([], 40, 97), last.length << 4, ...last];
+      const want = [...lit];
+      for (const [n, d] of [
+        [len, distance],
+        [40, 97],
+      ] as const) {
+        for (let i = 0; i < n; i++) want.push(want[want.length - d] ?? -1);
+      }
+      want.push(...last);
+      // Act
+      const out = decodeOk(stream, want.length);
+      // Assert
+      expect([...out]).toEqual(want);
+    });
+  }
+});
+
+describe('lz4DecompressInto', () => {
+  it('writes at outStart what lz4DecompressSafe returns, and measures offsets from outStart', () => {
+    // Arrange: 4 literals, match of 8 at offset 4, 5 last literals
+    const block = Uint8Array.from([0x44, ...enc('abcd'), 4, 0, 0x50, ...enc('efghi')]);
+    const out = new Uint8Array(300).fill(0xee);
+    const far = Uint8Array.from([0x44, ...enc('abcd'), 10, 0, 0x50, ...enc('efghi')]);
+    // Act
+    const n = lz4DecompressInto(block, out, 100, 100);
+    const r = lz4DecompressInto(far, new Uint8Array(300), 100, 100);
+    // Assert
+    expect(n).toBe(17);
+    expect(dec(out.subarray(100, 117))).toBe(dec(decodeOk(block, 100)));
+    expect(out.subarray(0, 100).every((b) => b === 0xee)).toBe(true);
+    expect(r).toEqual({ ok: false, error: 'badOffset', produced: 4, inputOffset: 7 });
   });
 });

@@ -1,5 +1,7 @@
 // Raw LZ4 block decompressor with the end-of-block rules of lib/lz4/lz4_decompress.c (LZ4_decompress_safe), plus a literal-only encoder.
 
+import { copyMatch, SHORT_COPY } from './lzo.ts';
+
 // keep-sorted start
 export const LZ4_ERRORS = ['badEnd', 'badOffset', 'emptyInput', 'inputOverrun', 'outputOverrun'] as const;
 // keep-sorted end
@@ -28,57 +30,86 @@ const ML_MASK = 15;
  * @remarks Mirrors lib/lz4/lz4_decompress.c: LZ4_decompress_generic() with endOnInput, full decoding, no dictionary.
  */
 export function lz4DecompressSafe(input: Uint8Array, maxOut: number): Lz4Result {
-  const iend = input.length;
-  const oend = maxOut;
   const out = new Uint8Array(maxOut);
-  let ip = 0;
-  let op = 0;
-  const fail = (error: Lz4Error): Lz4Result => ({ ok: false, error, produced: op, inputOffset: ip });
-  const at = (i: number): number => input[i] ?? 0;
+  const r = lz4DecompressInto(input, out, 0, maxOut);
+  if (typeof r !== 'number') return r;
+  return { ok: true, out: r === maxOut ? out : out.slice(0, r) };
+}
 
-  if (iend === 0) return fail('emptyInput');
+/** A failed lz4DecompressInto: the error, bytes produced, input offset reached. */
+export type Lz4Failure = Extract<Lz4Result, { ok: false }>;
+
+const lz4Fail = (error: Lz4Error, produced: number, inputOffset: number): Lz4Failure => ({
+  ok: false,
+  error,
+  produced,
+  inputOffset,
+});
+
+/**
+ * lz4DecompressSafe into `out` at `outStart`, producing at most `maxOut` bytes (out.length >= outStart + maxOut);
+ * offsets never reach before `outStart`.
+ * @returns the number of bytes produced, or the failure lz4DecompressSafe would report.
+ */
+export function lz4DecompressInto(
+  input: Uint8Array,
+  out: Uint8Array,
+  outStart: number,
+  maxOut: number,
+): number | Lz4Failure {
+  const iend = input.length;
+  const oend = outStart + maxOut;
+  if (!Number.isSafeInteger(outStart) || !Number.isSafeInteger(maxOut) || outStart < 0 || maxOut < 0)
+    throw new RangeError('lz4DecompressInto: outStart and maxOut must be non-negative integers');
+  if (oend > out.length) throw new RangeError('lz4DecompressInto: out is shorter than outStart + maxOut');
+  let ip = 0;
+  let op = outStart;
+
+  if (iend === 0) return lz4Fail('emptyInput', 0, 0);
   for (;;) {
-    if (ip >= iend) return fail('inputOverrun');
-    const token = at(ip++);
+    if (ip >= iend) return lz4Fail('inputOverrun', op - outStart, ip);
+    const token = input[ip++] ?? 0;
     let length = token >> 4;
     if (length === RUN_MASK) {
       let s = 0;
       do {
-        if (ip >= iend) return fail('inputOverrun');
-        s = at(ip++);
+        if (ip >= iend) return lz4Fail('inputOverrun', op - outStart, ip);
+        s = input[ip++] ?? 0;
         length += s;
       } while (s === 255 && ip < iend - RUN_MASK);
     }
     const cpy = op + length;
     if (cpy > oend - MFLIMIT || ip + length > iend - (2 + 1 + LASTLITERALS)) {
       // Last sequence: literals only, consuming the input exactly.
-      if (ip + length !== iend) return fail(ip + length > iend ? 'inputOverrun' : 'badEnd');
-      if (cpy > oend) return fail('outputOverrun');
+      if (ip + length !== iend) return lz4Fail(ip + length > iend ? 'inputOverrun' : 'badEnd', op - outStart, ip);
+      if (cpy > oend) return lz4Fail('outputOverrun', op - outStart, ip);
       out.set(input.subarray(ip, iend), op);
-      op = cpy;
-      return { ok: true, out: op === maxOut ? out : out.slice(0, op) };
+      return cpy - outStart;
     }
-    out.set(input.subarray(ip, ip + length), op);
+    if (length < SHORT_COPY) {
+      for (let i = 0; i < length; i++) out[op + i] = input[ip + i] ?? 0;
+    } else {
+      out.set(input.subarray(ip, ip + length), op);
+    }
     ip += length;
     op = cpy;
 
-    const offset = at(ip) | (at(ip + 1) << 8);
+    const offset = (input[ip] ?? 0) | ((input[ip + 1] ?? 0) << 8);
     ip += 2;
-    if (offset === 0 || offset > op) return fail('badOffset');
+    if (offset === 0 || offset > op - outStart) return lz4Fail('badOffset', op - outStart, ip);
     let matchLength = token & ML_MASK;
     if (matchLength === ML_MASK) {
       let s = 0;
       do {
-        s = at(ip++);
-        if (ip > iend - LASTLITERALS) return fail('inputOverrun');
+        s = input[ip++] ?? 0;
+        if (ip > iend - LASTLITERALS) return lz4Fail('inputOverrun', op - outStart, ip);
         matchLength += s;
       } while (s === 255);
     }
     matchLength += MINMATCH;
-    if (op + matchLength > oend - LASTLITERALS) return fail('outputOverrun');
-    // Byte-wise so overlapping matches (offset < length) replicate.
-    let m = op - offset;
-    for (let i = 0; i < matchLength; i++) out[op++] = out[m++] ?? 0;
+    if (op + matchLength > oend - LASTLITERALS) return lz4Fail('outputOverrun', op - outStart, ip);
+    // Overlapping matches (offset < length) replicate.
+    op = copyMatch(out, op, op - offset, matchLength);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lzo1xCompressLiterals, lzo1xDecompressSafe } from './lzo.ts';
+import { copyMatch, lzo1xCompressLiterals, lzo1xDecompressInto, lzo1xDecompressSafe, SHORT_COPY } from './lzo.ts';
 
 const enc = (s: string): number[] => [...new TextEncoder().encode(s)];
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -134,5 +134,100 @@ describe('lzo1xCompressLiterals', () => {
       expect(r.ok, `n=${n}`).toBe(true);
       if (r.ok) expect(Buffer.from(r.out).equals(Buffer.from(data)), `n=${n}`).toBe(true);
     }
+  });
+});
+
+/** An M3 match of `len` (>= 3) bytes at `distance` (1..16384), no trailing literals; long lengths extended. */
+function m3(len: number, distance: number): number[] {
+  const d = [((distance - 1) << 2) & 0xff, (distance - 1) >> 6];
+  if (len - 2 <= 31) return [32 | (len - 2), ...d];
+  const ext = len - 33;
+  const zeros = Math.floor((ext - 1) / 255);
+  return [32, ...new Array<number>(zeros).fill(0), ext - 255 * zeros, ...d];
+}
+
+/** The kernel's byte loop: what every match must produce. */
+function byteLoopMatch(out: number[], len: number, distance: number): void {
+  for (let i = 0; i < len; i++) out.push(out[out.length - distance] ?? -1);
+}
+
+describe('lzo1xDecompressSafe: match copy fast paths', () => {
+  const lit = [...pseudoBytes(238, 5)];
+  const cases: [string, number, number][] = [
+    ['short, overlapping', 10, 3],
+    ['just below the copy threshold', SHORT_COPY - 1, 200],
+    ['at the threshold, not overlapping (distance = length)', SHORT_COPY, SHORT_COPY],
+    ['long, not overlapping', 150, 200],
+    ['long, distance 1 (fill)', 1000, 1],
+    ['long, distance 2', 999, 2],
+    ['long, overlapping by one byte', 64, 63],
+    ['long, overlapping, distance 5 (repeated doubling)', 5000, 5],
+    ['long, overlapping, distance 31', 4097, 31],
+  ];
+  for (const [name, len, distance] of cases) {
+    it(`copies a ${name} match (length ${len}, distance ${distance}) as the byte loop does`, () => {
+      // Arrange: 238 literals, the match, a second match reading what the first wrote, end marker
+      const stream = [17 + lit.length, ...lit, ...m3(len, distance), ...m3(40, 97), ...EOF];
+      const want = [...lit];
+      byteLoopMatch(want, len, distance);
+      byteLoopMatch(want, 40, 97);
+      // Act
+      const out = decodeOk(stream);
+      // Assert
+      expect([...out]).toEqual(want);
+    });
+  }
+});
+
+describe('copyMatch', () => {
+  it('equals the byte loop for distances 1..70 and lengths 0..140', () => {
+    const prefix = pseudoBytes(80, 11);
+    for (let distance = 1; distance <= 70; distance++) {
+      for (let len = 0; len <= 140; len++) {
+        // Arrange
+        const out = new Uint8Array(80 + len + 3).fill(0xee);
+        out.set(prefix);
+        const want = [...prefix];
+        byteLoopMatch(want, len, distance);
+        // Act
+        const end = copyMatch(out, 80, 80 - distance, len);
+        // Assert
+        expect(end).toBe(80 + len);
+        expect([...out.subarray(0, end)]).toEqual(want);
+        expect([...out.subarray(end)]).toEqual([0xee, 0xee, 0xee]);
+      }
+    }
+  });
+});
+
+describe('lzo1xDecompressInto', () => {
+  it('writes at outStart what lzo1xDecompressSafe returns, leaving the bytes around it alone', () => {
+    // Arrange
+    const stream = Uint8Array.from([21, ...enc('abcd'), ...m3(300, 4), ...EOF]);
+    const out = new Uint8Array(2000).fill(0xee);
+    // Act
+    const n = lzo1xDecompressInto(stream, out, 1000, 500);
+    const safe = decodeOk(stream, 500);
+    // Assert
+    expect(n).toBe(304);
+    expect(Buffer.from(out.subarray(1000, 1304)).equals(Buffer.from(safe))).toBe(true);
+    expect(out.subarray(0, 1000).every((b) => b === 0xee)).toBe(true);
+    expect(out.subarray(1304).every((b) => b === 0xee)).toBe(true);
+  });
+
+  it('reports a match reaching before outStart as lookbehindOverrun, and how far it got', () => {
+    // Arrange: 4 literals, then a match at distance 10
+    const stream = Uint8Array.from([21, ...enc('abcd'), ...m3(5, 10), ...EOF]);
+    // Act
+    const r = lzo1xDecompressInto(stream, new Uint8Array(4096), 100, 1000);
+    // Assert
+    expect(r).toEqual({ ok: false, error: 'lookbehindOverrun', produced: 4, inputOffset: 8 });
+  });
+
+  it('rejects an output window outside the buffer or not made of integers', () => {
+    const stream = Uint8Array.from([21, ...enc('abcd'), ...EOF]);
+    expect(() => lzo1xDecompressInto(stream, new Uint8Array(100), 50, 51)).toThrow(RangeError);
+    expect(() => lzo1xDecompressInto(stream, new Uint8Array(100), Number.NaN, 10)).toThrow(RangeError);
+    expect(() => lzo1xDecompressInto(stream, new Uint8Array(100), -1, 10)).toThrow(RangeError);
   });
 });

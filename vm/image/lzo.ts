@@ -41,157 +41,221 @@ const MIN_ZERO_RUN_LENGTH = 4;
  *   NEED_IP / NEED_OP / TEST_LB, made total (no read past the input even where the kernel relies on slack).
  */
 export function lzo1xDecompressSafe(input: Uint8Array, maxOut: number): LzoResult {
-  const inLen = input.length;
   const out = new Uint8Array(maxOut);
+  const r = lzo1xDecompressInto(input, out, 0, maxOut);
+  if (typeof r !== 'number') return r;
+  return { ok: true, out: r === maxOut ? out : out.slice(0, r) };
+}
+
+/** A failed lzo1xDecompressInto: the kernel's error class, bytes produced, input offset reached. */
+export type LzoFailure = Extract<LzoResult, { ok: false }>;
+
+const lzoFail = (error: LzoError, produced: number, inputOffset: number): LzoFailure => ({
+  ok: false,
+  error,
+  produced,
+  inputOffset,
+});
+
+/** Below this length a byte loop beats copyWithin / set / fill (measured with vm/image/bench.ts). */
+export const SHORT_COPY = 32;
+
+/**
+ * lzo1xDecompressSafe into `out` at `outStart`, producing at most `maxOut` bytes (out.length >= outStart + maxOut):
+ * lookbehind never reaches before `outStart`, so the bytes before it are never read.
+ * @returns the number of bytes produced, or the failure lzo1xDecompressSafe would report.
+ */
+export function lzo1xDecompressInto(
+  input: Uint8Array,
+  out: Uint8Array,
+  outStart: number,
+  maxOut: number,
+): number | LzoFailure {
+  const inLen = input.length;
+  const opEnd = outStart + maxOut;
+  if (!Number.isSafeInteger(outStart) || !Number.isSafeInteger(maxOut) || outStart < 0 || maxOut < 0)
+    throw new RangeError('lzo1xDecompressInto: outStart and maxOut must be non-negative integers');
+  if (opEnd > out.length) throw new RangeError('lzo1xDecompressInto: out is shorter than outStart + maxOut');
   let ip = 0;
-  let op = 0;
+  let op = outStart;
   let state = 0;
   let t = 0;
   let next = 0;
   let mPos = 0;
-  const fail = (error: LzoError): LzoResult => ({ ok: false, error, produced: op, inputOffset: ip });
-  const haveIp = (x: number): boolean => inLen - ip >= x;
-  const haveOp = (x: number): boolean => maxOut - op >= x;
-  const at = (i: number): number => input[i] ?? 0;
-  // Counts a run of zero bytes (each worth 255) and the terminating byte; undefined on input overrun.
-  const extendedLength = (): number | undefined => {
-    const ipLast = ip;
-    if (!haveIp(1)) return undefined;
-    while (at(ip) === 0) {
-      ip++;
-      if (!haveIp(1)) return undefined;
-    }
-    const zeros = ip - ipLast;
-    return zeros * 255 + at(ip++);
-  };
 
-  if (inLen < 3) return fail('inputOverrun');
+  if (inLen < 3) return lzoFail('inputOverrun', 0, 0);
   let bitstreamVersion = 0;
-  if (inLen >= 5 && at(0) === 17) {
-    bitstreamVersion = at(1);
+  if (inLen >= 5 && input[0] === 17) {
+    bitstreamVersion = input[1] ?? 0;
     ip = 2;
   }
 
-  type Mode = 'instruction' | 'literalRun' | 'trailingLiterals';
-  let mode: Mode = 'instruction';
-  if (at(ip) > 17) {
-    t = at(ip++) - 17;
+  // mode: what comes before the next instruction: 0 nothing, 1 a literal run of t bytes, 2 `next` trailing
+  // literals (0..3)
+  let mode = 0;
+  const first = input[ip] ?? 0;
+  if (first > 17) {
+    ip++;
+    t = first - 17;
     if (t < 4) {
       next = t;
-      mode = 'trailingLiterals';
+      mode = 2;
     } else {
-      mode = 'literalRun';
+      mode = 1;
     }
   }
 
   for (;;) {
-    if (mode === 'literalRun') {
-      if (!haveOp(t)) return fail('outputOverrun');
-      if (!haveIp(t + 3)) return fail('inputOverrun');
-      out.set(input.subarray(ip, ip + t), op);
+    if (mode === 1) {
+      if (opEnd - op < t) return lzoFail('outputOverrun', op - outStart, ip);
+      if (inLen - ip < t + 3) return lzoFail('inputOverrun', op - outStart, ip);
+      if (t < SHORT_COPY) {
+        for (let i = 0; i < t; i++) out[op + i] = input[ip + i] ?? 0;
+      } else {
+        out.set(input.subarray(ip, ip + t), op);
+      }
       op += t;
       ip += t;
       state = 4;
-      mode = 'instruction';
-      continue;
-    }
-    if (mode === 'trailingLiterals') {
+    } else if (mode === 2) {
       state = next;
       t = next;
-      if (!haveIp(t + 3)) return fail('inputOverrun');
-      if (!haveOp(t)) return fail('outputOverrun');
-      out.set(input.subarray(ip, ip + t), op);
+      if (inLen - ip < t + 3) return lzoFail('inputOverrun', op - outStart, ip);
+      if (opEnd - op < t) return lzoFail('outputOverrun', op - outStart, ip);
+      for (let i = 0; i < t; i++) out[op + i] = input[ip + i] ?? 0;
       op += t;
       ip += t;
-      mode = 'instruction';
-      continue;
     }
+    // every instruction below sets the mode of the next iteration (or returns)
 
-    if (!haveIp(1)) return fail('inputOverrun');
-    t = at(ip++);
+    if (inLen - ip < 1) return lzoFail('inputOverrun', op - outStart, ip);
+    t = input[ip++] ?? 0;
     if (t < 16) {
       if (state === 0) {
         if (t === 0) {
-          const ext = extendedLength();
-          if (ext === undefined) return fail('inputOverrun');
-          t = 15 + ext;
+          const z = skipZeros(input, ip);
+          if (z < 0) return lzoFail('inputOverrun', op - outStart, inLen);
+          t = 15 + (z - ip) * 255 + (input[z] ?? 0);
+          ip = z + 1;
         }
         t += 3;
-        mode = 'literalRun';
+        mode = 1;
         continue;
       }
-      if (!haveIp(1)) return fail('inputOverrun');
+      if (inLen - ip < 1) return lzoFail('inputOverrun', op - outStart, ip);
       if (state !== 4) {
         next = t & 3;
-        mPos = op - 1 - (t >> 2) - (at(ip++) << 2);
-        if (mPos < 0) return fail('lookbehindOverrun');
-        if (!haveOp(2)) return fail('outputOverrun');
+        mPos = op - 1 - (t >> 2) - ((input[ip++] ?? 0) << 2);
+        if (mPos < outStart) return lzoFail('lookbehindOverrun', op - outStart, ip);
+        if (opEnd - op < 2) return lzoFail('outputOverrun', op - outStart, ip);
         out[op] = out[mPos] ?? 0;
         out[op + 1] = out[mPos + 1] ?? 0;
         op += 2;
-        mode = 'trailingLiterals';
+        mode = 2;
         continue;
       }
       next = t & 3;
-      mPos = op - (1 + M2_MAX_OFFSET) - (t >> 2) - (at(ip++) << 2);
+      mPos = op - (1 + M2_MAX_OFFSET) - (t >> 2) - ((input[ip++] ?? 0) << 2);
       t = 3;
     } else if (t >= 64) {
-      if (!haveIp(1)) return fail('inputOverrun');
+      if (inLen - ip < 1) return lzoFail('inputOverrun', op - outStart, ip);
       next = t & 3;
-      mPos = op - 1 - ((t >> 2) & 7) - (at(ip++) << 3);
-      t = (t >> 5) - 1 + 2;
+      mPos = op - 1 - ((t >> 2) & 7) - ((input[ip++] ?? 0) << 3);
+      t = (t >> 5) + 1;
     } else if (t >= 32) {
       t = (t & 31) + 2;
       if (t === 2) {
-        const ext = extendedLength();
-        if (ext === undefined) return fail('inputOverrun');
-        t += 31 + ext;
+        const z = skipZeros(input, ip);
+        if (z < 0) return lzoFail('inputOverrun', op - outStart, inLen);
+        t += 31 + (z - ip) * 255 + (input[z] ?? 0);
+        ip = z + 1;
       }
-      if (!haveIp(2)) return fail('inputOverrun');
-      next = at(ip) | (at(ip + 1) << 8);
+      if (inLen - ip < 2) return lzoFail('inputOverrun', op - outStart, ip);
+      next = (input[ip] ?? 0) | ((input[ip + 1] ?? 0) << 8);
       ip += 2;
       mPos = op - 1 - (next >> 2);
       next &= 3;
     } else {
-      if (!haveIp(2)) return fail('inputOverrun');
-      next = at(ip) | (at(ip + 1) << 8);
+      if (inLen - ip < 2) return lzoFail('inputOverrun', op - outStart, ip);
+      next = (input[ip] ?? 0) | ((input[ip + 1] ?? 0) << 8);
       if ((next & 0xfffc) === 0xfffc && (t & 0xf8) === 0x18 && bitstreamVersion !== 0) {
-        if (!haveIp(3)) return fail('inputOverrun');
-        t = ((t & 7) | (at(ip + 2) << 3)) + MIN_ZERO_RUN_LENGTH;
-        if (!haveOp(t)) return fail('outputOverrun');
+        if (inLen - ip < 3) return lzoFail('inputOverrun', op - outStart, ip);
+        t = ((t & 7) | ((input[ip + 2] ?? 0) << 3)) + MIN_ZERO_RUN_LENGTH;
+        if (opEnd - op < t) return lzoFail('outputOverrun', op - outStart, ip);
         out.fill(0, op, op + t);
         op += t;
         next &= 3;
         ip += 3;
-        mode = 'trailingLiterals';
+        mode = 2;
         continue;
       }
       mPos = op - ((t & 8) << 11);
       t = (t & 7) + 2;
       if (t === 2) {
-        const ext = extendedLength();
-        if (ext === undefined) return fail('inputOverrun');
-        t += 7 + ext;
-        if (!haveIp(2)) return fail('inputOverrun');
-        next = at(ip) | (at(ip + 1) << 8);
+        const z = skipZeros(input, ip);
+        if (z < 0) return lzoFail('inputOverrun', op - outStart, inLen);
+        t += 7 + (z - ip) * 255 + (input[z] ?? 0);
+        ip = z + 1;
+        if (inLen - ip < 2) return lzoFail('inputOverrun', op - outStart, ip);
+        next = (input[ip] ?? 0) | ((input[ip + 1] ?? 0) << 8);
       }
       ip += 2;
       mPos -= next >> 2;
       next &= 3;
       if (mPos === op) {
         // End-of-stream marker: valid only as a length-3 code that ends the input exactly.
-        if (t !== 3) return fail('error');
-        if (ip === inLen) return { ok: true, out: op === maxOut ? out : out.slice(0, op) };
-        return fail(ip < inLen ? 'inputNotConsumed' : 'inputOverrun');
+        if (t !== 3) return lzoFail('error', op - outStart, ip);
+        if (ip === inLen) return op - outStart;
+        return lzoFail(ip < inLen ? 'inputNotConsumed' : 'inputOverrun', op - outStart, ip);
       }
       mPos -= 0x4000;
     }
-    if (mPos < 0) return fail('lookbehindOverrun');
-    if (!haveOp(t)) return fail('outputOverrun');
-    // Byte-wise so overlapping matches (distance < length) replicate, as the kernel's byte loop does.
-    for (let i = 0; i < t; i++) out[op++] = out[mPos++] ?? 0;
-    mode = 'trailingLiterals';
+    if (mPos < outStart) return lzoFail('lookbehindOverrun', op - outStart, ip);
+    if (opEnd - op < t) return lzoFail('outputOverrun', op - outStart, ip);
+    if (t < SHORT_COPY) {
+      const end = op + t;
+      while (op < end) out[op++] = out[mPos++] ?? 0;
+    } else {
+      op = copyMatch(out, op, mPos, t);
+    }
+    mode = 2;
   }
+}
+
+/** Extended lengths: the index of the first non-zero byte at or after `ip` (each zero before it counts 255), or -1. */
+function skipZeros(input: Uint8Array, ip: number): number {
+  const n = input.length;
+  let i = ip;
+  while (i < n && input[i] === 0) i++;
+  return i < n ? i : -1;
+}
+
+/**
+ * Copy a match of `len` bytes from `from` to `op` (from < op) as the kernel's byte loop does: an overlapping
+ * match (distance < len) replicates its first `distance` bytes. A short match goes byte by byte, distance 1 is a
+ * fill, a non-overlapping match one copyWithin, and an overlapping one copyWithin calls of distance, 2·distance,
+ * 4·distance… bytes (each source lies in what is already written, and the output has period `distance`).
+ * @returns the new output position
+ */
+export function copyMatch(out: Uint8Array, op: number, from: number, len: number): number {
+  const end = op + len;
+  if (len < SHORT_COPY) {
+    let m = from;
+    while (op < end) out[op++] = out[m++] ?? 0;
+    return end;
+  }
+  const distance = op - from;
+  if (distance === 1) {
+    out.fill(out[from] ?? 0, op, end);
+    return end;
+  }
+  let pos = op;
+  while (pos < end) {
+    const n = Math.min(pos - from, end - pos);
+    out.copyWithin(pos, from, from + n);
+    pos += n;
+  }
+  return end;
 }
 
 /** The LZO1X end-of-stream marker: an M4 code of length 3 and distance 16384. */

@@ -45,21 +45,27 @@ export function anonGenerations(anon: number, writes: readonly number[]): number
 /** The agent's pages as found among the image's data pages. */
 export function taggedCheck(image: SwsuspImage, agent: AgentPages): TaggedCheck {
   const found = findTaggedPages(image, agentTagMatcher({ seed: agent.seed, id: agent.id }));
-  const byIndex = new Map<number, (typeof found)[number][]>();
+  const n = agent.generations.length;
+  // per anon index: how often it was found, and the first find
+  const count = new Uint32Array(n);
+  const first: ((typeof found)[number] | undefined)[] = new Array(n);
   for (const f of found) {
-    if (f.tag.kind !== AGENT_KIND_ANON) continue;
-    byIndex.set(f.tag.index, [...(byIndex.get(f.tag.index) ?? []), f]);
+    const i = f.tag.index;
+    if (f.tag.kind !== AGENT_KIND_ANON || i >= n) continue;
+    if (count[i] === 0) first[i] = f;
+    count[i] = (count[i] ?? 0) + 1;
   }
   let missing = 0;
   let duplicated = 0;
   let wrongData = 0;
-  agent.generations.forEach((gen, i) => {
-    const list = byIndex.get(i) ?? [];
-    if (list.length === 0) missing++;
-    else if (list.length > 1) duplicated++;
-    else if (list[0]?.tag.intact !== true || list[0].tag.generation !== gen) wrongData++;
-  });
-  return { expected: agent.generations.length, missing, duplicated, wrongData };
+  for (let i = 0; i < n; i++) {
+    const c = count[i] ?? 0;
+    const f = first[i];
+    if (c === 0) missing++;
+    else if (c > 1) duplicated++;
+    else if (f?.tag.intact !== true || f.tag.generation !== agent.generations[i]) wrongData++;
+  }
+  return { expected: n, missing, duplicated, wrongData };
 }
 
 const findingIs = (re: RegExp) => (v: { readonly message: string }) => re.test(v.message);
@@ -81,12 +87,39 @@ export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[], agent
   };
 }
 
-/** A PageReader over an open device file (reads only what the parser asks for). */
+/** Pages read at once when the parser reads a device sequentially (1 MiB). */
+const READ_BLOCK_PAGES = 256;
+
+/**
+ * A PageReader over an open device file (reads only what the parser asks for). A read of the page after the last
+ * one read fetches READ_BLOCK_PAGES pages at once and serves the next ones from that block (swap slots are
+ * mostly consecutive); any other read fetches one page. Every page returned is a view of a fresh buffer.
+ */
 function fileReader(fd: number, devicePages: number): PageReader {
+  let block = new Uint8Array(0);
+  let blockStart = -1;
+  let blockPages = 0;
+  let last = -2;
   return (i) => {
     if (!Number.isSafeInteger(i) || i < 0 || i >= devicePages) return undefined;
-    const b = new Uint8Array(PAGE_SIZE);
-    return readSync(fd, b, 0, PAGE_SIZE, i * PAGE_SIZE) === PAGE_SIZE ? b : undefined;
+    const sequential = i === last + 1;
+    last = i;
+    if (i < blockStart || i >= blockStart + blockPages) {
+      const want = sequential ? Math.min(READ_BLOCK_PAGES, devicePages - i) : 1;
+      block = new Uint8Array(want * PAGE_SIZE);
+      let got = 0;
+      while (got < block.length) {
+        const n = readSync(fd, block, got, block.length - got, i * PAGE_SIZE + got);
+        if (n <= 0) break;
+        got += n;
+      }
+      blockStart = i;
+      blockPages = Math.floor(got / PAGE_SIZE);
+      if (blockPages === 0) return undefined;
+      if (i >= blockStart + blockPages) return undefined;
+    }
+    const o = (i - blockStart) * PAGE_SIZE;
+    return block.subarray(o, o + PAGE_SIZE);
   };
 }
 
@@ -117,11 +150,20 @@ export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead
     const signed = head !== undefined && decodeSwsuspHeader(head, at).sig === HIBERNATE_SIG;
     if (!signed) return { facts: { signed }, stats: undefined };
     const popts = { devicePages: opts.devicePages, resumeOffset: at };
-    const meta = parseSwsuspImage(reader, { ...popts, metadataOnly: true });
-    const stats = meta.ok ? imageStats(meta.image) : undefined;
-    if (opts.check === undefined) return { facts: { signed }, stats };
+    const metadata = () => parseSwsuspImage(reader, { ...popts, metadataOnly: true });
+    if (opts.check === undefined) {
+      const meta = metadata();
+      return { facts: { signed }, stats: meta.ok ? imageStats(meta.image) : undefined };
+    }
+    // A full parse that succeeds has the metadata-only parse's counts (same header, map chain, swsusp_info and
+    // PFN pages; every used entry non-zero and none after them), so the metadata is parsed alone only when it fails.
     const full = parseSwsuspImage(reader, popts);
-    if (full.ok) return { facts: { signed, image: imageCheckOf(full.image, opts.check.ram, opts.check.agent) }, stats };
+    if (full.ok) {
+      const image = imageCheckOf(full.image, opts.check.ram, opts.check.agent);
+      return { facts: { signed, image }, stats: imageStats(full.image) };
+    }
+    const meta = metadata();
+    const stats = meta.ok ? imageStats(meta.image) : undefined;
     // torn after its metadata: the PFN list is still there to check
     const partial = meta.ok ? imageCheckOf(meta.image, opts.check.ram) : undefined;
     const torn: ImageCheck = {

@@ -36,8 +36,8 @@ import {
   X86_RESTORE_MAGIC_OFFSET,
   ZERO_FLAG_HI,
 } from './format.ts';
-import { lz4DecompressSafe } from './lz4.ts';
-import { lzo1xDecompressSafe } from './lzo.ts';
+import { lz4DecompressInto } from './lz4.ts';
+import { lzo1xDecompressInto } from './lzo.ts';
 
 // keep-sorted start
 export const PARSE_ERROR_CODES = [
@@ -173,6 +173,9 @@ export interface ParseOptions {
    */
   readonly metadataOnly?: boolean;
 }
+
+/** Decompressed stream pages are allocated this many at a time (4 MiB). */
+const STREAM_SEGMENT_PAGES = 1024;
 
 class ParseFailure {
   readonly error: ParseError;
@@ -320,7 +323,12 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
       stream.push(page);
     }
   } else {
-    const decompress = compression === 'lz4' ? lz4DecompressSafe : lzo1xDecompressSafe;
+    const decompress = compression === 'lz4' ? lz4DecompressInto : lzo1xDecompressInto;
+    // One scratch buffer for the stored pages of a chunk; the output goes into segments of STREAM_SEGMENT_PAGES
+    // (never fewer than a chunk's UNC_SIZE free), so stream pages are views and nothing is allocated per chunk.
+    const scratch = new Uint8Array(ceilDiv(CMP_HEADER + CMP_SIZE_MAX, PAGE_SIZE) * PAGE_SIZE);
+    let segment = new Uint8Array(0);
+    let segOff = 0;
     while (stream.length < toRead) {
       const firstEntry = k;
       const dev0 = nextEntry();
@@ -334,23 +342,27 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
         );
       }
       const need = ceilDiv(CMP_HEADER + cmpLen, PAGE_SIZE);
-      const buf = new Uint8Array(need * PAGE_SIZE);
-      buf.set(first.subarray(0, PAGE_SIZE), 0);
+      scratch.set(first.subarray(0, PAGE_SIZE), 0);
       const devs = [dev0];
       for (let j = 1; j < need; j++) {
         const dev = nextEntry();
         devs.push(dev);
-        buf.set(read(dev, 'compressed chunk').subarray(0, PAGE_SIZE), j * PAGE_SIZE);
+        scratch.set(read(dev, 'compressed chunk').subarray(0, PAGE_SIZE), j * PAGE_SIZE);
       }
-      const r = decompress(buf.subarray(CMP_HEADER, CMP_HEADER + cmpLen), UNC_SIZE);
-      if (!r.ok) {
+      if (segment.length - segOff < UNC_SIZE) {
+        const pages = Math.min(STREAM_SEGMENT_PAGES, Math.max(UNC_SIZE / PAGE_SIZE, toRead - stream.length));
+        segment = new Uint8Array(Math.max(pages * PAGE_SIZE, UNC_SIZE));
+        segOff = 0;
+      }
+      const r = decompress(scratch.subarray(CMP_HEADER, CMP_HEADER + cmpLen), segment, segOff, UNC_SIZE);
+      if (typeof r !== 'number') {
         bail(
           'decompressFailed',
           `${compression} chunk at stream page ${stream.length + 1} (cmp_len ${cmpLen}): ${r.error}`,
           dev0,
         );
       }
-      const uncLen = r.out.length;
+      const uncLen = r;
       if (uncLen === 0 || uncLen % PAGE_SIZE !== 0) {
         bail(
           'badDecompressedLength',
@@ -358,7 +370,7 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
           dev0,
         );
       }
-      crc = crc32Le(crc, r.out);
+      crc = crc32Le(crc, segment.subarray(segOff, segOff + uncLen));
       chunks.push({
         firstStreamPage: stream.length + 1,
         streamPages: uncLen / PAGE_SIZE,
@@ -366,7 +378,9 @@ function parseOrThrow(reader: PageReader, opts: ParseOptions): SwsuspImage {
         devicePages: devs,
         cmpLen,
       });
-      for (let off = 0; off < uncLen; off += PAGE_SIZE) stream.push(r.out.subarray(off, off + PAGE_SIZE));
+      for (let off = segOff; off < segOff + uncLen; off += PAGE_SIZE)
+        stream.push(segment.subarray(off, off + PAGE_SIZE));
+      segOff += uncLen;
     }
   }
 
