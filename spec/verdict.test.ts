@@ -98,6 +98,27 @@ describe('judgeRealRun', () => {
   });
 });
 
+describe('judgeRealRun conformance', () => {
+  it('finds an image written with another compressor than the scenario asked (never a silent substitute)', () => {
+    const s = { ...cycle, protocol: { ...cycle.protocol, compression: 'lz4' } } as Scenario;
+    const image = {
+      complete: true,
+      compressor: 'lzo' as const,
+      stats,
+      pfnsAscending: true,
+      countsConsistent: true,
+      nosavePfns: 0,
+    };
+    const real = obs('vm', [
+      { op: 'hibernate', result: 'poweredOff', image: stats, storage: { signed: true, image } },
+      { op: 'resume', result: 'resumed', pagesChecked: 16384, pagesCorrupt: 0, storageAfter: { signed: false } },
+    ]);
+    const j = judgeRealRun(s, modelCycle, real, [pass, pass]);
+    expect(j.verdict).toBe('finding');
+    expect(j.reasons).toEqual(['image: step 0 was written with lzo, the scenario asked lz4']);
+  });
+});
+
 describe('compareObservations', () => {
   it('compares image counts within the tolerance it is given', () => {
     const more = obs('vm', [

@@ -247,6 +247,23 @@ export function compareObservations(
   return { verdict: differences.length === 0 ? 'agree' : 'diverge', differences };
 }
 
+/**
+ * The image is what the scenario asked for: a kernel that writes another compressor than the one selected (a 6.1
+ * kernel keeps LZO when asked for LZ4) ran another scenario than the one judged.
+ */
+function asAsked(s: Scenario, o: Observation): string[] {
+  if (s.protocol.kind !== 'swsusp' || s.protocol.interface !== 'sysfs') return [];
+  const asked = s.protocol.compression;
+  const out: string[] = [];
+  for (const [i, st] of o.steps.entries()) {
+    if (st.op !== 'hibernate' || st.result === 'crashed') continue;
+    const got = st.storage?.image?.compressor;
+    if (got !== undefined && got !== asked)
+      out.push(`image: step ${i} was written with ${got}, the scenario asked ${asked}`);
+  }
+  return out;
+}
+
 // ---- the verdict of one real run --------------------------------------------------------------------------------
 
 // keep-sorted start
@@ -307,6 +324,7 @@ export function judgeRealRun(
     if (b.kind !== 'pass' && !explained) reasons.push(`boot ${n + 1}: ${b.kind}: ${b.title}`);
   }
   for (const v of judgement.unexpected) reasons.push(`${v.invariant}: ${v.message}`);
+  reasons.push(...asAsked(s, observed));
   if (diff?.verdict === 'diverge') reasons.push(...diff.differences.map((d) => `differential: ${d}`));
   if (predicted === undefined) reasons.push('the model could not predict this scenario');
   const verdict: RunVerdict = infra || predicted === undefined ? 'error' : reasons.length > 0 ? 'finding' : 'pass';
