@@ -115,7 +115,8 @@ export async function runReal(
   const t1 = performance.now();
   let real: Awaited<ReturnType<Backend['run']>>;
   try {
-    real = await backend.run(ms, id, {
+    // the kernel runs the scenario as written; only the prediction carries the guest's own memory
+    real = await backend.run(s, id, {
       workDir: o.workDir,
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
       ...(o.fast === undefined ? {} : { fast: o.fast }),
@@ -132,7 +133,9 @@ export async function runReal(
     predicted,
     real.observation,
     real.boots,
-    'tolerancePages' in counts ? { imageTolerancePages: counts.tolerancePages } : { compareImageCounts: false },
+    'tolerancePages' in counts
+      ? { imageTolerancePages: counts.tolerancePages, kernelZeroPages: counts.kernelZeroPages ?? 0 }
+      : { compareImageCounts: false },
   );
   const reasons = m.ok ? j.reasons : [`the model cannot run this scenario: ${m.error}`];
   return {

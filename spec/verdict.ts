@@ -186,6 +186,11 @@ export interface CompareOptions {
   readonly imageTolerancePages?: number;
   /** false: the image counts are not compared (the caller says why in its report) */
   readonly compareImageCounts?: boolean;
+  /**
+   * Zero pages of the real guest's own memory that the prediction counts as data pages (the model has no
+   * kernel-owned zero page): moved from data to zero before the counts are compared.
+   */
+  readonly kernelZeroPages?: number;
 }
 
 const imageOf = (o: StepOutcome | undefined) =>
@@ -198,13 +203,18 @@ function countDifferences(
   q: StepOutcome | undefined,
   target: string,
   tol: number | undefined,
+  kernelZero: number,
 ): string[] {
   const out: string[] = [];
   if (p?.op === 'resume' && p.result === 'resumed' && q?.op === 'resume' && q.result === 'resumed') {
     if (p.pagesChecked !== q.pagesChecked)
       out.push(`step ${i}: model checked ${p.pagesChecked} pages after resume, ${target} ${q.pagesChecked}`);
   }
-  const a = imageOf(p);
+  const pa = imageOf(p);
+  const a =
+    pa === undefined || kernelZero === 0
+      ? pa
+      : { ...pa, dataPages: pa.dataPages - kernelZero, zeroPages: pa.zeroPages + kernelZero };
   const b = imageOf(q);
   if (a !== undefined && b !== undefined && tol !== undefined) {
     for (const k of ['dataPages', 'zeroPages', 'metaPages'] as const) {
@@ -239,7 +249,8 @@ export function compareObservations(
     const a = outcomeClass(p, corrupted);
     const b = outcomeClass(observed.steps[i], corrupted);
     if (a !== b) differences.push(`step ${i}: model ${a}, ${observed.target} ${b}`);
-    else differences.push(...countDifferences(i, p, observed.steps[i], observed.target, tol));
+    else
+      differences.push(...countDifferences(i, p, observed.steps[i], observed.target, tol, opts.kernelZeroPages ?? 0));
   }
   const modelInv = new Set(predicted.violations.map((v) => v.invariant));
   const extra = [...new Set(observed.violations.map((v) => v.invariant))].filter((i) => !modelInv.has(i)).sort();

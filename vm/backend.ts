@@ -61,7 +61,13 @@ export interface GuestBaseline {
   readonly source: string;
 }
 
-export type ImageCountPolicy = { readonly tolerancePages: number } | { readonly notCompared: string };
+export type ImageCountPolicy =
+  | {
+      readonly tolerancePages: number;
+      /** zero pages of the guest's own that the model predicts as data pages (it has no kernel-owned zero page) */
+      readonly kernelZeroPages?: number;
+    }
+  | { readonly notCompared: string };
 
 export type Support = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
