@@ -111,8 +111,9 @@ export interface ImageCheck {
   readonly pfnsAscending: boolean;
   /** image_pages and nr_meta_pages agree with the PFN list */
   readonly countsConsistent: boolean;
-  /** listed PFNs outside the RAM of the machine's own memory map (reserved, ACPI, NVS, holes) */
-  readonly nosavePfns: number;
+  /** listed PFNs outside the RAM of the machine's own memory map (reserved, ACPI, NVS, holes); absent when the map
+   * is not known (a real guest's console tore it): not observed */
+  readonly nosavePfns?: number;
   readonly tagged?: TaggedCheck;
 }
 

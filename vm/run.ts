@@ -276,7 +276,7 @@ class SwsuspRun {
       verdict: r.report.verdict,
       seconds: r.durationMs / 1000,
     });
-    if (role === 'first') this.#ram ??= this.#ramOf(r.fullConsole);
+    if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
     // the original system went down in this boot (its last hibernation did not return): check the image it left
     const evs = r.events.map((e) => e.ev);
     const down = evs.lastIndexOf('hibernating') > evs.lastIndexOf('hibernateReturned');
@@ -311,19 +311,14 @@ class SwsuspRun {
     };
   }
 
-  #ramOf(console: string): PfnRange[] {
-    const ram = parseE820Ram(console);
-    if (ram.length === 0) throw new InfraError("no BIOS-e820 usable lines in the first boot's console");
-    return ram;
-  }
-
   /** The disk now: signed?, and a signed image checked against the guest's RAM (and the agent's pages). */
   #read(console: string, agent: AgentPages | undefined): StorageRead {
-    const ram = this.#ram ?? (console === '' ? [] : parseE820Ram(console));
+    // the first boot's map (unknown when its console tore a line: then no PFN is judged nosave)
+    const ram = this.#ram ?? parseE820Ram(console);
     return readStorage(this.#disk, {
       devicePages: this.#s.storage.pages,
       resumeOffset: this.#s.storage.offset,
-      ...(ram.length === 0 ? {} : { check: { ram, ...(agent === undefined ? {} : { agent }) } }),
+      check: { ram, ...(agent === undefined ? {} : { agent }) },
     });
   }
 

@@ -113,14 +113,16 @@ function judgeStorage(j: Judge, i: number, st: StorageFacts | undefined, powered
       `${bad} wrong`,
     );
   }
-  j.check(
-    'NosaveNeverSaved',
-    i,
-    img.nosavePfns === 0,
-    `${img.nosavePfns} listed PFNs lie outside the machine's RAM (nosave)`,
-    '0',
-    `${img.nosavePfns}`,
-  );
+  if (img.nosavePfns !== undefined) {
+    j.check(
+      'NosaveNeverSaved',
+      i,
+      img.nosavePfns === 0,
+      `${img.nosavePfns} listed PFNs lie outside the machine's RAM (nosave)`,
+      '0',
+      `${img.nosavePfns}`,
+    );
+  }
 }
 
 function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op: 'hibernate' }, img: ImageState) {

@@ -224,7 +224,7 @@ function main(): void {
   if (realDisk !== undefined) {
     const devicePages = Number(process.argv[4]);
     const log = process.argv[5];
-    const ram = log === undefined ? RAM : parseE820Ram(readFileSync(log, 'utf8'));
+    const ram = log === undefined ? RAM : (parseE820Ram(readFileSync(log, 'utf8')) ?? RAM);
     bench(realDisk, realDisk, new Uint8Array(readFileSync(realDisk)), devicePages, ram, undefined, runs);
   } else {
     const { device, devicePages, agent, dataPages } = syntheticDisk();

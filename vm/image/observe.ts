@@ -8,19 +8,7 @@ import { checkSwsuspImage, findTaggedPages, type PfnRange } from './check.ts';
 import { HIBERNATE_SIG, PAGE_SIZE, type PageReader } from './format.ts';
 import { decodeSwsuspHeader, imageStats, parseSwsuspImage, type SwsuspImage } from './parse.ts';
 
-/**
- * RAM of the guest's firmware memory map as PFN ranges: the `BIOS-e820: [mem 0xS-0xE] usable` lines the kernel
- * prints at boot; a partial page at either end is not RAM (e820__register_nosave_regions rounds the same way).
- */
-export function parseE820Ram(log: string): PfnRange[] {
-  const out: PfnRange[] = [];
-  for (const m of log.matchAll(/BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable/g)) {
-    const start = Math.ceil(Number.parseInt(m[1] ?? '', 16) / PAGE_SIZE);
-    const end = Math.floor((Number.parseInt(m[2] ?? '', 16) + 1) / PAGE_SIZE);
-    if (end > start) out.push({ start, end });
-  }
-  return out;
-}
+export { parseE820Ram } from '../console/e820.ts';
 
 /** The agent's mlocked anon pages (agent.c fill/rewrite): every one must be in an image exactly once. */
 export interface AgentPages {
@@ -71,8 +59,11 @@ export function taggedCheck(image: SwsuspImage, agent: AgentPages): TaggedCheck 
 const findingIs = (re: RegExp) => (v: { readonly message: string }) => re.test(v.message);
 
 /** The ImageCheck of a parsed image: the checker's findings as facts (no invariant is decided here). */
-export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[], agent?: AgentPages): ImageCheck {
-  const findings = checkSwsuspImage(image, { ramRanges: ram, maxPerCheck: Number.POSITIVE_INFINITY });
+export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[] | undefined, agent?: AgentPages): ImageCheck {
+  const findings = checkSwsuspImage(image, {
+    ...(ram === undefined ? {} : { ramRanges: ram }),
+    maxPerCheck: Number.POSITIVE_INFINITY,
+  });
   const crcBad = image.crc.checked && !image.crc.match;
   const problem = crcBad ? 'image CRC32 does not match the stream' : findings[0]?.message;
   return {
@@ -82,7 +73,8 @@ export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[], agent
     stats: imageStats(image),
     pfnsAscending: !findings.some(findingIs(/PFN list not strictly ascending/)),
     countsConsistent: !findings.some(findingIs(/nr_meta_pages does not fit|PFN entries without the zero flag differ/)),
-    nosavePfns: findings.filter((v) => v.invariant === 'NosaveNeverSaved').length,
+    // the machine's memory map unknown (torn console): not observed, never 0
+    ...(ram === undefined ? {} : { nosavePfns: findings.filter((v) => v.invariant === 'NosaveNeverSaved').length }),
     ...(agent === undefined ? {} : { tagged: taggedCheck(image, agent) }),
   };
 }
@@ -128,7 +120,7 @@ export interface ReadStorageOptions {
   /** page of the swap header (0 for a partition) */
   readonly resumeOffset?: number;
   /** check a signed image: the guest's RAM (nosave = outside it) and, optionally, the agent's pages */
-  readonly check?: { readonly ram: readonly PfnRange[]; readonly agent?: AgentPages };
+  readonly check?: { readonly ram: readonly PfnRange[] | undefined; readonly agent?: AgentPages };
 }
 
 export interface StorageRead {
@@ -173,7 +165,7 @@ export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead
       stats: stats ?? { dataPages: 0, zeroPages: 0, metaPages: 0, streamPages: 0, writes: 0 },
       pfnsAscending: partial?.pfnsAscending ?? false,
       countsConsistent: partial?.countsConsistent ?? false,
-      nosavePfns: partial?.nosavePfns ?? 0,
+      ...(partial?.nosavePfns === undefined ? {} : { nosavePfns: partial.nosavePfns }),
     };
     return { facts: { signed, image: torn }, stats };
   } finally {

@@ -58,8 +58,8 @@ describe('firstBootRam', () => {
     const log = readFileSync(new URL('./testdata/abort-a.log', import.meta.url), 'utf8');
     const ram = firstBootRam(log.split('\n').map((text, i) => line(i, text)));
     expect(ram).toEqual([
-      { start: 0n, end: 0x9fn },
-      { start: 0x100n, end: 0x1ffddn },
+      { start: 0, end: 0x9f },
+      { start: 0x100, end: 0x1ffdd },
     ]);
   });
 });

@@ -1,8 +1,9 @@
 // kjump console reading: `HIBFUZZ {json}` lines of init.sh and hibkj.c -> zod-typed events (host-timestamped), phase
 // timings, and A's firmware memory map (its `BIOS-e820:` lines). Pure; run.ts does the I/O.
+
 import { z } from 'zod';
-import { PAGE_SHIFT } from '../../spec/brand.ts';
 import { AGENT_PREFIX } from '../console/classify.ts';
+import { type PfnRange, parseE820Ram } from '../console/e820.ts';
 import type { ConsoleLine } from '../qemu/launch.ts';
 
 const count = z.number().int().min(0);
@@ -137,29 +138,10 @@ export function phaseTimings(lines: readonly ConsoleLine[], evs: readonly TimedE
 }
 
 /** A physical RAM range in 4 KiB frames, [start, end). */
-export interface PfnRange {
-  readonly start: bigint;
-  readonly end: bigint;
-}
-
-const E820_LINE = /BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable/;
-const SHIFT = BigInt(PAGE_SHIFT);
-const PAGE_MASK = (1n << SHIFT) - 1n;
-
 /**
- * The usable RAM of the first kernel that booted in this QEMU run (A), from its `BIOS-e820:` lines: the lines up to
- * the second `Linux version` banner (B prints its own, shrunken map after the jump).
+ * The usable RAM of the first kernel that booted in this QEMU run (A): vm/console/e820.ts takes the first map only
+ * (B prints its own, shrunken map after the jump); undefined when a line of it is torn.
  */
-export function firstBootRam(lines: readonly ConsoleLine[]): PfnRange[] {
-  const out: PfnRange[] = [];
-  let banners = 0;
-  for (const l of lines) {
-    if (/Linux version /.test(l.text) && ++banners > 1) break;
-    const m = E820_LINE.exec(l.text);
-    if (m?.[1] === undefined || m[2] === undefined) continue;
-    // whole frames only: the start rounds up, the (inclusive) end down
-    const start = (BigInt(`0x${m[1]}`) + PAGE_MASK) >> SHIFT;
-    out.push({ start, end: (BigInt(`0x${m[2]}`) + 1n) >> SHIFT });
-  }
-  return out;
+export function firstBootRam(lines: readonly ConsoleLine[]): PfnRange[] | undefined {
+  return parseE820Ram(lines.map((l) => l.text).join('\n'));
 }

@@ -171,7 +171,7 @@ describe('readDiskImage', () => {
   // A disk of 5 stream pages + A's record: info, one meta page [10, 20 (zero), 30, 0x30000 (outside RAM)], data pages
   // for PFNs 10, 30 and 0x30000. A tagged PFNs 30 (index 0) and 10 (index 1).
   const diskPages = 6 + AREC_PAGES;
-  const ram = [{ start: 0n, end: 0x1000n }];
+  const ram = [{ start: 0, end: 0x1000 }];
   const build = () => {
     const pages: Buffer[] = Array.from({ length: diskPages }, () => Buffer.alloc(4096));
     const info = Buffer.alloc(4096);

@@ -7,7 +7,7 @@
 //   diskPages - 1024  A's record: magic, count, seed, gen, then count u64 PFNs of A's tagged pages
 import { PAGE_SIZE } from '../../spec/brand.ts';
 import type { ImageCheck, ImageStats } from '../../spec/outcome.ts';
-import type { PfnRange } from './events.ts';
+import type { PfnRange } from '../console/e820.ts';
 
 export const IMG_MAGIC = 0x474d494a4b464248n; // "HBFKJIMG" little-endian
 /** A written by A after a jump back: the image is stale (A ran on) and must never be resumed; fields stay readable. */
@@ -194,13 +194,13 @@ const INFO_IMAGE_PAGES = 416;
 const INFO_PAGES = 424;
 const SUM_CHUNK_PAGES = 1024;
 
-const inRam = (ram: readonly PfnRange[], pfn: bigint) => ram.some((r) => pfn >= r.start && pfn < r.end);
+const inRam = (ram: readonly PfnRange[], pfn: bigint) => ram.some((r) => pfn >= BigInt(r.start) && pfn < BigInt(r.end));
 
 /**
  * The image on the disk as a reader that shares no code with hibkj.c sees it: header, stream sum, PFN list order and
  * counts, listed PFNs outside A's RAM (`ram`, from A's firmware map), A's tagged pages against A's record.
  */
-export function readDiskImage(read: PageReader, diskPages: number, ram: readonly PfnRange[]): DiskImage {
+export function readDiskImage(read: PageReader, diskPages: number, ram: readonly PfnRange[] | undefined): DiskImage {
   const header = parseContainerHeader(read(0, 1));
   if (!header.committed && !header.stale) return { header, check: undefined };
   const stats: ImageStats = {
@@ -210,7 +210,7 @@ export function readDiskImage(read: PageReader, diskPages: number, ram: readonly
     streamPages: header.streamPages,
     writes: header.streamPages + 1,
   };
-  const base = { compressor: 'none' as const, stats, pfnsAscending: false, countsConsistent: false, nosavePfns: 0 };
+  const base = { compressor: 'none' as const, stats, pfnsAscending: false, countsConsistent: false };
   if (header.streamOff < 1 || header.streamOff + header.streamPages > diskPages - AREC_PAGES) {
     return { header, check: { ...base, complete: false, problem: 'the stream does not fit on the disk' } };
   }
@@ -246,7 +246,8 @@ export function readDiskImage(read: PageReader, diskPages: number, ram: readonly
       ...(problem !== undefined ? { problem } : {}),
       pfnsAscending,
       countsConsistent,
-      nosavePfns: pfns.filter((p) => !inRam(ram, p)).length,
+      // A's memory map unknown (its console tore a line): not observed
+      ...(ram === undefined ? {} : { nosavePfns: pfns.filter((p) => !inRam(ram, p)).length }),
       ...(saved !== undefined
         ? {
             tagged: {
