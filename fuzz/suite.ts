@@ -101,7 +101,12 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
   {
     scenario: 'kjump-stock-helper',
     kernels: ['kjump-6.12'],
-    reasons: ['boot 1: '],
+    reasons: [
+      'boot 1: bootFailed: jumpBackHelperOom: ',
+      'FailureLosesNothing: the kernel died while hibernating (bootFailed: jumpBackHelperOom: ',
+      'differential: step 0: model hibernate:aborted, vm hibernate:crashed:hibernating',
+      'differential: vm violated [FailureLosesNothing], the model predicted not',
+    ],
     reason: 'stock 6.12 kimage_is_destination_range() wraps on the jump-back helper zero-length segment',
   },
 ];
