@@ -33,6 +33,7 @@ import {
 import { coverageLines, coverageShort } from './coverage.ts';
 import { EXIT, exitCodeFor } from './exit-code.ts';
 import { memorySvg, storyLines } from './explain.ts';
+import { cmdGate, GATE_USAGE } from './gate.ts';
 import { formatJunit } from './junit.ts';
 import { formatKtap } from './ktap.ts';
 import { writeFaultRealigner } from './realign.ts';
@@ -56,7 +57,7 @@ usage:
   hibfuzz plants                                the planted bugs (for --plant)
   hibfuzz merge DIR... [--into DIR]             merge corpora (dedup by invariant and signature)
   hibfuzz bench [--json] [--quick]              model and campaign throughput
-${VM_USAGE}  hibfuzz --help
+${VM_USAGE}${GATE_USAGE}  hibfuzz --help
 
 exit status: 0 every run held, 1 a violation was found, 2 usage or infrastructure error.
 `;
@@ -546,6 +547,8 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     }
     case 'vm':
       return cmdVm(rest, io);
+    case 'gate':
+      return cmdGate(rest, io);
     default:
       return fail(`unknown command '${cmd}' (see hibfuzz --help)`);
   }
