@@ -4,7 +4,7 @@
 // (docs: ../shared/docs/review-2026-12-reliability.md D1, probes 4.4 and 4.5).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RealResult } from './real-run.ts';
 import {
   baselineFile,
@@ -15,6 +15,7 @@ import {
   HAS_BUSYBOX,
   hibfuzz,
   hibfuzzLines,
+  removeLabs,
   SCENARIOS,
 } from './testdata/fake-qemu/harness.ts';
 
@@ -40,6 +41,8 @@ async function vmRun(
 }
 
 const json = (out: string): RealResult[] => JSON.parse(out) as RealResult[];
+
+afterAll(removeLabs);
 
 describe.skipIf(!HAS_BUSYBOX)('false passes, end to end with a fake QEMU', { concurrent: true }, () => {
   it('control: a clean cycle through the fake is a pass, its guest baseline calibrated through the fake too', async () => {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   fakeBoots,
   fakeKernel,
@@ -17,6 +17,7 @@ import {
   hibfuzz,
   hibfuzzLines,
   ROOT,
+  removeLabs,
   SCENARIOS,
 } from './testdata/fake-qemu/harness.ts';
 
@@ -65,6 +66,8 @@ const canMount = (() => {
   execFileSync('umount', [probe]);
   return true;
 })();
+
+afterAll(removeLabs);
 
 describe.skipIf(!HAS_BUSYBOX)('host faults, end to end with a fake QEMU', { concurrent: true }, () => {
   it.each(['kill-mid-hibernation', 'kill-mid-resume'])(

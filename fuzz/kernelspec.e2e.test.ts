@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario } from '../spec/index.ts';
 import type { KernelIdentity } from '../vm/backend.ts';
 import { openBackend } from '../vm/backends.ts';
@@ -24,6 +24,7 @@ import {
   hibfuzz,
   hibfuzzLines,
   ROOT,
+  removeLabs,
   SCENARIOS,
   seedBaseline,
 } from './testdata/fake-qemu/harness.ts';
@@ -56,6 +57,8 @@ const kexecScenario = (kind: 'fuseFile' | 'swapFile' | 'dmCrypt'): Scenario => {
   if (!p.ok) throw new Error(`kexec ${kind} scenario: ${JSON.stringify(p)}`);
   return p.scenario;
 };
+
+afterAll(removeLabs);
 
 describe.skipIf(!HAS_BUSYBOX)('stale kernel: fast snapshots follow the kernel content', { concurrent: true }, () => {
   it('a kernel rewritten in place at the same path is booted, not restored from the old kernel snapshot', async () => {

@@ -2,7 +2,7 @@
 // synthetic x86 boot header with the fake's marker, and a .config next to it), and the real CLI as a child process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelLineOf, syntheticBootHeader } from '../../../vm/identity.ts';
@@ -28,8 +28,16 @@ export interface FakeLab {
  * A fresh lab: the fake first on PATH, an empty cache holding a stand-in for the guest agent (the fake never runs
  * it, so musl-gcc is not needed), HIBFUZZ_VM_FAST=0 unless `fast`.
  */
+const labs: string[] = [];
+
+/** Remove every lab this process made (afterAll of each test file). */
+export function removeLabs(): void {
+  for (const d of labs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
 export function fakeLab(opts: { readonly fast?: boolean; readonly env?: NodeJS.ProcessEnv } = {}): FakeLab {
   const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-fakeqemu-'));
+  labs.push(dir);
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   symlinkSync(FAKE_QEMU, join(bin, 'qemu-system-x86_64'));
