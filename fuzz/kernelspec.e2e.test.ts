@@ -144,7 +144,7 @@ describe('silent substitution: unsupported, never run on a substitute', { concur
   // kjump backend's identity() is ensureKjumpKernel() (vm/backends.ts kjumpBackend): on a fresh cache it unpacks
   // linux-source-6.12 and builds a kernel (tens of minutes) before it says the scenario is unsupported; where the
   // source is not installed it exits 2 with "linux-source-6.12 is not installed" instead of the reason.
-  it.fails('hibfuzz vm run (kexec on fuseFile) --kernel kjump-6.12: unsupported with a reason before any build', async () => {
+  it('hibfuzz vm run (kexec on fuseFile) --kernel kjump-6.12: unsupported with a reason before any build', async () => {
     // Arrange: a fresh cache, and a PATH holding only the fake QEMU (no dpkg-query, tar or make: no build can start)
     const lab = fakeLab();
     const file = join(lab.dir, 'kjump-fuse.json');

@@ -98,7 +98,8 @@ export async function runReal(
     kernel: kernelOf(id),
     workDir: o.workDir,
   };
-  const support = backend.supports(s, id);
+  const pre = backend.precheck(s);
+  const support = pre.ok ? backend.supports(s, id) : pre;
   if (!support.ok) {
     return {
       ...base,

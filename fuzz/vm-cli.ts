@@ -82,8 +82,18 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
   const results: RealResult[] = [];
   let infraLine: string | undefined;
   try {
-    const id = await identify(backend);
+    // what the backend refuses without its kernel is reported before any download or build
+    const pre = files.map((f) => backend.precheck(f.scenario));
+    let id: KernelIdentity | undefined;
     for (const [i, { file, scenario }] of files.entries()) {
+      const p = pre[i];
+      if (p !== undefined && !p.ok) {
+        const r = unsupportedRow(scenario, file, kernel, p.reason);
+        results.push(r);
+        if (!values.json) io.out(`${realResultLines(r).join('\n')}\n`);
+        continue;
+      }
+      id ??= await identify(backend);
       const workDir = join(root, `${i + 1}-${scenario.id}`);
       mkdirSync(workDir, { recursive: true });
       const r = await runReal(backend, id, scenario, {
@@ -138,6 +148,15 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
     const backend = openBackend(k);
     const mine = cases.filter((c) => kernelRuns(c.scenario, k));
     let id: KernelIdentity;
+    // nothing this kernel could run: no download, no build (each row says why)
+    const refusals = mine.map((c) => backend.precheck(c.scenario));
+    if (refusals.every((p) => !p.ok)) {
+      for (const [i, c] of mine.entries()) {
+        const p = refusals[i];
+        results.push(unsupportedRow(c.scenario, c.file, k, p !== undefined && !p.ok ? p.reason : ''));
+      }
+      continue;
+    }
     try {
       id = await identify(backend);
     } catch (e) {
@@ -147,6 +166,11 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
       continue;
     }
     for (const c of mine) {
+      const p = backend.precheck(c.scenario);
+      if (!p.ok) {
+        results.push(unsupportedRow(c.scenario, c.file, k, p.reason));
+        continue;
+      }
       const workDir = join(root, k.replace(/[^A-Za-z0-9._-]/g, '_'), c.scenario.id);
       mkdirSync(workDir, { recursive: true });
       let r: RealResult;
@@ -180,6 +204,11 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
     `suite: ${results.length} rows: ${n('pass')} pass, ${n('known')} known findings, ${n('fail')} findings, ${n('skip')} unsupported, ${n('error')} errors\n`,
   );
   return suiteExitCode(results, KNOWN_FINDINGS);
+}
+
+/** A scenario the backend refuses before its kernel is resolved: unsupported, with the reason. */
+function unsupportedRow(s: Scenario, file: string, kernel: string, reason: string): RealResult {
+  return { ...errorRow(s, file, kernel, reason, ''), status: 'unsupported' };
 }
 
 /** A row the host could not run: status error, never a finding. */

@@ -32,6 +32,7 @@ const fakeBackend = (run: (s: Scenario) => Observation | Promise<Observation>): 
   spec: 'fake-6.12',
   imageCounts: () => ({ tolerancePages: 0 }),
   identity: async () => identity,
+  precheck: () => ({ ok: true }),
   supports: () => ({ ok: true }),
   modelScenario: (s) => s,
   run: async (s, id, o): Promise<RealRun> => ({

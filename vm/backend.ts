@@ -101,6 +101,9 @@ export interface Backend {
   readonly spec: string;
   /** resolve (download or build) the kernel once and describe it; InfraError when it cannot be had */
   identity(): Promise<KernelIdentity>;
+  /** what can be refused without the kernel (the protocol, the runner's envelope): checked before identity(), so
+   * an unsupported scenario never costs a download or a build */
+  precheck(s: Scenario): Support;
   supports(s: Scenario, id: KernelIdentity): Support;
   modelScenario(s: Scenario, id: KernelIdentity): Scenario;
   /**

@@ -148,6 +148,8 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
         const baseline = await measureBaseline(spec, id, { files });
         return baseline === undefined ? id : { ...id, baseline };
       }),
+    precheck: (s) =>
+      s.protocol.kind === 'swsusp' ? vmSupports(s) : no(`protocol ${s.protocol.kind} runs on kjump-6.12, not ${spec}`),
     supports: swsuspSupport,
     modelScenario: (s, id) => guestModelScenario(s, id.line, id.baseline ?? { slab: 0, zero: 0 }),
     run: (s, id, o) =>
@@ -192,11 +194,8 @@ function kjumpBackend(spec: KjumpKernelSpec): Backend {
         const f = await kernelFacts(k.bzImage, undefined);
         return { ...identityOf(spec, kernelLabel(k), f, 'kexec'), patchSetSha256: k.patchSetSha256 };
       }),
-    supports: (s) => {
-      if (s.protocol.kind !== 'kexec') return no(`protocol ${s.protocol.kind} runs on the Debian kernels, not ${spec}`);
-      const p = planScenario(s);
-      return p.ok ? { ok: true } : no(p.error);
-    },
+    precheck: kjumpSupport(spec),
+    supports: kjumpSupport(spec),
     modelScenario: (s) =>
       s.protocol.kind === 'kexec'
         ? { ...s, protocol: { ...s.protocol, saveKernelNeedPages: KJUMP_SAVE_KERNEL_NEED_PAGES } }
@@ -223,6 +222,15 @@ function kjumpBackend(spec: KjumpKernelSpec): Backend {
  */
 export const KJUMP_HELPER: Readonly<Record<string, 'own' | 'stock'>> = { 'kjump-stock-helper': 'stock' };
 export const kjumpHelper = (s: Scenario): 'own' | 'stock' => KJUMP_HELPER[s.id] ?? 'own';
+
+/** The kexec-jump runner's envelope (vm/kjump/plan.ts): all of it is known without building the kernel. */
+const kjumpSupport =
+  (spec: string) =>
+  (s: Scenario): Support => {
+    if (s.protocol.kind !== 'kexec') return no(`protocol ${s.protocol.kind} runs on the Debian kernels, not ${spec}`);
+    const p = planScenario(s);
+    return p.ok ? { ok: true } : no(p.error);
+  };
 
 /** The backend for a --kernel spec. A path is checked when its identity is read (InfraError if not a bzImage). */
 export function openBackend(spec: string, files: KernelFiles = {}): Backend {

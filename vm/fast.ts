@@ -183,12 +183,13 @@ export async function saveSnapshot(qmp: Qmp, paths: SnapshotPaths, copyDisk?: ()
     await qmp.execute('stop');
     await qmp.execute('migrate', { uri: sink.uri });
     await waitMigration(qmp, 60_000);
-    const bytes = await Promise.race([
-      sink.done,
-      sleep(30_000).then(() => {
-        throw new InfraError('migration stream did not end after QEMU completed it');
-      }),
-    ]);
+    // the timer is cancelled once the stream ended: a pending one would keep the process alive 30 s
+    const late = new AbortController();
+    const timeout = sleep(30_000, undefined, { signal: late.signal }).then(() => {
+      throw new InfraError('migration stream did not end after QEMU completed it');
+    });
+    timeout.catch(() => {}); // the race reports the timeout; an abort after the stream ended is no error
+    const bytes = await Promise.race([sink.done, timeout]).finally(() => late.abort());
     if (bytes === 0) throw new InfraError('migration stream was empty');
     await copyDisk?.();
     renameSync(tmp, paths.state);

@@ -148,6 +148,8 @@ export function launchQemu(
   if (stdin === null || stdout === null || stderr === null) throw new InfraError('QEMU spawned without stdio pipes');
   stdin.on('error', () => {}); // QEMU gone: nothing to type into
   const out = createWriteStream(opts.logPath);
+  // the host cannot keep the console (ENOSPC, EIO): the boot is the host's trouble; QEMU is stopped, never judged
+  let logError: Error | undefined;
   const lines: ConsoleLine[] = [];
   let log = '';
   let timedOut = false;
@@ -159,6 +161,10 @@ export function launchQemu(
     child.kill('SIGKILL');
   };
   track(child, hostKill);
+  out.on('error', (e) => {
+    logError ??= e;
+    hostKill();
+  });
   const feed = (buf: { rest: string }, chunk: string) => {
     buf.rest += chunk;
     let nl = buf.rest.indexOf('\n');
@@ -168,7 +174,7 @@ export function launchQemu(
       const l = { t: Date.now() - t0, text };
       lines.push(l);
       log += `${text}\n`;
-      out.write(`${text}\n`);
+      if (logError === undefined) out.write(`${text}\n`);
       opts.onLine?.(l);
       nl = buf.rest.indexOf('\n');
     }
@@ -197,6 +203,10 @@ export function launchQemu(
       if (so.rest !== '') feed(so, '\n');
       if (se.rest !== '') feed(se, '\n');
       out.end();
+      if (logError !== undefined) {
+        reject(new InfraError(`cannot write the console log ${opts.logPath}: ${logError.message}`));
+        return;
+      }
       // setpriv could not exec QEMU (126: not executable, 127: not found): the host's trouble
       const execFailed = /^setpriv: .*(failed to execute|No such file)/m.exec(log);
       if (signal === null && (code === 126 || code === 127) && execFailed !== null) {
