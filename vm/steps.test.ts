@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { StorageFacts } from '../spec/outcome.ts';
 import type { HibernateStep } from '../spec/scenario/schema.ts';
 import { classifyConsole, type Verdict } from './console/classify.ts';
-import { AgentEvents, parseAgentEvents } from './console/events.ts';
+import { AgentEvents, agentLine, parseAgentEvents } from './console/events.ts';
 import { type BootFacts, hibernateOutcome, resumeOutcome, writeOutcome } from './steps.ts';
 
 const PASS: Verdict = { kind: 'pass', title: 'powered off' };
@@ -21,7 +21,7 @@ function boot(
     report?: Partial<BootFacts['report']>;
   } = {},
 ) {
-  const events = parseAgentEvents(lines.map((l) => `HIBFUZZ ${l}`).join('\n'));
+  const events = parseAgentEvents(lines.map(agentLine).join('\n'));
   const facts: BootFacts = {
     verdict: o.verdict ?? PASS,
     report: {

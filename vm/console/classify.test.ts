@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyConsole, type ExitInfo, findRefusal, VERDICT_KINDS } from './classify.ts';
-import { AgentEvents, parseAgentEvents } from './events.ts';
+import { AgentEvents, agentLine, parseAgentEvents } from './events.ts';
 
 // Golden logs: header lines `VERDICT: <kind>`, `TITLE: <substring of the title>`, optional
 // `EXIT: timeout|code=N|signal=NAME[,byHost]` and `REFUSAL: <reason> <errno>`, a blank line, then a real console log
@@ -91,7 +91,14 @@ describe('parseAgentEvents', () => {
     const log = [
       '[    1.0] PM: Image not found (code -22)',
       'HIBFUZZ {"ev":"init","boot":"first","dev":"254:0"}',
-      `junk[ 2.0] x HIBFUZZ ${verify}`,
+      `junk[ 2.0] x ${agentLine(verify)}`,
+      // a digit lost on the serial line: still JSON, but its checksum no longer matches (and none is missing)
+      agentLine(verify).replace('"pagesChecked":3', '"pagesChecked":'),
+      agentLine(verify.replace('"pagesCorrupt":0', '"pagesCorrupt":10')).replace(
+        '"pagesCorrupt":10',
+        '"pagesCorrupt":0',
+      ),
+      `HIBFUZZ ${verify}`,
       'HIBFUZZ {"ev":"hiber[    3.0] PM: torn',
       'HIBFUZZ {"noev":1}',
       'HIBFUZZ {"ev":"verify","pagesChecked":"many"}',
@@ -106,7 +113,7 @@ describe('parseAgentEvents', () => {
 
   it('walks one boot step by step and stops at the end of the program', () => {
     const log = ['{"ev":"write","pages":1,"ms":0}', '{"ev":"done"}', '{"ev":"write","pages":2,"ms":0}']
-      .map((l) => `HIBFUZZ ${l}`)
+      .map(agentLine)
       .join('\n');
     const c = new AgentEvents(parseAgentEvents(log).map((e) => ({ ...e, t: 0 })));
     expect(c.take('write')).toMatchObject({ pages: 1 });

@@ -67,10 +67,11 @@ export type TimedEvent = AgentEvent & { readonly t: number };
  * The JSON object at the start of `s`: kernel output may follow a complete event on the same serial line
  * (`{"ev":"init",...}[    1.92] tsc: ...`). undefined when it is torn inside (kernel output mid-object).
  */
-function parseJsonPrefix(s: string): unknown {
+function jsonPrefix(s: string): { readonly value: unknown; readonly text: string } | undefined {
   for (let end = s.indexOf('}'); end >= 0; end = s.indexOf('}', end + 1)) {
     try {
-      return JSON.parse(s.slice(0, end + 1));
+      const text = s.slice(0, end + 1);
+      return { value: JSON.parse(text), text };
     } catch {
       // not a whole object yet (or torn): try the next closing brace
     }
@@ -78,12 +79,47 @@ function parseJsonPrefix(s: string): unknown {
   return undefined;
 }
 
+/**
+ * Events the agent (guest/agent.c emit) writes with a checksum, ` #xxxxxxxx` = FNV-1a 32 of the JSON text: the 8250
+ * console drops characters when the host is slow, and a lost digit still parses ("pagesCorrupt":10 -> 0). Such an
+ * event without its sum, or with one that does not match, is torn: dropped (the step then lacks it, never passes).
+ */
+export const SUMMED_EVENTS: ReadonlySet<string> = new Set([
+  'agentStart',
+  'done',
+  'error',
+  'filled',
+  'hibernateReturned',
+  'hibernating',
+  'uswsuspWritten',
+  'verify',
+  'warn',
+  'write',
+]);
+
+/** FNV-1a 32 of a string's UTF-8 bytes (agent.c emit). */
+export function lineSum(text: string): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(text, 'utf8')) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return h >>> 0;
+}
+
+/** A console line as agent.c emit() prints it: prefix, JSON, checksum (fixtures and the fake QEMU use it). */
+export const agentLine = (json: string): string =>
+  `${AGENT_PREFIX}${json} #${lineSum(json).toString(16).padStart(8, '0')}`;
+
 /** The agent event on one console line; undefined for kernel text, torn lines and lines the schemas reject. */
 export function parseAgentEvent(line: string): AgentEvent | undefined {
   const at = line.indexOf(AGENT_PREFIX);
   if (at < 0) return undefined;
-  const r = AgentEventSchema.safeParse(parseJsonPrefix(line.slice(at + AGENT_PREFIX.length).trim()));
-  return r.success ? r.data : undefined;
+  const rest = line.slice(at + AGENT_PREFIX.length).trim();
+  const json = jsonPrefix(rest);
+  if (json === undefined) return undefined;
+  const r = AgentEventSchema.safeParse(json.value);
+  if (!r.success) return undefined;
+  const sum = /^\s*#([0-9a-f]{8})\b/.exec(rest.slice(json.text.length));
+  if (sum !== null) return Number.parseInt(sum[1] ?? '', 16) === lineSum(json.text) ? r.data : undefined;
+  return SUMMED_EVENTS.has(r.data.ev) ? undefined : r.data;
 }
 
 /** Every agent event of a console log, in order. */

@@ -25,6 +25,7 @@
 import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { agentLine, SUMMED_EVENTS } from '../../../vm/console/events.ts';
 import { AGENT_KIND_ANON, AGENT_KIND_PAGE_CACHE, agentPage } from '../../../vm/image/agent-tag.ts';
 import { HIBERNATE_SIG, PAGE_SIZE, SWSUSP_HEADER_ORIG_SIG, SWSUSP_HEADER_SIG } from '../../../vm/image/format.ts';
 import { anonGenerations } from '../../../vm/image/observe.ts';
@@ -87,7 +88,11 @@ if (process.env.FAKE_QEMU_LOG !== undefined) {
 const out = (line: string) => {
   writeSync(1, `${line}\n`);
 };
-const event = (e: Record<string, unknown>) => out(`HIBFUZZ ${JSON.stringify(e)}`);
+// as the guest prints them: agent.c's events with their checksum, init.sh's plain
+const event = (e: Record<string, unknown>) => {
+  const json = JSON.stringify(e);
+  out(SUMMED_EVENTS.has(String(e.ev)) ? agentLine(json) : `HIBFUZZ ${json}`);
+};
 const die = (how: 'kill' | number): never => {
   if (how === 'kill') process.kill(process.pid, 'SIGKILL');
   process.exit(how === 'kill' ? 137 : how);
@@ -516,7 +521,7 @@ async function resumeBoot(): Promise<void> {
         break;
       }
       default:
-        event(JSON.parse(l.slice('HIBFUZZ '.length)) as Record<string, unknown>);
+        event(JSON.parse(l.slice('HIBFUZZ '.length).replace(/\s*#[0-9a-f]{8}\s*$/, '')) as Record<string, unknown>);
     }
   }
   die(0);
