@@ -30,7 +30,7 @@ import {
   stringId,
 } from '../spec/index.ts';
 import type { BootMachine, Parts } from './parts.ts';
-import { type Bio, bioFor, nextWriteFault } from './power/block-dev.ts';
+import { type Bio, bioFor, nextWriteFault as nextWriteFault_ } from './power/block-dev.ts';
 import type { KernelProfile } from './power/power.ts';
 import {
   KF_CRC_ALL,
@@ -55,6 +55,7 @@ import { allocSwapdevBlock, getSwapReader, getSwapWriter, type SwapMapHandle, sw
 const crcUpdate = crcUpdate_;
 const digestWords = digestWords_;
 const KIND = KIND_;
+const nextWriteFault = nextWriteFault_;
 const OWNER = OWNER_;
 const SLOT = SLOT_;
 

@@ -63,6 +63,25 @@ describe('model observation facts', () => {
     expect(r.observation.steps[1]).toMatchObject({ result: 'resumed', storageAfter: { signed: false } });
   });
 
+  it('a large image is checked on first read, with the same result, and serialises like any fact', () => {
+    const p = parseScenario({
+      ...input([{ op: 'hibernate' }], { kind: 'kexec' }),
+      machine: { memPages: 100_000 },
+      workload: { anon: 70_000, zero: 100, pageCacheClean: 0, pageCacheDirty: 0, slab: 0, kernelText: 40, dma: 0 },
+      storage: { pages: 72_000 },
+    });
+    if (!p.ok) throw new Error(p.error);
+    const r = runScenario(p.scenario);
+    if (!r.ok) throw new Error(r.error);
+    const rec = r.trace.records[0];
+    if (rec?.kind !== 'hibernate') throw new Error('no hibernation');
+    const st = hib(r.observation.steps[0]).storage;
+    const direct = checkImage(rec.storageAfter, 0, nosaveMap(100_000, undefined), rec.atImage);
+    expect(direct.tagged?.expected).toBeGreaterThan(70_000);
+    expect(st?.image).toEqual(direct);
+    expect(JSON.parse(JSON.stringify(st))).toEqual({ signed: true, image: direct });
+  });
+
   it('the reader finds a PFN listed twice, a PFN outside RAM, and a CRC that does not match', () => {
     const r = run([{ op: 'hibernate' }]);
     const rec = r.trace.records[0];

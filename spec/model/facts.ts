@@ -205,10 +205,14 @@ function writtenBackIn(s: Scenario, r: HibernateRecord): (p: number) => boolean 
   return (p) => p >= reg.start && p < reg.end;
 }
 
+/** Images of at least this many PFNs are checked on first read (see storageFacts). */
+const LAZY_CHECK_ENTRIES = 1 << 16;
+
 /**
- * What a reader of the storage sees after a step: the signature, and the image checked when one is signed. The check
- * reads every PFN and data page (about 6% of a hibernate + resume cycle at 16 GiB), so it runs on first access of
- * `image` and is kept: a model run whose observation no monitor reads (runAndJudge judges the trace) never pays it.
+ * What a reader of the storage sees after a step: the signature, and the image checked when one is signed. The
+ * check reads every PFN and data page: about 6% of a hibernate + resume cycle at 16 GiB, so an image of 64 Ki PFNs
+ * or more is checked on first read of `image` and the result kept (a run whose observation no monitor reads pays
+ * nothing). Smaller images are checked at once: for them an accessor costs more than the check (measured).
  */
 export function storageFacts(
   t: RunTrace,
@@ -219,24 +223,16 @@ export function storageFacts(
   const off = t.scenario.storage.offset;
   const signed = isSigned(dev.header.get(off));
   if (!signed || !withImage) return { signed };
-  let check: (() => ImageCheck) | undefined = () => {
-    const d = decodeSnapshot(dev, off);
+  const d = decodeSnapshot(dev, off); // memoised: the trace monitors decoded this snapshot already
+  const check = (): ImageCheck => {
     const id = d.ok ? d.image.info.imageId : undefined;
     const made = t.records.find((r): r is HibernateRecord => r.kind === 'hibernate' && r.imageId === id);
     return checkImage(dev, off, nosave(), made?.atImage);
   };
+  if (!d.ok || d.image.entries.length < LAZY_CHECK_ENTRIES) return { signed, image: check() };
   let image: ImageCheck | undefined;
   const facts = { signed };
-  Object.defineProperty(facts, 'image', {
-    enumerable: true,
-    get: () => {
-      if (check !== undefined) {
-        image = check();
-        check = undefined; // the trace's snapshots are no longer held
-      }
-      return image;
-    },
-  });
+  Object.defineProperty(facts, 'image', { enumerable: true, get: () => (image ??= check()) });
   return facts;
 }
 
