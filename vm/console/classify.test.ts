@@ -111,6 +111,22 @@ describe('parseAgentEvents', () => {
     ]);
   });
 
+  it('puts back an agent line a kernel message interrupted (real 6.1 console), and only when its checksum agrees', () => {
+    const verify =
+      '{"ev":"verify","pagesChecked":17408,"pagesCorrupt":0,"zeroCorrupt":0,"pageCacheCorrupt":0,"firstBad":-1,"ms":32}';
+    const line = agentLine(verify);
+    const cut = line.indexOf('0,"firstBad"');
+    const torn = [
+      `${line.slice(0, cut)}[   11.134206] ACPI: PM: Preparing to enter system sleep state S5`,
+      line.slice(cut),
+      agentLine('{"ev":"done"}'),
+    ];
+    expect(parseAgentEvents(torn.join('\n'))).toEqual([JSON.parse(verify), { ev: 'done' }]);
+    // a remainder that is not this line's (a digit lost): the splice fails its checksum, the event is dropped
+    const lost = [torn[0], (torn[1] ?? '').replace('"ms":32', '"ms":2'), torn[2]];
+    expect(parseAgentEvents(lost.join('\n'))).toEqual([{ ev: 'done' }]);
+  });
+
   it('walks one boot step by step and stops at the end of the program', () => {
     const log = ['{"ev":"write","pages":1,"ms":0}', '{"ev":"done"}', '{"ev":"write","pages":2,"ms":0}']
       .map(agentLine)

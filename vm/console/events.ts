@@ -122,18 +122,42 @@ export function parseAgentEvent(line: string): AgentEvent | undefined {
   return SUMMED_EVENTS.has(r.data.ev) ? undefined : r.data;
 }
 
+/** Where a kernel message starts inside a line (`[   11.134206] `): printk wrote into the middle of an agent line. */
+const KERNEL_STAMP = /\[\s*\d+\.\d+\] /;
+
+/**
+ * The agent events of console lines, in order, with the line each ends on. An agent line that a kernel message
+ * interrupted (`HIBFUZZ {"ev":"verify",...,"pageCacheCorrupt":[   11.13] ACPI: ...` then `0,"firstBad":-1,...} #sum`
+ * on the next line) is put back together; the checksum decides whether the splice is the line the agent wrote.
+ */
+function eventsOfLines(texts: readonly string[]): { readonly e: AgentEvent; readonly line: number }[] {
+  const out: { e: AgentEvent; line: number }[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i] ?? '';
+    const e = parseAgentEvent(text);
+    if (e !== undefined) {
+      out.push({ e, line: i });
+      continue;
+    }
+    const at = text.indexOf(AGENT_PREFIX);
+    const stamp = at < 0 ? undefined : KERNEL_STAMP.exec(text.slice(at));
+    const next = texts[i + 1];
+    if (stamp === undefined || stamp === null || next === undefined) continue;
+    const spliced = parseAgentEvent(text.slice(0, at + stamp.index) + next);
+    if (spliced === undefined) continue;
+    out.push({ e: spliced, line: i + 1 });
+    i++;
+  }
+  return out;
+}
+
 /** Every agent event of a console log, in order. */
 export function parseAgentEvents(log: string): AgentEvent[] {
-  return log.split('\n').flatMap((line) => parseAgentEvent(line) ?? []);
+  return eventsOfLines(log.split('\n')).map((x) => x.e);
 }
 
 export function timedEvents(lines: readonly ConsoleLine[]): TimedEvent[] {
-  const out: TimedEvent[] = [];
-  for (const l of lines) {
-    const e = parseAgentEvent(l.text);
-    if (e !== undefined) out.push({ ...e, t: l.t });
-  }
-  return out;
+  return eventsOfLines(lines.map((l) => l.text)).map(({ e, line }) => ({ ...e, t: lines[line]?.t ?? 0 }));
 }
 
 /**
