@@ -35,6 +35,7 @@ import {
 import { isKconfigInput, patchFiles } from './gate-classify.ts';
 import {
   applyPatches,
+  checkPatches,
   debianTree,
   findDonor,
   GateBuildError,
@@ -203,13 +204,16 @@ export async function buildGateKernel(
     const patches = rev.patches.map((p) => resolve(p));
     for (const p of patches) if (!existsSync(p) || !statSync(p).isFile()) throw new InfraError(`patch not found: ${p}`);
     const { tree, version } = await debianTree(root, source.line);
+    // a patch that does not apply is refused before anything else, even when a fuzzed build of it is cached
+    const files = patches.map((p) => ({ path: p, files: patchFiles(readFileSync(p, 'utf8')) }));
+    await checkPatches(tree, files);
     const patchSha = patchSetSha256(patches.map((p) => readFileSync(p)));
     const key = cacheKey(version, fragSha, patchSha);
     const label = `linux-source-${source.line} ${version} gate frag:${fragSha.slice(0, 12)} patches:${patchSha.slice(0, 12)}`;
     const out = join(root, key);
     const hit = cached(out, key, label);
     if (hit !== undefined) return hit;
-    const touched = [...new Set(patches.flatMap((p) => patchFiles(readFileSync(p, 'utf8'))))];
+    const touched = [...new Set(files.flatMap((p) => p.files))];
     const slotBase = join(
       o.cacheDir ?? cacheRoot(),
       'gate',

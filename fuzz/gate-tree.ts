@@ -137,22 +137,54 @@ export function revertTouched(src: string, pristine: string, touched: readonly s
   }
 }
 
-/** Apply patches in order; a patch that does not apply names the file and the hunk. Returns the touched files. */
+// --fuzz=0: the context must match exactly, as with git apply: what is gated is the patch as posted
+const patchArgs = (src: string, p: string) => [
+  '-d',
+  src,
+  '-p1',
+  '-N',
+  '-t',
+  '--fuzz=0',
+  '--no-backup-if-mismatch',
+  '-r',
+  '-',
+  '-i',
+  p,
+];
+
+/** `patch --dry-run`: undefined when it applies, else why not (the file and the hunk). Writes nothing. */
+export async function patchProblem(src: string, p: string): Promise<string | undefined> {
+  const dry = await new Promise<{ code: number; out: string }>((res) => {
+    execFile('patch', ['--dry-run', ...patchArgs(src, p)], (err, stdout, stderr) =>
+      res({ code: err === null ? 0 : 1, out: `${stdout}${stderr}` }),
+    );
+  });
+  if (dry.code === 0) return undefined;
+  const why = patchFailures(dry.out);
+  return `patch does not apply: ${p}: ${why.length > 0 ? why.join('; ') : (dry.out.trim().split('\n').pop() ?? '')}`;
+}
+
+/**
+ * Before any work tree is taken: each patch whose files no earlier patch touches must apply to the pristine tree
+ * (a dry run writes nothing). A series that patches the same file again is checked in the work tree.
+ */
+export async function checkPatches(pristine: string, patches: readonly { path: string; files: readonly string[] }[]) {
+  const seen = new Set<string>();
+  for (const p of patches) {
+    if (p.files.every((f) => !seen.has(f))) {
+      const why = await patchProblem(pristine, p.path);
+      if (why !== undefined) throw new GateBuildError(why);
+    }
+    for (const f of p.files) seen.add(f);
+  }
+}
+
+/** Apply patches in order; a patch that does not apply names the file and the hunk. */
 export async function applyPatches(src: string, patches: readonly string[]): Promise<void> {
   for (const p of patches) {
-    const args = ['-d', src, '-p1', '-N', '-t', '--no-backup-if-mismatch', '-r', '-', '-i', p];
-    const dry = await new Promise<{ code: number; out: string }>((res) => {
-      execFile('patch', ['--dry-run', ...args], (err, stdout, stderr) =>
-        res({ code: err === null ? 0 : 1, out: `${stdout}${stderr}` }),
-      );
-    });
-    if (dry.code !== 0) {
-      const why = patchFailures(dry.out);
-      throw new GateBuildError(
-        `patch does not apply: ${p}: ${why.length > 0 ? why.join('; ') : (dry.out.trim().split('\n').pop() ?? '')}`,
-      );
-    }
-    await sh('patch', ['-s', ...args]);
+    const why = await patchProblem(src, p);
+    if (why !== undefined) throw new GateBuildError(why);
+    await sh('patch', ['-s', ...patchArgs(src, p)]);
   }
 }
 
