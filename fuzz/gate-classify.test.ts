@@ -152,6 +152,21 @@ describe('gate classification', () => {
     const f = classifyAttempts([pass(), pass(), pass()], [resumedTwice(), pass(), pass()]);
     expect(f.class).toBe('flaky');
     expect(f.summary).toContain('candidate not held, held, held');
+    // the base failing once another way (a panic under load) does not void a regression seen every time
+    const panic = result({
+      status: 'finding',
+      reasons: ['boot 1: kernelPanic: IO-APIC + timer'],
+      boots: [
+        { role: 'first', kind: 'kernelPanic', title: "Kernel panic - not syncing: IO-APIC + timer doesn't work!" },
+      ],
+    });
+    expect(classifyAttempts([pass(), panic, pass()], [resumedTwice(), resumedTwice(), resumedTwice()]).class).toBe(
+      'regression',
+    );
+    // the flipped invariant also on a base attempt: not reproduced
+    expect(
+      classifyAttempts([pass(), resumedTwice(), pass()], [resumedTwice(), resumedTwice(), resumedTwice()]).class,
+    ).toBe('flaky');
     // a rerun the host could not run is an error, not a verdict
     const e = result({ status: 'error', reasons: ['disk full'] });
     expect(classifyAttempts([pass(), e], [resumedTwice(), resumedTwice()]).class).toBe('error');

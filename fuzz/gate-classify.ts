@@ -66,7 +66,13 @@ export interface Comparison {
   readonly flipped: readonly string[];
   /** one line for the reports */
   readonly summary: string;
+  /** the run-health keys that flipped (violated invariants, boots, divergences): what a rerun must show again */
+  readonly keys?: readonly string[];
 }
+
+/** Every key of a run's health, one set: what an attempt said. */
+const allKeys = (h: RunHealth): Set<string> =>
+  new Set([...h.violated.map((v) => `v:${v}`), ...h.boots.map((x) => `b:${x}`), ...h.diffs.map((d) => `d:${d}`)]);
 
 /** Base against candidate, one run each (the first attempts; reruns decide flakiness in classifyRow). */
 export function compareRuns(base: RealResult, cand: RealResult): Comparison {
@@ -88,23 +94,32 @@ export function compareRuns(base: RealResult, cand: RealResult): Comparison {
   const state = (inv: string, r: RealResult) =>
     r.real?.invariants.find((j) => j.invariant === inv)?.result ??
     (runHealth(r).violated.includes(inv) ? 'violated' : 'notObserved');
+  const vk = (xs: readonly string[]) => xs.map((v) => `v:${v}`);
+  const bk = (xs: readonly string[]) => xs.map((x) => `b:${x}`);
+  const dk = (xs: readonly string[]) => xs.map((d) => `d:${d}`);
   const newBad = [
     ...minus(c.violated, b.violated).map((i) => `${i}: ${state(i, base)} on base, violated on candidate`),
     ...minus(c.boots, b.boots).map((x) => `${x} on candidate (base: as planned)`),
   ];
-  if (newBad.length > 0) return { class: 'regression', flipped: newBad, summary: newBad.join('; ') };
+  if (newBad.length > 0) {
+    const keys = [...vk(minus(c.violated, b.violated)), ...bk(minus(c.boots, b.boots))];
+    return { class: 'regression', flipped: newBad, summary: newBad.join('; '), keys };
+  }
   const gone = [
     ...minus(b.violated, c.violated).map((i) => `${i}: violated on base, ${state(i, cand)} on candidate`),
     ...minus(b.boots, c.boots).map((x) => `${x} on base only`),
   ];
   if (gone.length > 0) {
     const also = minus(c.diffs, b.diffs).length > 0 ? ' (the model mirrors the base kernel: it now diverges)' : '';
-    return { class: 'fixed', flipped: gone, summary: `${gone.join('; ')}${also}` };
+    const keys = [...vk(minus(b.violated, c.violated)), ...bk(minus(b.boots, c.boots))];
+    return { class: 'fixed', flipped: gone, summary: `${gone.join('; ')}${also}`, keys };
   }
   const newDiffs = minus(c.diffs, b.diffs).map((d) => `differential: ${d} (base agreed with the model)`);
-  if (newDiffs.length > 0) return { class: 'regression', flipped: newDiffs, summary: newDiffs.join('; ') };
+  if (newDiffs.length > 0)
+    return { class: 'regression', flipped: newDiffs, summary: newDiffs.join('; '), keys: dk(minus(c.diffs, b.diffs)) };
   const goneDiffs = minus(b.diffs, c.diffs).map((d) => `differential: ${d} on base only`);
-  if (goneDiffs.length > 0) return { class: 'fixed', flipped: goneDiffs, summary: goneDiffs.join('; ') };
+  if (goneDiffs.length > 0)
+    return { class: 'fixed', flipped: goneDiffs, summary: goneDiffs.join('; '), keys: dk(minus(b.diffs, c.diffs)) };
   if (cand.status === 'pass') return { class: 'pass', flipped: [], summary: 'held on both kernels' };
   return { class: 'pre-existing', flipped: [], summary: `both: ${cand.reasons.join('; ')}` };
 }
@@ -116,8 +131,9 @@ export const RERUNS = 2;
 export const needsRerun = (c: Comparison): boolean => c.class === 'regression' || c.class === 'fixed';
 
 /**
- * The row's class over every attempt (first run plus reruns): a difference counts only if each kernel said the same
- * thing every time; otherwise it is flaky.
+ * The row's class over every attempt (first run plus reruns): a difference counts only if it reproduces, i.e. what
+ * flipped is on every attempt of the kernel it appeared on and on no attempt of the other (a base that also failed
+ * once some other way does not void a regression that reproduced every time); otherwise it is flaky.
  */
 export function classifyAttempts(base: readonly RealResult[], cand: readonly RealResult[]): Comparison {
   const [b0, c0] = [base[0], cand[0]];
@@ -126,10 +142,17 @@ export function classifyAttempts(base: readonly RealResult[], cand: readonly Rea
   if (!needsRerun(first) || (base.length === 1 && cand.length === 1)) return first;
   const errored = [...base, ...cand].find((r) => r.status === 'error');
   if (errored !== undefined) return { class: 'error', flipped: [], summary: `rerun: ${errored.reasons[0] ?? 'error'}` };
-  const keys = (rs: readonly RealResult[]) => new Set(rs.map((r) => healthKey(runHealth(r))));
-  const kb = keys(base);
-  const kc = keys(cand);
-  if (kb.size === 1 && kc.size === 1) return first;
+  const keys = first.keys ?? [];
+  const [has, lacks] = first.class === 'regression' ? [cand, base] : [base, cand];
+  const every = has.every((r) => {
+    const k = allKeys(runHealth(r));
+    return keys.every((x) => k.has(x));
+  });
+  const none = lacks.every((r) => {
+    const k = allKeys(runHealth(r));
+    return keys.every((x) => !k.has(x));
+  });
+  if (every && none) return first;
   const said = (rs: readonly RealResult[]) => rs.map((r) => (r.status === 'pass' ? 'held' : 'not held')).join(', ');
   return {
     class: 'flaky',
