@@ -33,7 +33,9 @@ export interface FindingRecord {
   /** how many runs hit this (invariant, signature) */
   count: number;
   readonly plant?: string;
+  /** target vm: the --kernel spec, the kernel's exact version (KernelIdentity.version) */
   readonly kernel?: string;
+  readonly kernelVersion?: string;
   /** fast-check reproduction of the original (unshrunk) scenario: fc.sample(arb, { seed, numRuns: path + 1 })[path] */
   readonly seed?: number;
   readonly campaignSeed?: number;
@@ -46,6 +48,9 @@ export interface FindingRecord {
   readonly shrink: { readonly evals: number; readonly accepted: number };
   readonly violations: readonly Violation[];
   readonly differences?: readonly string[];
+  /** target vm: why the real run is a finding (judgeRealRun's reasons), and where its console logs are */
+  readonly reasons?: readonly string[];
+  readonly artifacts?: string;
   readonly outcomes: readonly string[];
   readonly events: readonly PhaseEvent[];
   readonly firstSeen: string;

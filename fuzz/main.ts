@@ -17,7 +17,14 @@ import { MIN_MEM_MIB as KJUMP_MIN_MEM_MIB } from '../vm/kjump/plan.ts';
 import { MIN_VM_MEM_PAGES } from '../vm/plan.ts';
 import { parseBudget, parseIntFlag, parseShard, type Shard } from './args.ts';
 import { runBench } from './bench.ts';
-import { type CampaignProgress, type CampaignResult, type Finding, findingText, runCampaign } from './campaign.ts';
+import {
+  type CampaignProgress,
+  type CampaignResult,
+  type Finding,
+  findingText,
+  INFRA_ERRORS_IN_A_ROW,
+  runCampaign,
+} from './campaign.ts';
 import { fail, type Io, infra, loadScenario, parse, plantParts, processIo, UsageError } from './cli-kit.ts';
 import {
   atomicWrite,
@@ -42,7 +49,7 @@ import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
 import { shrinkScenario } from './shrink.ts';
 import { printScenarioText, stepText } from './text.ts';
 import { cmdVm, VM_USAGE } from './vm-cli.ts';
-import { runVmCampaign, type VmCampaignResult } from './vm-target.ts';
+import { runVmCampaign, VM_SHRINK_EVALS, VM_SHRINK_MS } from './vm-target.ts';
 
 export const USAGE = `hibfuzz: property-based testing and fuzzing of Linux hibernation (kexec approach and swsusp)
 
@@ -164,6 +171,7 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
     jobs: { type: 'string' },
     'no-replay': { type: 'boolean' },
     'shrink-evals': { type: 'string' },
+    'shrink-budget': { type: 'string' },
   });
   if (positionals.length > 0) fail(`fuzz: unexpected argument '${positionals[0]}'`);
   // Every flag is validated before anything is created or written.
@@ -188,8 +196,14 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
         ? 65536
         : 4096;
   const jobs = values.jobs !== undefined ? value(parseIntFlag('jobs', values.jobs, 1, 256)) : availableParallelism();
+  // each shrink candidate on a real kernel is one real run: a small budget there, by count and by time
   const shrinkEvals =
-    values['shrink-evals'] !== undefined ? value(parseIntFlag('shrink-evals', values['shrink-evals'], 0, 1e7)) : 3000;
+    values['shrink-evals'] !== undefined
+      ? value(parseIntFlag('shrink-evals', values['shrink-evals'], 0, 1e7))
+      : target === 'vm'
+        ? VM_SHRINK_EVALS
+        : 3000;
+  const shrinkMs = values['shrink-budget'] !== undefined ? value(parseBudget(values['shrink-budget'])) : VM_SHRINK_MS;
   const { parts, plant } = plantParts(values.plant);
   for (const f of [values.ktap, values.junit]) {
     if (f !== undefined && !existsSync(dirname(resolve(f)))) fail(`${f}: directory ${dirname(f)} does not exist`);
@@ -234,19 +248,19 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   const onFinding = (f: Finding) => {
     clearStatus();
     io.out(
-      `NEW ${f.record.invariant} (${f.record.name}): ${f.record.violations[0]?.message ?? f.record.differences?.[0] ?? ''}${f.file ? ` -> ${rel(f.file)}` : ''}\n`,
+      `NEW ${f.record.invariant} (${f.record.name}): ${f.record.violations[0]?.message ?? f.record.reasons?.[0] ?? f.record.differences?.[0] ?? ''}${f.file ? ` -> ${rel(f.file)}` : ''}\n`,
     );
   };
   const interrupted = io.interrupted ?? (() => false);
   let result: CampaignResult;
-  let infraErrors: readonly string[] = [];
   if (target === 'vm' && vm !== undefined) {
+    // one directory per campaign: a finding's record names its run's console logs, which a rerun must not replace
     const workRoot = join(
       io.env.HIBFUZZ_CACHE ?? join(io.env.HOME ?? '/tmp', '.cache', 'hibfuzz'),
       'fuzz-runs',
-      `${seed}-${shard.k}of${shard.n}`,
+      `${seed}-${shard.k}of${shard.n}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
     );
-    const vr: VmCampaignResult = await runVmCampaign({
+    result = await runVmCampaign({
       backend: vm.backend,
       identity: vm.identity,
       minMemPages: vm.identity.protocol === 'kexec' ? KJUMP_MIN_MEM_MIB * 256 : MIN_VM_MEM_PAGES,
@@ -259,18 +273,20 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
       parts,
       ...(plant !== undefined ? { plant } : {}),
       corpusDir,
+      replayDirs: values['no-replay'] ? [] : [corpusDir],
       workRoot,
       maxMemPages,
+      shrinkEvals,
+      shrinkMs,
       log: (l) => {
         clearStatus();
         io.err(`${l}\n`);
       },
+      onProgress,
       onFinding,
       shouldStop: interrupted,
     });
-    result = vr;
-    infraErrors = vr.infraErrors;
-    io.out(`vm: ${vr.unsupported} generated scenarios not runnable in a VM were skipped\n`);
+    io.out(`vm: ${result.unsupported} scenarios not runnable on ${values.kernel} were skipped (not run)\n`);
   } else {
     result = await runCampaign({
       seed,
@@ -297,7 +313,9 @@ async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
   );
   for (const e of result.corpusErrors) io.err(`warning: ${e}\n`);
   for (const e of result.invalid) io.err(`generator produced an invalid scenario: ${e}\n`);
+  const { infraErrors } = result;
   for (const e of infraErrors) io.err(`infra: ${e}\n`);
+  if (result.stoppedByInfra) io.err(`infra: ${INFRA_ERRORS_IN_A_ROW} infrastructure errors in a row: stopped\n`);
   if (result.findings.length === 0) {
     io.out('no findings: every invariant held (or failed only as a known design limit predicts)\n');
   } else {

@@ -134,39 +134,57 @@ export interface ShrinkResult {
 }
 
 /**
- * Minimise `start` while `fails` holds. `fails(start)` is assumed true. Greedy: take the first smaller valid
- * candidate that still fails, restart from it; stop at a local minimum or after `maxEvals` runs.
- */
-/**
  * Extra variants of a candidate that failed to reproduce: the caller may re-aim write-indexed faults
  * (ioErrorAtWrite, powerLossAfterWrite) because a smaller machine writes fewer pages (realign.ts).
  */
 export type Realign = (candidate: Scenario, from: Scenario) => Scenario[];
 
-export function shrinkScenario(
+export interface ShrinkOptions {
+  readonly maxEvals?: number;
+  readonly realign?: Realign;
+  /** candidates the predicate can judge at all (e.g. what a real guest can be); others are skipped, not run */
+  readonly admissible?: (s: Scenario) => boolean;
+}
+
+/**
+ * The shrinker as a coroutine: yields each candidate to run, receives whether it still fails (`undefined`: stop
+ * now, e.g. a wall-clock cap), returns the result. Greedy: take the first smaller valid candidate that still fails,
+ * restart from it; stop at a local minimum or after `maxEvals` runs. `start` is assumed to fail.
+ */
+export function* shrinkSteps(
   start: Scenario,
-  fails: (s: Scenario) => boolean,
-  maxEvals = 3000,
-  realign?: Realign,
-): ShrinkResult {
+  o: ShrinkOptions = {},
+): Generator<Scenario, ShrinkResult, boolean | undefined> {
+  const maxEvals = o.maxEvals ?? 3000;
+  const ok = (c: Scenario, curSize: number[]): Scenario | undefined => {
+    const p = parseScenario(c);
+    if (!p.ok || !smaller(size(p.scenario), curSize)) return undefined;
+    return o.admissible === undefined || o.admissible(p.scenario) ? p.scenario : undefined;
+  };
   let cur = start;
   let evals = 0;
   let accepted = 0;
   let progress = true;
+  // a candidate stopped before its verdict (the caller's cap) was not evaluated
+  const result = (n = evals) => ({ scenario: cur, evals: n, accepted });
   while (progress && evals < maxEvals) {
     progress = false;
     const curSize = size(cur);
     for (const c of candidates(cur)) {
-      const parsed = parseScenario(c);
-      if (!parsed.ok || !smaller(size(parsed.scenario), curSize)) continue;
+      const cand = ok(c, curSize);
+      if (cand === undefined) continue;
       evals++;
-      let hit = fails(parsed.scenario) ? parsed.scenario : undefined;
-      for (const v of hit === undefined && realign ? realign(parsed.scenario, cur) : []) {
-        const pv = parseScenario(v);
-        if (!pv.ok || !smaller(size(pv.scenario), curSize) || evals >= maxEvals) continue;
+      const verdict = yield cand;
+      if (verdict === undefined) return result(--evals);
+      let hit = verdict ? cand : undefined;
+      for (const v of hit === undefined && o.realign ? o.realign(cand, cur) : []) {
+        const pv = evals < maxEvals ? ok(v, curSize) : undefined;
+        if (pv === undefined) continue;
         evals++;
-        if (fails(pv.scenario)) {
-          hit = pv.scenario;
+        const again = yield pv;
+        if (again === undefined) return result(--evals);
+        if (again) {
+          hit = pv;
           break;
         }
       }
@@ -179,5 +197,37 @@ export function shrinkScenario(
       if (evals >= maxEvals) break;
     }
   }
-  return { scenario: cur, evals, accepted };
+  return result();
+}
+
+/** Minimise `start` while `fails` holds (synchronous predicate: the model). */
+export function shrinkScenario(
+  start: Scenario,
+  fails: (s: Scenario) => boolean,
+  maxEvals = 3000,
+  realign?: Realign,
+): ShrinkResult {
+  const g = shrinkSteps(start, { maxEvals, ...(realign !== undefined ? { realign } : {}) });
+  let r = g.next();
+  while (!r.done) r = g.next(fails(r.value));
+  return r.value;
+}
+
+/**
+ * Minimise `start` while the asynchronous `fails` holds (a real kernel: each candidate is one real run), within
+ * `maxEvals` candidates and until `deadline` (performance.now() time): `fails` returning undefined stops too.
+ */
+export async function shrinkScenarioAsync(
+  start: Scenario,
+  fails: (s: Scenario) => Promise<boolean | undefined>,
+  o: ShrinkOptions & { readonly deadline?: number; readonly now?: () => number } = {},
+): Promise<ShrinkResult> {
+  const now = o.now ?? (() => performance.now());
+  const g = shrinkSteps(start, o);
+  let r = g.next();
+  while (!r.done) {
+    const verdict = now() >= (o.deadline ?? Number.POSITIVE_INFINITY) ? undefined : await fails(r.value);
+    r = g.next(verdict);
+  }
+  return r.value;
 }

@@ -14,7 +14,15 @@ import { InfraError } from '../vm/errors.ts';
 import { planScenario } from '../vm/kjump/plan.ts';
 import { MIN_VM_MEM_PAGES } from '../vm/plan.ts';
 import { readCorpus } from './corpus.ts';
-import { runVmCampaign, vmize, vmizeKexec } from './vm-target.ts';
+import {
+  agentRoom,
+  runVmCampaign,
+  swsuspEnvelope,
+  VM_GUEST_PAGES,
+  VM_SWAP_PAGES,
+  vmize,
+  vmizeKexec,
+} from './vm-target.ts';
 
 const identity: KernelIdentity = {
   spec: 'fake-6.12',
@@ -28,7 +36,10 @@ const identity: KernelIdentity = {
 };
 
 /** A backend that answers with an observation computed from the scenario (the contract, without QEMU). */
-const fakeBackend = (run: (s: Scenario) => Observation | Promise<Observation>): Backend => ({
+const fakeBackend = (
+  run: (s: Scenario) => Observation | Promise<Observation>,
+  boots: RealRun['boots'] = [{ role: 'first', kind: 'pass', title: 'ok', consoleLog: '', seconds: 0 }],
+): Backend => ({
   spec: 'fake-6.12',
   imageCounts: () => ({ tolerancePages: 0 }),
   identity: async () => identity,
@@ -38,7 +49,7 @@ const fakeBackend = (run: (s: Scenario) => Observation | Promise<Observation>): 
   run: async (s, id, o): Promise<RealRun> => ({
     identity: id,
     observation: await run(s),
-    boots: [{ role: 'first', kind: 'pass', title: 'ok', consoleLog: '', seconds: 0 }],
+    boots,
     timings: {},
     artifacts: { dir: o.workDir, disk: '' },
   }),
@@ -106,6 +117,99 @@ describe('vm campaign', () => {
     expect(r.findings).toEqual([]);
     expect(r.infraErrors[0]).toMatch(/qemu-system-x86_64/);
     expect(readCorpus(dir).findings).toEqual([]);
+  });
+
+  it('shrinks a real finding within its budget (one run per candidate, the same signature), named by the kernel', async () => {
+    // Arrange: a kernel that panics on every boot: every candidate still shows the same finding
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-vm-'));
+    let realRuns = 0;
+    const panics = fakeBackend(
+      (s) => {
+        realRuns++;
+        return modelObservation(s);
+      },
+      [{ role: 'first', kind: 'kernelPanic', title: 'Kernel panic - not syncing: test', consoleLog: '', seconds: 0 }],
+    );
+    // Act
+    const r = await runVmCampaign({ ...base(dir), runs: 1, jobs: 1, shrinkEvals: 3, backend: panics });
+    // Assert
+    expect(r.findings.map((f) => f.record.invariant)).toEqual(['KernelBootsAndRuns']);
+    const f = r.findings[0];
+    expect(f?.record).toMatchObject({ target: 'vm', kernel: 'fake-6.12', kernelVersion: 'fake 6.12', count: 1 });
+    expect(f?.record.shrink).toEqual({ evals: 3, accepted: 3 });
+    expect(realRuns).toBe(1 + 3);
+    expect(f?.record.reasons).toEqual(['boot 1: kernelPanic: Kernel panic - not syncing: test']);
+    expect(f?.record.artifacts).toMatch(/work\/run-\d+$/);
+    expect(f?.scenario.steps.length).toBeLessThan(f?.record.original.steps ?? 0);
+    expect(readCorpus(dir).findings.map((x) => x.name)).toEqual([f?.record.name]);
+    // the wall-clock cap: no time left, no candidate run
+    realRuns = 0;
+    const capped = await runVmCampaign({
+      ...base(mkdtempSync(join(tmpdir(), 'hibfuzz-vm-'))),
+      runs: 1,
+      jobs: 1,
+      shrinkMs: 0,
+      backend: panics,
+    });
+    expect([realRuns, capped.findings[0]?.record.shrink]).toEqual([1, { evals: 0, accepted: 0 }]);
+  });
+
+  it('replays the corpus on the kernel before generating (not recounted); --no-replay skips it', async () => {
+    // Arrange: one saved finding
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-vm-'));
+    const boots: RealRun['boots'] = [
+      { role: 'first', kind: 'hang', title: 'no console output for 120 s', consoleLog: '', seconds: 0 },
+    ];
+    const hangs = fakeBackend(modelObservation, boots);
+    await runVmCampaign({ ...base(dir), runs: 1, jobs: 1, shrinkEvals: 0, backend: hangs });
+    // Act
+    const again = await runVmCampaign({ ...base(dir), runs: 0, backend: hangs });
+    const none = await runVmCampaign({ ...base(dir), runs: 0, replayDirs: [], backend: hangs });
+    // Assert
+    expect(again.replayed).toEqual({ files: 1, failing: 1 });
+    expect(again.findings.map((f) => [f.isNew, f.hits, f.record.count])).toEqual([[false, 1, 1]]);
+    expect(none.replayed).toEqual({ files: 0, failing: 0 });
+    expect(none.findings).toEqual([]);
+  });
+
+  it('three infrastructure errors in a row stop the campaign; errors between runs do not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-vm-'));
+    const broken = fakeBackend(() => {
+      throw new InfraError('QEMU was killed from outside (SIGKILL)');
+    });
+    const r = await runVmCampaign({ ...base(dir), runs: 10, jobs: 1, backend: broken });
+    expect([r.runs, r.infraErrors.length, r.stoppedByInfra]).toEqual([3, 3, true]);
+    let n = 0;
+    const flaky = fakeBackend((s) => {
+      if (n++ % 2 === 0) throw new InfraError('QEMU was killed from outside (SIGKILL)');
+      return modelObservation(s);
+    });
+    const f = await runVmCampaign({ ...base(dir), runs: 6, jobs: 1, backend: flaky });
+    expect([f.runs, f.infraErrors.length, f.stoppedByInfra, f.findings.length]).toEqual([6, 3, false, 0]);
+    expect(readCorpus(dir).findings).toEqual([]);
+  });
+
+  it('vmize bends every generated scenario into the envelope of a real guest', () => {
+    const inputs = fc.sample(scenarioArb({ maxMemPages: 65536 }), { seed: 7, numRuns: 200 });
+    for (const x of inputs) {
+      const p = parseScenario(x);
+      if (!p.ok) throw new Error(p.error);
+      for (const line of ['6.1', '6.12'] as const) {
+        const s = vmize(p.scenario, MIN_VM_MEM_PAGES, line, { lz4: line === '6.12' });
+        expect(swsuspEnvelope(s, line, MIN_VM_MEM_PAGES)).toBe(true);
+        // the guest never reclaims (image_size is not reached) and the agent can make every page the model sees
+        const w = s.workload;
+        expect(w.anon + w.zero + w.pageCacheDirty).toBeLessThanOrEqual(agentRoom(line));
+        expect([s.machine.memPages, s.storage.pages, w.slab, w.kernelText, w.pageCacheClean]).toEqual([
+          VM_GUEST_PAGES,
+          VM_SWAP_PAGES,
+          0,
+          0,
+          0,
+        ]);
+        if (line === '6.1') expect(s.protocol).not.toMatchObject({ compression: 'lz4' });
+      }
+    }
   });
 
   it('vmize turns generated scenarios into ones the real runner accepts', async () => {

@@ -1,32 +1,22 @@
-// `--target vm`: generated scenarios on a real kernel through one backend (vm/backends.ts), up to `jobs` QEMUs at
-// once, each judged by fuzz/real-run.ts (spec/verdict.ts judgeRealRun). A finding is what judgeRealRun calls one:
-// an unexplained invariant violation, a boot that did not end as planned, a divergence from the model. The host's
-// trouble (InfraError, status error) is counted and reported, never saved to the corpus.
+// `--target vm`: the campaign (campaign.ts, the same loop as the model's) on a real kernel through one backend
+// (vm/backends.ts), up to `jobs` QEMUs at once, each run judged by fuzz/real-run.ts (spec/verdict.ts judgeRealRun).
+// A finding is what judgeRealRun calls one: an unexplained invariant violation, a boot that did not end as planned,
+// a divergence from the model. The host's trouble (InfraError, status error) is counted, never saved. Generated
+// scenarios are first bent into what a real guest can be (vmize, vmizeKexec); shrinking keeps to that envelope and
+// each candidate is one real run (a small budget: --shrink-evals, --shrink-budget).
 import { join } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import fc from 'fast-check';
 import { defaultParts, type Parts, runAndJudge } from '../impl/index.ts';
-import { scenarioArb } from '../properties/arbitraries/scenario.ts';
-import { type KernelLine, parseScenario, type Scenario, SWSUSP_ABORT_POINTS } from '../spec/index.ts';
+import { type KernelLine, parseScenario, type Scenario, SWSUSP_ABORT_POINTS, type Violation } from '../spec/index.ts';
 import type { Backend, KernelIdentity } from '../vm/backend.ts';
 import { GUEST_BASELINE } from '../vm/backends.ts';
 import { KJUMP_SAVE_KERNEL_NEED_PAGES } from '../vm/kjump/plan.ts';
 import type { Shard } from './args.ts';
-import type { CampaignResult, Finding } from './campaign.ts';
-import { findingText, replayCommand } from './campaign.ts';
-import {
-  FINDING_FORMAT,
-  type FindingRecord,
-  findingName,
-  readCorpus,
-  saveFinding,
-  signatureOf,
-  updateFinding,
-} from './corpus.ts';
-import { addRun, newCoverage } from './coverage.ts';
+import { type CampaignProgress, type CampaignResult, type Finding, runCampaign } from './campaign.ts';
+import { signatureOf } from './corpus.ts';
+import { addRun } from './coverage.ts';
 import { type RealResult, runReal } from './real-run.ts';
 import { BOOT_TEST, DIFF_TEST } from './results.ts';
-import { BATCH_SIZE, batchSeed, shardBatch } from './shard.ts';
+import { type Hit, modelReplayCommand, signatureTag, type Target, type TargetRun } from './target.ts';
 
 /** The Debian line of a `--kernel` name (the model then predicts that line's swsusp profile). */
 export function debianLine(kernel: string): KernelLine | undefined {
@@ -34,72 +24,142 @@ export function debianLine(kernel: string): KernelLine | undefined {
 }
 
 /**
- * The smallest machine a real guest of `line` can be for a workload: the agent's pages, the guest's own measured
- * baseline (vm/backends.ts GUEST_BASELINE) and PAGES_FOR_IO of slack, so the model never predicts a machine the
- * real guest cannot be.
+ * The machine every generated swsusp scenario runs on: the size the guest's own memory (vm/backends.ts
+ * GUEST_BASELINE) was measured at. The baseline grows with RAM (memmap, the kernel's own tables): on 96 MiB the model
+ * predicted ENOMEM where the kernel hibernated, on 256 MiB 5 000 data pages more than it wrote. One size also keeps the
+ * fast-path snapshots (keyed by memory, disk size and command line, vm/fast.ts) to a handful per kernel.
  */
-export function guestMinPages(w: Scenario['workload'], line: KernelLine | undefined, minPages: number): number {
-  const b = GUEST_BASELINE[line ?? '6.12'];
-  const used = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty + w.slab + w.kernelText;
-  return Math.max(minPages, used + b.slab + b.zero + 2 * 1024);
-}
+export const VM_GUEST_PAGES = 131072;
+/** Swap: room for any image of that machine (at most ~half of RAM) with its metadata. */
+export const VM_SWAP_PAGES = 65536;
+/** A resume on another memory size: one smaller or one larger machine (the image is refused either way). */
+export const VM_OTHER_MEM_PAGES = { smaller: 98304, larger: 163840 } as const;
+/** Highest scheduled write fault: inside the shortest image a 512 MiB guest writes (an LZO stream included). */
+export const VM_MAX_FAULT_WRITE = 1000;
+/** Slack below image_size for the guest's own memory besides the measured baseline (its spread, page tables). */
+const RECLAIM_MARGIN = 4096;
 
 /**
- * Bend a generated scenario toward what a real kernel can run: swsusp on at least MIN_VM_MEM_PAGES, no e820
- * holes, a plain swap partition, no DMA workload, anon writes. vmSupports() has the last word.
+ * Pages the agent may fill on a guest of `line`: the kernel's default image_size (2/5 of RAM) less the guest's own
+ * memory, so hibernate_preallocate_memory() never reclaims. Reclaim swaps out the guest's own anon pages: /proc/swaps
+ * then shows slots in use that are no image's (read as SwapSlotsFreedOnError) and the NBD server counts the
+ * swap-out writes as image writes (a fault at write 0 "fires" in reclaim); the model reclaims clean page cache only.
  */
-export function vmize(s: Scenario, minPages: number, line?: KernelLine): Scenario {
-  const scale = Math.max(s.machine.memPages, minPages) / s.machine.memPages;
-  const w = { ...s.workload, dma: 0 };
-  // Keep the workload's share of memory (the page counts scale with RAM), within the guest's room.
-  for (const k of Object.keys(w) as (keyof typeof w)[]) w[k] = Math.floor((w[k] * scale) / 4);
-  const memPages = Math.max(Math.ceil(s.machine.memPages * scale), guestMinPages(w, line, minPages));
-  // The model predicts the real kernel's line (6.1 stores zero pages, 6.12 elides them): protocol.kernel = line.
-  const base: Scenario['protocol'] =
-    s.protocol.kind === 'swsusp' && s.protocol.compression !== 'lz4'
-      ? s.protocol
-      : { kind: 'swsusp', kernel: '6.12', compression: 'lzo', interface: 'sysfs' };
-  const protocol = base.kind === 'swsusp' && line !== undefined ? { ...base, kernel: line } : base;
+export function agentRoom(line: KernelLine | undefined): number {
+  const b = GUEST_BASELINE[line ?? '6.12'];
+  return Math.floor((2 * VM_GUEST_PAGES) / 5) - b.slab - b.zero - RECLAIM_MARGIN;
+}
+
+const agentPages = (w: Scenario['workload']) => w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty;
+
+/**
+ * Bend a generated scenario into what a real guest can be (vm/plan.ts agentWords: the agent fills anon, zero and page
+ * cache pages; vm/run.ts sets no image_size and no PAGES_FOR_IO): swsusp on the measured 512 MiB machine, one CPU, no
+ * e820 holes, a plain swap partition of VM_SWAP_PAGES, the workload's share of memory within agentRoom() (no slab,
+ * kernel text or DMA the agent cannot make; its page cache is tmpfs, which reclaim cannot drop: the model's dirty
+ * page cache), anon writes of at most the anon pages (the agent rewrites its own pages; the model would allocate new
+ * ones, impl/steps.ts writeStep), write faults within VM_MAX_FAULT_WRITE, the line's own protocol profile, LZ4 only
+ * where the kernel writes it, corruption of the regions both targets read alike, noresume boots that write nothing.
+ * swsuspEnvelope() is the envelope (shrink candidates stay in it); vmSupports() has the last word.
+ */
+export function vmize(s: Scenario, minPages: number, line?: KernelLine, o: { readonly lz4?: boolean } = {}): Scenario {
+  const memPages = Math.max(VM_GUEST_PAGES, minPages);
+  const g = s.workload;
+  // keep the workload's share of memory (a quarter of it: the guest's own memory takes the rest), within the room
+  const share = memPages / s.machine.memPages / 4;
+  const want = { anon: g.anon * share, zero: g.zero * share, pc: (g.pageCacheClean + g.pageCacheDirty) * share };
+  const fit = Math.min(1, agentRoom(line) / Math.max(1, want.anon + want.zero + want.pc));
+  const zero = Math.floor(want.zero * fit);
+  const pageCacheDirty = Math.floor(want.pc * fit);
+  // the scenario's writes need anon pages to rewrite
+  const writes = Math.max(0, ...s.steps.map((st) => (st.op === 'write' ? st.pages : 0)));
+  const anon = Math.max(Math.floor(want.anon * fit), Math.min(writes, agentRoom(line) - zero - pageCacheDirty));
+  const w: Scenario['workload'] = { anon, zero, pageCacheClean: 0, pageCacheDirty, slab: 0, kernelText: 0, dma: 0 };
+  const p = s.protocol;
+  const iface = p.kind === 'swsusp' ? p.interface : 'sysfs';
+  // through /dev/snapshot the agent writes the image itself, always uncompressed (vm/guest/agent.c SF_NOCOMPRESS_MODE)
+  const asked = p.kind !== 'swsusp' ? 'lzo' : p.compression === 'lz4' && o.lz4 !== true ? 'lzo' : p.compression;
+  const compression = iface === 'uswsusp' ? 'none' : asked;
+  const protocol: Scenario['protocol'] = { kind: 'swsusp', kernel: line ?? '6.12', compression, interface: iface };
+  const fault = (n: number | undefined) => (n === undefined ? undefined : Math.min(n, VM_MAX_FAULT_WRITE));
+  const steps = s.steps.flatMap((st): Scenario['steps'] => {
+    if (st.op === 'write') return w.anon > 0 ? [{ op: 'write', kind: 'anon', pages: Math.min(st.pages, w.anon) }] : [];
+    if (st.op === 'hibernate') {
+      const { dmaAfterStopPages: _d, ...rest } = st;
+      if (iface === 'uswsusp') delete rest.abortAt;
+      if (rest.abortAt !== undefined && !(SWSUSP_ABORT_POINTS as readonly string[]).includes(rest.abortAt)) {
+        delete rest.abortAt;
+      }
+      if (rest.powerLossAfterWrite !== undefined) delete rest.ioErrorAtWrite;
+      // the agent's own /dev/snapshot writer signs the header last: no write follows the signature; a torn LZO/LZ4
+      // image fails to load with -EPERM ("PM: Error -1 resuming"), which the console classifier names no reason for
+      if (iface === 'uswsusp' || compression !== 'none') delete rest.ioErrorAfterSignature;
+      const pl = fault(rest.powerLossAfterWrite);
+      const io = fault(rest.ioErrorAtWrite);
+      return [
+        {
+          ...rest,
+          ...(pl !== undefined ? { powerLossAfterWrite: pl } : {}),
+          ...(io !== undefined ? { ioErrorAtWrite: io } : {}),
+        },
+      ];
+    }
+    // Regions both targets read the same way: a data page (and with a CRC, a metadata page). A `header` flip on the
+    // model changes a swsusp_info field (impl/steps.ts corruptStep), on the disk a raw bit of the header page, mostly
+    // in bytes the kernel never reads (vm/image/corrupt.ts); a raw map or nocompress metadata page may be hit past its
+    // last entry.
+    if (st.op === 'corrupt')
+      return [{ ...st, region: st.region === 'meta' && compression !== 'none' ? 'meta' : 'data' }];
+    // the model's noresume boot that writes swap runs mkswap first (util-linux swapon rewrites the signature); the
+    // guest's writes raw pages after the header (vm/guest/init.sh): a noresume boot here writes nothing
+    if (st.op === 'bootNoresume') return [{ ...st, writeStoragePages: 0 }];
+    if (st.op === 'resume') {
+      // a resume on another memory size keeps the direction of its difference
+      const other =
+        st.memPages !== undefined && st.memPages !== s.machine.memPages
+          ? { memPages: st.memPages < s.machine.memPages ? VM_OTHER_MEM_PAGES.smaller : VM_OTHER_MEM_PAGES.larger }
+          : {};
+      const { memPages: _m, ...rest } = st;
+      return [{ ...rest, ...other, e820Changed: false }];
+    }
+    return [st];
+  });
   return {
     ...s,
-    machine: { memPages, cpus: s.machine.cpus },
+    machine: { memPages, cpus: 1 },
     workload: w,
     protocol,
-    storage: {
-      kind: 'swapPartition',
-      pages: Math.max(s.storage.pages, Math.ceil(s.storage.pages * scale)),
-      offset: 0,
-      keyAtResume: 'same',
-    },
-    steps: s.steps.flatMap((st): Scenario['steps'] => {
-      if (st.op === 'write') return [{ ...st, kind: 'anon' }];
-      if (st.op === 'hibernate') {
-        const { dmaAfterStopPages: _d, ...rest } = st;
-        if (protocol.interface === 'uswsusp') delete rest.abortAt;
-        if (rest.abortAt !== undefined && !(SWSUSP_ABORT_POINTS as readonly string[]).includes(rest.abortAt)) {
-          delete rest.abortAt;
-        }
-        if (rest.powerLossAfterWrite !== undefined) delete rest.ioErrorAtWrite;
-        return [rest];
-      }
-      if (st.op === 'resume') {
-        // a resume on another memory size keeps its difference to the (scaled) machine
-        const other =
-          st.memPages !== undefined
-            ? { memPages: Math.max(minPages, memPages + st.memPages - s.machine.memPages) }
-            : {};
-        return [{ ...st, ...other, e820Changed: false }];
-      }
-      return [st];
-    }),
+    storage: { kind: 'swapPartition', pages: VM_SWAP_PAGES, offset: 0, keyAtResume: 'same' },
+    steps: steps.length > 0 ? steps : [{ op: 'hibernate' }],
   };
 }
 
-interface QueueItem {
-  readonly s: Scenario;
-  readonly seed: number;
-  readonly batch: number;
-  readonly path: number;
+/** The envelope vmize() bends into: a shrink candidate outside it is not what a real guest of this kernel can be. */
+export function swsuspEnvelope(s: Scenario, line: KernelLine, minPages: number): boolean {
+  const p = s.protocol;
+  if (p.kind !== 'swsusp' || p.kernel !== line || p.imageSizePages !== undefined || p.pagesForIo !== undefined) {
+    return false;
+  }
+  if (p.interface === 'uswsusp' && p.compression !== 'none') return false;
+  const w = s.workload;
+  const other = Object.values(VM_OTHER_MEM_PAGES) as number[];
+  return (
+    s.machine.memPages === Math.max(VM_GUEST_PAGES, minPages) &&
+    s.machine.cpus === 1 &&
+    s.storage.pages === VM_SWAP_PAGES &&
+    w.slab + w.kernelText + w.dma + w.pageCacheClean === 0 &&
+    agentPages(w) <= agentRoom(line) &&
+    s.steps.every((st) => {
+      if (st.op === 'write') return st.pages <= w.anon;
+      if (st.op === 'corrupt') return st.region === 'data' || (st.region === 'meta' && p.compression !== 'none');
+      if (st.op === 'bootNoresume') return st.writeStoragePages === 0;
+      if (st.op === 'resume') return st.memPages === undefined || other.includes(st.memPages);
+      if (st.op !== 'hibernate') return true;
+      if ((p.interface === 'uswsusp' || p.compression !== 'none') && st.ioErrorAfterSignature !== undefined)
+        return false;
+      return (st.ioErrorAtWrite ?? 0) <= VM_MAX_FAULT_WRITE && (st.powerLossAfterWrite ?? 0) <= VM_MAX_FAULT_WRITE;
+    })
+  );
 }
 
 /**
@@ -171,192 +231,168 @@ export function vmizeKexec(s: Scenario, minPages: number): Scenario {
   };
 }
 
-export interface VmCampaignOptions {
+/** Shrink defaults on a real kernel: each candidate is one real run (~5-15 s). */
+export const VM_SHRINK_EVALS = 6;
+export const VM_SHRINK_MS = 180_000;
+
+export interface VmTargetOptions {
   readonly backend: Backend;
   readonly identity: KernelIdentity;
   /** smallest machine the backend boots (vm/plan.ts MIN_VM_MEM_PAGES; kjump MIN_MEM_MIB) */
   readonly minMemPages: number;
   readonly kernel: string;
+  readonly jobs: number;
+  readonly parts?: Parts;
+  readonly plant?: string;
+  readonly workRoot: string;
+  readonly log: (line: string) => void;
+  readonly shrinkEvals?: number;
+  readonly shrinkMs?: number;
+}
+
+/** A machine a real guest of this backend can be: vmize()'s envelope (swsusp), or at least the smallest (kexec). */
+export function realGuestFits(s: Scenario, id: KernelIdentity, minPages: number): boolean {
+  if (id.protocol === 'swsusp') return swsuspEnvelope(s, id.line, minPages);
+  return s.machine.memPages >= minPages;
+}
+
+/** One hit per invariant the real run violated unexpectedly, one for the boots, one for the differential. */
+export function hitsOf(s: Scenario, r: RealResult): Hit[] {
+  const tag = signatureTag('vm', s);
+  const outcomes = r.real?.outcomes ?? [];
+  const common = {
+    outcomes,
+    events: [],
+    reasons: r.reasons,
+    artifacts: r.workDir,
+    ...(r.differences.length > 0 ? { differences: r.differences } : {}),
+  };
+  const excused = new Set(r.real?.predicted.map((p) => `${p.invariant}@${p.step ?? ''}`));
+  const unexpected = (r.real?.invariants.flatMap((x) => x.violations) ?? []).filter(
+    (v) => !excused.has(`${v.invariant}@${v.step ?? ''}`),
+  );
+  const byInv = new Map<string, Violation[]>();
+  for (const v of unexpected) byInv.set(v.invariant, [...(byInv.get(v.invariant) ?? []), v]);
+  const hits: Hit[] = [...byInv].map(([inv, vs]) => ({
+    invariant: inv,
+    verdict: 'violated',
+    signature: signatureOf(inv, tag, vs[0]?.message ?? ''),
+    violations: vs,
+    ...common,
+  }));
+  const boot = r.reasons.filter((x) => x.startsWith('boot '));
+  if (boot.length > 0) {
+    hits.push({
+      invariant: BOOT_TEST,
+      verdict: 'violated',
+      signature: signatureOf(BOOT_TEST, tag, boot.join('; ')),
+      violations: [],
+      ...common,
+    });
+  }
+  if (r.differences.length > 0) {
+    hits.push({
+      invariant: DIFF_TEST,
+      verdict: 'diverge',
+      signature: signatureOf(DIFF_TEST, tag, r.differences.join('; ')),
+      violations: [],
+      ...common,
+    });
+  }
+  return hits;
+}
+
+/** A real kernel as a campaign target: runReal through the backend, up to `jobs` runs at once. */
+export function vmTarget(o: VmTargetOptions): Target {
+  const parts = o.parts ?? defaultParts;
+  const { backend, identity } = o;
+  const kexec = identity.protocol === 'kexec';
+  const runnable = (s: Scenario) => parseScenario(s).ok && backend.supports(s, identity).ok;
+  let n = 0;
+  const run = async (s: Scenario, ctx: Parameters<Target['run']>[1]): Promise<TargetRun> => {
+    const k = ++n;
+    const tag = `[vm ${ctx.worker}] ${ctx.purpose} run ${k}`;
+    try {
+      o.log(`${tag}: ${s.id} (${s.machine.memPages} pages, ${s.steps.map((x) => x.op).join(',')})`);
+      const r = await runReal(backend, identity, s, { workDir: join(o.workRoot, `run-${k}`), parts, log: o.log });
+      o.log(`${tag}: ${r.status}${r.reasons.length > 0 ? `: ${r.reasons.join('; ')}` : ''}`);
+      if (r.model !== undefined && ctx.purpose !== 'shrink') {
+        const m = runAndJudge(backend.modelScenario(s, identity), parts);
+        if (m.ok) addRun(ctx.coverage, m.trace, m.observation, m.judgement);
+      }
+      switch (r.status) {
+        case 'unsupported':
+          return { status: 'skipped', reason: r.reasons[0] ?? 'unsupported' };
+        case 'error':
+          return { status: 'error', reason: r.reasons[0] ?? 'error' };
+        case 'pass':
+          return { status: 'pass' };
+        case 'finding': {
+          const hits = hitsOf(s, r);
+          return hits.length > 0 ? { status: 'finding', hits } : { status: 'pass' };
+        }
+      }
+    } catch (e) {
+      // only InfraError leaves a backend (vm/backends.ts): the host's trouble, never saved as a finding
+      const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? 'infra error';
+      o.log(`${tag}: infrastructure error: ${reason}`);
+      return { status: 'error', reason };
+    }
+  };
+  return {
+    kind: 'vm',
+    jobs: Math.max(1, o.jobs),
+    generated: (x) => {
+      const lz4 = identity.capabilities.includes('lz4');
+      const s = kexec ? vmizeKexec(x, o.minMemPages) : vmize(x, o.minMemPages, identity.line, { lz4 });
+      return runnable(s) ? s : undefined;
+    },
+    replayed: (s) => (runnable(s) ? s : undefined),
+    run,
+    // the same finding signature on this kernel
+    sameHit: (want, got) => want.invariant === got.invariant && want.signature === got.signature,
+    shrink: {
+      evals: o.shrinkEvals ?? VM_SHRINK_EVALS,
+      ms: o.shrinkMs ?? VM_SHRINK_MS,
+      admissible: (s) => runnable(s) && realGuestFits(s, identity, o.minMemPages),
+    },
+    where: ` on ${o.kernel}`,
+    recordFields: { kernel: o.kernel, kernelVersion: identity.version },
+    replayCommand: (file) =>
+      `node bin/hibfuzz.mjs vm run ${file} --kernel ${o.kernel}  # model: ${modelReplayCommand(file, o.plant)}`,
+  };
+}
+
+export interface VmCampaignOptions extends VmTargetOptions {
   readonly seed: number;
   readonly shard: Shard;
   readonly budgetMs?: number;
   readonly runs?: number;
-  readonly jobs: number;
-  readonly parts?: Parts;
-  readonly plant?: string;
   readonly corpusDir?: string;
-  readonly workRoot: string;
+  /** replayed before generation (default: the corpus; [] with --no-replay) */
+  readonly replayDirs?: readonly string[];
   readonly maxMemPages: number;
-  readonly log: (line: string) => void;
+  readonly onProgress?: (p: CampaignProgress) => void;
   readonly onFinding?: (f: Finding) => void;
   readonly shouldStop?: () => boolean;
 }
 
-export interface VmCampaignResult extends CampaignResult {
-  readonly infraErrors: readonly string[];
-  readonly unsupported: number;
-}
+export type VmCampaignResult = CampaignResult;
 
-export async function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignResult> {
-  const t0 = performance.now();
-  const parts = o.parts ?? defaultParts;
-  const coverage = newCoverage();
-  const known = new Map<string, Finding>();
-  const hit = new Set<string>();
-  const infraErrors: string[] = [];
-  let runs = 0;
-  let pages = 0;
-  let unsupported = 0;
-  let firstFindingMs: number | undefined;
-  if (o.corpusDir !== undefined) {
-    const c = readCorpus(o.corpusDir);
-    const byFile = new Map(c.scenarios.map((x) => [x.file, x.scenario]));
-    for (const rec of c.findings) {
-      const file = join(o.corpusDir, `${rec.name}.json`);
-      const s = byFile.get(file);
-      if (s !== undefined) known.set(rec.name, { record: rec, scenario: s, file, isNew: false, hits: 0 });
-    }
-  }
-  const kexec = o.identity.protocol === 'kexec';
-  const arb = scenarioArb({ maxMemPages: o.maxMemPages, protocol: kexec ? 'kexec' : 'swsusp' });
-  const bend = (x: Scenario) => (kexec ? vmizeKexec(x, o.minMemPages) : vmize(x, o.minMemPages, o.identity.line));
-  // Scenario queue: lazily generated, shard-owned batches (same seed space as the model campaign).
-  let batchJ = 0;
-  let queue: QueueItem[] = [];
-  const next = (): QueueItem | undefined => {
-    for (let guard = 0; guard < 50 && queue.length === 0; guard++) {
-      const batch = shardBatch(o.shard, batchJ++);
-      const seed = batchSeed(o.seed, batch) | 0;
-      queue = fc
-        .sample(arb, { seed, numRuns: BATCH_SIZE })
-        .map((x, path) => {
-          const p = parseScenario(x);
-          return p.ok ? { s: bend(p.scenario), seed, batch, path } : undefined;
-        })
-        .filter((x): x is QueueItem => {
-          if (x === undefined) return false;
-          const ok = o.backend.supports(x.s, o.identity).ok && parseScenario(x.s).ok;
-          if (!ok) unsupported++;
-          return ok;
-        });
-    }
-    return queue.shift();
-  };
-  const deadline = o.budgetMs !== undefined ? t0 + o.budgetMs : Number.POSITIVE_INFINITY;
-  const done = () =>
-    runs >= (o.runs ?? Number.POSITIVE_INFINITY) ||
-    performance.now() >= deadline ||
-    (o.shouldStop?.() ?? false) ||
-    infraErrors.length >= 3;
-
-  const record = (
-    s: Scenario,
-    inv: string,
-    verdict: 'violated' | 'diverge',
-    message: string,
-    extra: Partial<FindingRecord>,
-    src: QueueItem,
-  ) => {
-    firstFindingMs ??= performance.now() - t0;
-    const signature = signatureOf(inv, `vm:${s.protocol.kind}`, message);
-    const name = findingName(inv, signature);
-    hit.add(name);
-    const old = known.get(name);
-    if (old !== undefined) {
-      old.hits++;
-      old.record.count++;
-      old.record.lastSeen = new Date().toISOString();
-      if (o.corpusDir !== undefined) updateFinding(o.corpusDir, old.record);
-      return;
-    }
-    const scenario: Scenario = { ...s, id: name, description: `${inv} on ${o.kernel} (from ${s.id})` };
-    const file = o.corpusDir !== undefined ? join(o.corpusDir, `${name}.json`) : `${name}.json`;
-    const stamp = new Date().toISOString();
-    const rec: FindingRecord = {
-      format: FINDING_FORMAT,
-      name,
-      invariant: inv,
-      signature,
-      target: 'vm',
-      verdict,
-      count: 1,
-      kernel: o.kernel,
-      ...(o.plant !== undefined ? { plant: o.plant } : {}),
-      seed: src.seed,
-      campaignSeed: o.seed,
-      batch: src.batch,
-      path: String(src.path),
-      original: { id: s.id, memPages: s.machine.memPages, steps: s.steps.length },
-      shrink: { evals: 0, accepted: 0 },
-      violations: extra.violations ?? [],
-      outcomes: extra.outcomes ?? [],
-      events: extra.events ?? [],
-      ...(extra.differences ? { differences: extra.differences } : {}),
-      firstSeen: stamp,
-      lastSeen: stamp,
-      replay: `node bin/hibfuzz.mjs vm run ${file} --kernel ${o.kernel}  # model: ${replayCommand(file, o.plant)}`,
-    };
-    const saved =
-      o.corpusDir !== undefined ? saveFinding(o.corpusDir, rec, scenario, findingText(rec, scenario)) : undefined;
-    const f: Finding = { record: rec, scenario, ...(saved ? { file: saved } : {}), isNew: true, hits: 1 };
-    known.set(name, f);
-    o.onFinding?.(f);
-  };
-
-  /** A finding of a real run under the kind that names it: an invariant, the boot, or the differential. */
-  const recordResult = (s: Scenario, r: RealResult, src: QueueItem) => {
-    const outcomes = r.real?.outcomes ?? [];
-    const violated = r.real?.invariants.flatMap((x) => x.violations) ?? [];
-    const excused = new Set(r.real?.predicted.map((p) => `${p.invariant}@${p.step ?? ''}`));
-    const unexpected = violated.filter((v) => !excused.has(`${v.invariant}@${v.step ?? ''}`));
-    for (const v of unexpected) record(s, v.invariant, 'violated', v.message, { violations: [v], outcomes }, src);
-    const boot = r.reasons.filter((x) => x.startsWith('boot '));
-    if (boot.length > 0) record(s, BOOT_TEST, 'violated', boot.join('; '), { outcomes }, src);
-    if (r.differences.length > 0) {
-      record(s, DIFF_TEST, 'diverge', r.differences.join('; '), { differences: r.differences, outcomes }, src);
-    }
-  };
-
-  const worker = async (w: number) => {
-    while (!done()) {
-      const item = next();
-      if (item === undefined) return;
-      const { s } = item;
-      runs++;
-      pages += s.machine.memPages;
-      const n = runs;
-      try {
-        o.log(`[vm ${w}] run ${n}: ${s.id} (${s.machine.memPages} pages, ${s.steps.map((x) => x.op).join(',')})`);
-        const r = await runReal(o.backend, o.identity, s, { workDir: join(o.workRoot, `run-${n}`), parts, log: o.log });
-        if (r.model !== undefined) {
-          const m = runAndJudge(o.backend.modelScenario(s, o.identity), parts);
-          if (m.ok) addRun(coverage, m.trace, m.observation, m.judgement);
-        }
-        if (r.status === 'unsupported') unsupported++;
-        else if (r.status === 'error') infraErrors.push(r.reasons[0] ?? 'error');
-        else if (r.status === 'finding') recordResult(s, r, item);
-        o.log(`[vm ${w}] run ${n}: ${r.status}${r.reasons.length > 0 ? `: ${r.reasons.join('; ')}` : ''}`);
-      } catch (e) {
-        // only InfraError leaves a backend (vm/backends.ts): the host's trouble, never saved as a finding
-        infraErrors.push((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? 'infra error');
-      }
-      await yieldToLoop();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, (_, w) => worker(w)));
-  const findings = [...hit].map((n) => known.get(n)).filter((f): f is Finding => f !== undefined);
-  return {
-    runs,
-    pages,
-    replayed: { files: 0, failing: 0 },
-    skipped: 0,
-    invalid: [],
-    findings,
-    coverage,
-    elapsedMs: performance.now() - t0,
-    ...(firstFindingMs !== undefined ? { firstFindingMs } : {}),
-    corpusErrors: [],
-    infraErrors,
-    unsupported,
-  };
+/** The campaign loop (campaign.ts) on a real kernel. */
+export function runVmCampaign(o: VmCampaignOptions): Promise<VmCampaignResult> {
+  return runCampaign({
+    seed: o.seed,
+    shard: o.shard,
+    ...(o.budgetMs !== undefined ? { budgetMs: o.budgetMs } : {}),
+    ...(o.runs !== undefined ? { runs: o.runs } : {}),
+    ...(o.plant !== undefined ? { plant: o.plant } : {}),
+    arb: { maxMemPages: o.maxMemPages, protocol: o.identity.protocol },
+    target: vmTarget(o),
+    ...(o.corpusDir !== undefined ? { corpusDir: o.corpusDir } : {}),
+    replayDirs: o.replayDirs ?? (o.corpusDir !== undefined ? [o.corpusDir] : []),
+    ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
+    ...(o.onFinding !== undefined ? { onFinding: o.onFinding } : {}),
+    ...(o.shouldStop !== undefined ? { shouldStop: o.shouldStop } : {}),
+  });
 }
