@@ -32,6 +32,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -388,6 +389,7 @@ static void hibernate_uswsusp(const char *swapdev) {
     fsync(dfd);
     emit("{\"ev\":\"uswsuspWritten\",\"streamPages\":%llu}", (unsigned long long)n);
     sync();
+    tcdrain(1); /* the last event out of the UART before power-off (a cut line is a lost event) */
     reboot(RB_POWER_OFF);
   }
 fail_free:
@@ -440,6 +442,7 @@ int main(int argc, char **argv) {
   }
   emit("{\"ev\":\"done\"}");
   sync();
+  tcdrain(1); /* the last event out of the UART before power-off (a cut line is a lost event) */
   reboot(RB_POWER_OFF);
   return 0;
 }
