@@ -7,6 +7,7 @@ import type { FaultState, StorageFacts } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario } from '../spec/scenario/schema.ts';
 import type { BootReport, ExitInfo } from './console/classify.ts';
 import { classifyConsole } from './console/classify.ts';
+import { parseE820Ram } from './console/e820.ts';
 import { AGENT_PREFIX, parseAgentEvent, type TimedEvent, timedEvents } from './console/events.ts';
 import { InfraError } from './errors.ts';
 import type { SnapshotPaths } from './fast.ts';
@@ -128,8 +129,14 @@ async function snapshotOf(ctx: BootContext, req: BootRequest, append: readonly s
     accel: ctx.accel,
   });
   const snap = snapshotPaths(cacheRoot(), key);
-  // the console up to the wait point (the guest's memory map) is kept next to the state
-  const restoring = snapshotExists(snap) && existsSync(consoleOf(snap));
+  // the console up to the wait point (the guest's memory map) is kept next to the state; a first-boot snapshot whose
+  // console tore the map would make NosaveNeverSaved unobservable on every run that restores it: made anew
+  let restoring = snapshotExists(snap) && existsSync(consoleOf(snap));
+  if (restoring && req.role === 'first' && parseE820Ram(readFileSync(consoleOf(snap), 'utf8')) === undefined) {
+    ctx.log(`snapshot ${snap.dir}: its console has no readable memory map; taking it again`);
+    dropSnapshot(snap);
+    restoring = false;
+  }
   return { snap, restoring };
 }
 const consoleOf = (snap: SnapshotPaths): string => join(snap.dir, 'console.log');
@@ -250,6 +257,11 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
 
 /** First run of a wait point: save the VM there (and the console so far), then let it go on. */
 async function saveWaitPoint(ctx: BootContext, q: Qmp, snap: SnapshotPaths, role: BootRole, console: string) {
+  if (role === 'first' && parseE820Ram(console) === undefined) {
+    ctx.log('not saving the snapshot: the console tore the memory map (the next run boots again)');
+    await q.execute('cont').catch(() => {});
+    return;
+  }
   try {
     await saveSnapshot(q, snap, role === 'first' ? () => copySparse(ctx.disk, snap.disk) : undefined);
     writeFileSync(consoleOf(snap), console);
