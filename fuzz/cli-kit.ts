@@ -1,5 +1,6 @@
 // What every hibfuzz subcommand shares: the Io it writes to, strict flag parsing with one-line usage errors, the
 // infrastructure-error line, loading scenario files and planted bugs.
+import { closeSync, openSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Parts } from '../impl/index.ts';
 import { defaultParts } from '../impl/index.ts';
@@ -65,4 +66,16 @@ export function need<T>(x: T | undefined, message: string): T {
 export function infra(io: Io, message: string): number {
   io.err(`hibfuzz: ${message}\n`);
   return exitCodeFor({ infraError: message, findings: 0 });
+}
+
+/** Create (truncate) every report file now: a bad path fails with one line before any kernel is built or booted. */
+export function openReports(command: string, paths: readonly (string | undefined)[]): void {
+  for (const p of paths) {
+    if (p === undefined) continue;
+    try {
+      closeSync(openSync(p, 'w'));
+    } catch (e) {
+      fail(`${command}: cannot write ${p}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0] ?? ''}`);
+    }
+  }
 }

@@ -9,7 +9,6 @@
 // make rebuilds them) before the next patch set. For a git tree, src is a `git worktree` checked out at each commit.
 // The object directory stays between builds: a patch rebuilds what it touches. The configuration is regenerated only
 // when a Kconfig input (or the fragment) changed.
-import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -30,6 +29,7 @@ import {
   joinFragments,
   missingSymbols,
   patchSetSha256,
+  runLogged,
   sha256,
 } from '../vm/kjump/build.ts';
 import { isKconfigInput, patchFiles } from './gate-classify.ts';
@@ -82,30 +82,6 @@ const gateFragment = (): string =>
 
 ////////    the build    ////////
 
-function runLogged(
-  cmd: string,
-  args: readonly string[],
-  log: string,
-  env: NodeJS.ProcessEnv,
-  onLog?: (l: string) => void,
-) {
-  return new Promise<number>((res, rej) => {
-    const chunks: Buffer[] = [];
-    const p = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const take = (b: Buffer) => {
-      chunks.push(b);
-      if (onLog) for (const l of b.toString().split('\n')) if (l !== '') onLog(l);
-    };
-    p.stdout.on('data', take);
-    p.stderr.on('data', take);
-    p.on('error', rej);
-    p.on('close', (code) => {
-      writeFileSync(log, Buffer.concat(chunks));
-      res(code ?? 1);
-    });
-  });
-}
-
 const tailOf = (log: string, n: number): string[] =>
   existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n').slice(-n) : [];
 
@@ -143,14 +119,14 @@ async function buildInSlot(b: TreeBuild, out: string, meta: Record<string, unkno
       ['make', make('olddefconfig')],
     ];
     for (const [cmd, args] of steps) {
-      const code = await runLogged(cmd, args, log, env, o.onLog);
+      const code = await runLogged(cmd, args, log, o.onLog, env);
       if (code !== 0) throw new GateBuildError(`configuration failed (exit ${code}), log ${log}`, tailOf(log, 20), log);
     }
     const bad = missingSymbols(fragment, readFileSync(join(b.obj, '.config'), 'utf8'));
     if (bad.length > 0) throw new GateBuildError(`the gate configuration did not land: ${bad.join(', ')}`);
   }
   const jobs = String(o.jobs ?? 2);
-  const code = await runLogged('make', make(`-j${jobs}`, 'bzImage'), log, env, o.onLog);
+  const code = await runLogged('make', make(`-j${jobs}`, 'bzImage'), log, o.onLog, env);
   if (code !== 0) throw new GateBuildError(`kernel build failed (exit ${code}), log ${log}`, tailOf(log, 20), log);
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });

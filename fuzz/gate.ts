@@ -1,7 +1,7 @@
 // `hibfuzz gate`: does a kernel patch break hibernation? Builds base and candidate with the same configuration
 // (gate-build.ts), runs every shipped scenario on both (gate-run.ts), classifies each row (gate-classify.ts) and
 // writes the reports (gate-report.ts). Exit 1 iff a regression; 0 otherwise; 2 usage, build or infrastructure.
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
 import { cacheRoot } from '../vm/kernels.ts';
 import { parseBudget, parseIntFlag } from './args.ts';
-import { fail, type Io, infra, parse } from './cli-kit.ts';
+import { fail, type Io, infra, openReports, parse } from './cli-kit.ts';
 import { scenarioJson } from './corpus.ts';
 import { buildGateKernel, GateBuildError, type GateKernel, type GateSource, treeChangedFiles } from './gate-build.ts';
 import { runGateCampaign } from './gate-campaign.ts';
@@ -203,17 +203,6 @@ function parseGateArgs(args: readonly string[]): Values {
 }
 
 /** Create (truncate) every report file now: a bad path fails before any kernel is built. */
-function openReports(paths: readonly (string | undefined)[]): void {
-  for (const p of paths) {
-    if (p === undefined) continue;
-    try {
-      closeSync(openSync(p, 'w'));
-    } catch (e) {
-      fail(`gate: cannot write ${p}: ${oneLine(e)}`);
-    }
-  }
-}
-
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 
 /** The shipped cases the gate runs, and why the kexec ones run or not. */
@@ -268,7 +257,7 @@ function saveReproducer(dir: string, row: GateRow, c: GateCase, base: GateKernel
 
 export async function cmdGate(args: readonly string[], io: Io): Promise<number> {
   const v = parseGateArgs(args);
-  openReports([v.ktap, v.junit, v.summary, v.json]);
+  openReports('gate', [v.ktap, v.junit, v.summary, v.json]);
   const t0 = performance.now();
   const clock = () => (performance.now() - t0) / 1000;
   const root = resolve(v.workDir ?? join(cacheRoot(io.env), 'gate-runs', `${stamp()}-${process.pid}`));

@@ -1,16 +1,16 @@
 // `hibfuzz vm run|suite|build`: scenarios on real kernels through the backend registry (vm/backends.ts), judged
 // by spec/verdict.ts judgeRealRun(), reported as RealResult (fuzz/real-run.ts). One CLI for every backend.
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../spec/index.ts';
-import type { Backend, KernelIdentity } from '../vm/backend.ts';
+import type { KernelIdentity } from '../vm/backend.ts';
 import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
 import { cacheRoot } from '../vm/kernels.ts';
 import { ensureKjumpKernel, kernelLabel } from '../vm/kjump/build.ts';
-import { fail, type Io, infra, loadScenario, need, parse, plantParts } from './cli-kit.ts';
-import { type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
+import { fail, type Io, infra, loadScenario, need, openReports, parse, plantParts } from './cli-kit.ts';
+import { REAL_RESULT_FORMAT, type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
 import {
   KNOWN_FINDINGS,
   kernelRuns,
@@ -39,24 +39,8 @@ export const VM_USAGE = `  hibfuzz vm run FILE... --kernel K [--modules DIR] [--
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
-/** Create (truncate) every report file now: a bad path fails before any kernel boots. */
-function openReports(paths: readonly (string | undefined)[]): void {
-  for (const p of paths) {
-    if (p === undefined) continue;
-    try {
-      closeSync(openSync(p, 'w'));
-    } catch (e) {
-      fail(`cannot write ${p}: ${oneLine(e)}`);
-    }
-  }
-}
-
 const runRoot = (io: Io, what: string) =>
   join(cacheRoot(io.env), 'vm-runs', `${what}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-
-async function identify(b: Backend): Promise<KernelIdentity> {
-  return b.identity();
-}
 
 async function cmdRun(args: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -93,7 +77,7 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
         if (!values.json) io.out(`${realResultLines(r).join('\n')}\n`);
         continue;
       }
-      id ??= await identify(backend);
+      id ??= await backend.identity();
       const workDir = join(root, `${i + 1}-${scenario.id}`);
       mkdirSync(workDir, { recursive: true });
       const r = await runReal(backend, id, scenario, {
@@ -134,7 +118,7 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
     'no-fast': { type: 'boolean' },
   });
   if (positionals.length > 0) fail(`vm suite: unexpected argument '${positionals[0]}'`);
-  openReports([values.ktap, values.junit, values.markdown, values.json]);
+  openReports('vm suite', [values.ktap, values.junit, values.markdown, values.json]);
   const kernels = values.kernel ?? [...SUITE_KERNELS];
   const only = values.only ?? [];
   const cases = shippedScenarios(ROOT).filter(
@@ -147,28 +131,28 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
   for (const k of kernels) {
     const backend = openBackend(k);
     const mine = cases.filter((c) => kernelRuns(c.scenario, k));
-    let id: KernelIdentity;
-    // nothing this kernel could run: no download, no build (each row says why)
+    // what the backend refuses without its kernel is unsupported whatever happens next; the kernel is resolved
+    // (downloaded or built) only when some row can run on it
     const refusals = mine.map((c) => backend.precheck(c.scenario));
-    if (refusals.every((p) => !p.ok)) {
-      for (const [i, c] of mine.entries()) {
-        const p = refusals[i];
-        results.push(unsupportedRow(c.scenario, c.file, k, p !== undefined && !p.ok ? p.reason : ''));
+    let id: KernelIdentity | undefined;
+    let idError = '';
+    if (refusals.some((p) => p.ok)) {
+      try {
+        id = await backend.identity();
+      } catch (e) {
+        if (!isInfraError(e)) throw e;
+        idError = oneLine(e);
+        io.err(`hibfuzz: ${k}: ${idError}\n`);
       }
-      continue;
     }
-    try {
-      id = await identify(backend);
-    } catch (e) {
-      if (!isInfraError(e)) throw e;
-      for (const c of mine) results.push(errorRow(c.scenario, c.file, k, oneLine(e), root));
-      io.err(`hibfuzz: ${k}: ${oneLine(e)}\n`);
-      continue;
-    }
-    for (const c of mine) {
-      const p = backend.precheck(c.scenario);
-      if (!p.ok) {
+    for (const [i, c] of mine.entries()) {
+      const p = refusals[i];
+      if (p !== undefined && !p.ok) {
         results.push(unsupportedRow(c.scenario, c.file, k, p.reason));
+        continue;
+      }
+      if (id === undefined) {
+        results.push(errorRow(c.scenario, c.file, k, idError, root));
         continue;
       }
       const workDir = join(root, k.replace(/[^A-Za-z0-9._-]/g, '_'), c.scenario.id);
@@ -221,7 +205,7 @@ function errorRow(
   id?: KernelIdentity,
 ): RealResult {
   return {
-    format: 'hibfuzz-real-run/1',
+    format: REAL_RESULT_FORMAT,
     scenario: s.id,
     file,
     kernel: {

@@ -315,7 +315,7 @@ export function judgeRealRun(
   opts: CompareOptions = {},
 ): RealRunJudgement {
   const invariants = judgeObservation(s, observed);
-  // a runner's own violations (the kexec container's checks) and the monitors', once per invariant and step
+  // the monitors' violations; a backend reports none (vm/backend.ts), but any it does is judged too, never dropped
   const seen = new Set<string>();
   const violations = [...observedViolations(invariants), ...observed.violations].filter((v) => {
     const key = `${v.invariant}@${v.step ?? ''}`;

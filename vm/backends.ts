@@ -11,7 +11,7 @@ import { isDebianLine, resolveKernel } from './kernels.ts';
 import { ensureKjumpKernel, JUMP_BACK_PATCH, kernelLabel } from './kjump/build.ts';
 import { KJUMP_SAVE_KERNEL_NEED_PAGES, planScenario } from './kjump/plan.ts';
 import { runKjumpScenario } from './kjump/run.ts';
-import { vmSupports } from './plan.ts';
+import { MIN_VM_MEM_PAGES, vmSupports } from './plan.ts';
 import { runScenarioInVm } from './run.ts';
 
 // keep-sorted start
@@ -33,9 +33,6 @@ export const GUEST_BASELINE = {
   '6.12': { slab: 14301, zero: 2768 },
 } as const satisfies Record<KernelLine, { slab: number; zero: number }>;
 
-/** 96 MiB: only machines a real guest can be carry a real guest's baseline (vm/plan.ts MIN_VM_MEM_PAGES). */
-const GUEST_MIN_PAGES = 24576;
-
 /**
  * How far a real image's data/zero/meta page counts may lie from the model's: the spread of the guest's own memory
  * between runs of one kernel (measured above: at most 51 pages between the shipped scenarios of one line), with a
@@ -53,7 +50,7 @@ export function guestModelScenario(
   const w = s.workload;
   const used = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty + w.slab + w.kernelText + w.dma;
   const room = Math.max(0, s.machine.memPages - 1024 - used);
-  const real = s.machine.memPages >= GUEST_MIN_PAGES;
+  const real = s.machine.memPages >= MIN_VM_MEM_PAGES;
   const own = real ? Math.min(baseline.slab + baseline.zero, room) : 0;
   if (own === 0 && s.protocol.kernel === line) return s;
   return { ...s, workload: { ...w, slab: w.slab + own }, protocol: { ...s.protocol, kernel: line } };
@@ -132,7 +129,7 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
         ? { notCompared: `no measured guest baseline for ${id.version} (its calibration run did not hibernate)` }
         : {
             tolerancePages: IMAGE_TOLERANCE_PAGES,
-            kernelZeroPages: s.machine.memPages >= GUEST_MIN_PAGES ? id.baseline.zero : 0,
+            kernelZeroPages: s.machine.memPages >= MIN_VM_MEM_PAGES ? id.baseline.zero : 0,
           },
     identity: () =>
       guarded(`kernel ${spec}`, async () => {

@@ -132,15 +132,17 @@ async function debianTree(root: string, version: string): Promise<string> {
   return tree;
 }
 
-function runLogged(
+/** Run a build step with its output in `logFile` (and line by line to `onLog`); resolves to the exit code. */
+export function runLogged(
   cmd: string,
   args: readonly string[],
   logFile: string,
   onLog?: (l: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   return new Promise((res, rej) => {
     const chunks: Buffer[] = [];
-    const p = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const take = (b: Buffer) => {
       chunks.push(b);
       if (onLog) for (const l of b.toString().split('\n')) if (l !== '') onLog(l);
