@@ -41,8 +41,11 @@ export interface SnapshotKeyParts {
   readonly accel?: Accel;
 }
 
-/** Bump when the key's recipe changes: old snapshots are then never restored. */
-const KEY_RECIPE = 2;
+/**
+ * Bump when the key's recipe or the machine's device set changes (a migration stream restores only into the same
+ * devices): old snapshots are then never restored. 3: the agent channel, a second serial port (qemu/args.ts).
+ */
+const KEY_RECIPE = 3;
 
 const contentHash = (what: string, path: string): string => {
   try {

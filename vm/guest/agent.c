@@ -58,8 +58,11 @@ static double now_ms(void) {
 static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void emit(const char *fmt, ...) {
   /*
-   * "HIBFUZZ {json} #xxxxxxxx": FNV-1a 32 of the JSON text. The 8250 console drops characters when the host is
-   * slow (a digit lost from "pagesCorrupt":10 still parses); the host rejects a line whose sum does not match.
+   * "HIBFUZZ {json} #xxxxxxxx": FNV-1a 32 of the JSON text; the host rejects a line whose sum does not match (a
+   * digit lost from "pagesCorrupt":10 still parses). stdout is the agent channel ttyS1 (init.sh), which no kernel
+   * message shares; on a kernel without it, the console, where a slow host drops characters.
+   * Each event leaves the UART before the agent goes on (tcdrain): the host arms a fault on `hibernating`, and an
+   * event still queued in the tty when devices suspend or the machine powers off would come late or never.
    */
   char buf[1024];
   va_list ap;
@@ -73,6 +76,7 @@ static void emit(const char *fmt, ...) {
   char line[1100];
   int m = snprintf(line, sizeof line, "HIBFUZZ %.*s #%08x\n", n, buf, h);
   if (m > 0) (void)!write(1, line, (size_t)m);
+  tcdrain(1);
 }
 
 static const char *errname(int e) {
@@ -389,7 +393,6 @@ static void hibernate_uswsusp(const char *swapdev) {
     fsync(dfd);
     emit("{\"ev\":\"uswsuspWritten\",\"streamPages\":%llu}", (unsigned long long)n);
     sync();
-    tcdrain(1); /* the last event out of the UART before power-off (a cut line is a lost event) */
     reboot(RB_POWER_OFF);
   }
 fail_free:
@@ -442,7 +445,6 @@ int main(int argc, char **argv) {
   }
   emit("{\"ev\":\"done\"}");
   sync();
-  tcdrain(1); /* the last event out of the UART before power-off (a cut line is a lost event) */
   reboot(RB_POWER_OFF);
   return 0;
 }

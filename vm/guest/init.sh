@@ -6,13 +6,17 @@
 # With hibfuzz.wait=1 the first and resume boots stop at a `waiting` event and read one line from the console first:
 # the host snapshots the VM there (QEMU migration) and later restores it and sends the line (vm/fast.ts). For the
 # first boot the line holds the agent's hibfuzz.* parameters.
-# Every result is one line `HIBFUZZ {json}` on the console.
+# Every result is one line `HIBFUZZ {json}` on stdout: the agent channel ttyS1 when the kernel has that port (no
+# kernel message is written into it, vm/qemu/args.ts), else the console. The host's lines go on reading the console.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+if : 2>/dev/null >/dev/ttyS1; then stty -F /dev/ttyS1 raw 2>/dev/null; exec >/dev/ttyS1; fi
+# every event out of the UART (busybox stty sets the mode with TCSADRAIN) before this kernel goes away
+drain() { stty -F /dev/ttyS1 raw 2>/dev/null || :; }
 for m in $(cat /modules.order); do insmod "/modules/$m" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"insmod $m\"}"; done
 
 arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
@@ -41,6 +45,7 @@ first)
 resume)
   if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
   echo "HIBFUZZ {\"ev\":\"resuming\"}"
+  drain
   echo "$DEV" > /sys/power/resume
   echo "HIBFUZZ {\"ev\":\"resumeReturned\"}"
   ;;
@@ -54,5 +59,6 @@ noresume)
   echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"unknown hibfuzz.boot\"}"
   ;;
 esac
+drain
 sync
 poweroff -f

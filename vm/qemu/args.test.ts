@@ -22,6 +22,8 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(args, '-accel')).toBe('tcg');
     expect(valueAfter(args, '-m')).toBe('512');
     expect(valueAfter(args, '-serial')).toBe('stdio');
+    // the agent channel: a second serial port on the socket pair launchQemu passes as fd 4
+    expect(args.join(' ')).toContain('-chardev socket,id=agent,fd=4,server=off -serial chardev:agent');
     expect(args).toContain('-no-reboot');
     expect(valueAfter(args, '-append')).toBe('console=ttyS0 hibfuzz.boot=first');
     expect(valueAfter(args, '-drive')).toBe('file=/w/disk.img,if=virtio,format=raw,cache=unsafe');

@@ -4,6 +4,12 @@
 // stdio (the launcher captures it), -no-reboot so a reboot or triple fault ends the process, the swap disk as a
 // virtio-blk drive (the guest sees /dev/vda).
 //
+// Two serial ports. ttyS0 (COM1, `-serial stdio`) is the kernel's console; ttyS1 (COM2) is the agent's channel: guest
+// init.sh sends its stdout, hence every `HIBFUZZ {json}` event, there. printk writes to the console UART synchronously
+// and interleaves with (and on a loaded TCG host drops characters of) whatever user space writes to the same port; on
+// ttyS1 nothing else writes, so an event arrives whole. The host end is a socket pair QEMU gets as file descriptor
+// AGENT_FD (`-chardev socket,fd=`), created and read by launchQemu: no path, no listener, nothing to clean up.
+//
 // Incoming migration (fast mode, vm/fast.ts): `incoming: { stateFile }` starts the guest from a saved VM state instead
 // of booting. No shell is involved: the argv says `-incoming fd:3` and launchQemu (launch.ts) opens `stateFile` for
 // reading and hands it to QEMU as file descriptor INCOMING_FD. The path itself never reaches QEMU's command line, so
@@ -28,6 +34,8 @@ export interface IncomingState {
 
 /** The child's file descriptor that carries the incoming migration stream (stdio index 3 in launchQemu). */
 export const INCOMING_FD = 3;
+/** The child's file descriptor of the agent channel (ttyS1): one end of a socket pair (stdio index 4 in launchQemu). */
+export const AGENT_FD = 4;
 
 export interface QemuConfig {
   readonly binary?: string;
@@ -92,6 +100,10 @@ export function buildQemuArgs(c: QemuConfig): string[] {
     '-no-reboot',
     '-serial',
     'stdio',
+    '-chardev',
+    `socket,id=agent,fd=${AGENT_FD},server=off`,
+    '-serial',
+    'chardev:agent',
     '-kernel',
     c.kernel,
     '-initrd',

@@ -25,6 +25,7 @@ function fakeQemu(name: string): string {
       'd=$(dirname "$0")',
       'case " $* " in *" -incoming "*) cat <&3 > "$d/incoming.out" ;; esac',
       'echo "console up"',
+      'case " $* " in *" -chardev socket,id=agent,fd=4,"*) echo "agent up" >&4 ;; esac',
       'echo $$ > "$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"',
       'exec sleep 30',
       '',
@@ -141,6 +142,17 @@ describe('launchQemu exit info', () => {
     expect(readFileSync(join(fake, '..', 'incoming.out'), 'utf8')).toBe('QEVM migration stream\n');
     expect(existsSync(join(dir, 'x'))).toBe(false);
     expect(existsSync('y')).toBe(false);
+  });
+
+  it('reads the agent channel (fd 4, the guest ttyS1) as well as the console, into one log', async () => {
+    const fake = fakeQemu('agent');
+    const logPath = join(dir, 'agent.log');
+    const b = launchQemu(config(fake), { logPath, timeoutMs: 60_000 });
+    await waitFor(() => readPid(fake), 10_000);
+    b.kill();
+    const r = await b.done;
+    expect(r.lines.map((l) => l.text)).toEqual(expect.arrayContaining(['console up', 'agent up']));
+    expect(readFileSync(logPath, 'utf8')).toContain('agent up\n');
   });
 
   it('throws InfraError for a missing QEMU or a missing incoming state', () => {

@@ -1,4 +1,9 @@
-// QEMU launcher: spawn one boot, capture the serial console (timestamped) to a log file, enforce a timeout, kill.
+// QEMU launcher: spawn one boot, capture the serial console and the agent channel (timestamped) to one log file,
+// enforce a timeout, kill.
+//
+// The agent channel (ttyS1, args.ts AGENT_FD) is a socket pair: Node's stdio 'pipe' is one on Unix. Its lines join the
+// console's in arrival order, in `lines` and in the log, so a log reads as the guest's story; an event comes whole
+// because no kernel message is written into that port.
 //
 // QEMU never outlives hibfuzz. It is started as `setpriv --pdeathsig KILL -- qemu-system-x86_64 ...` (util-linux): the
 // kernel sends it SIGKILL when the thread that spawned it dies, however hibfuzz ends (SIGKILL and OOM included).
@@ -11,10 +16,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { ExitInfo } from '../console/classify.ts';
 import { InfraError } from '../errors.ts';
 import type { QemuConfig } from './args.ts';
-import { buildQemuArgs, DEFAULT_QEMU, INCOMING_FD } from './args.ts';
+import { AGENT_FD, buildQemuArgs, DEFAULT_QEMU, INCOMING_FD } from './args.ts';
 
 export interface ConsoleLine {
   /** milliseconds since QEMU was spawned */
@@ -128,10 +134,9 @@ export function launchQemu(
   const [wrapper, ...wrapperArgs] = deathSignalPrefix();
   const stateFd = openIncoming(config);
   const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', 'pipe', 'pipe'];
-  if (stateFd !== undefined) {
-    while (stdio.length < INCOMING_FD) stdio.push('ignore');
-    stdio[INCOMING_FD] = stateFd;
-  }
+  while (stdio.length <= AGENT_FD) stdio.push('ignore');
+  if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
+  stdio[AGENT_FD] = 'pipe';
   const t0 = Date.now();
   let child: ChildProcess;
   try {
@@ -145,7 +150,10 @@ export function launchQemu(
   const stdin = child.stdin;
   const stdout = child.stdout;
   const stderr = child.stderr;
-  if (stdin === null || stdout === null || stderr === null) throw new InfraError('QEMU spawned without stdio pipes');
+  const agent = child.stdio[AGENT_FD] as Readable | null | undefined;
+  if (stdin === null || stdout === null || stderr === null || agent == null) {
+    throw new InfraError('QEMU spawned without stdio pipes');
+  }
   stdin.on('error', () => {}); // QEMU gone: nothing to type into
   const out = createWriteStream(opts.logPath);
   // the host cannot keep the console (ENOSPC, EIO): the boot is the host's trouble; QEMU is stopped, never judged
@@ -181,8 +189,11 @@ export function launchQemu(
   };
   const so = { rest: '' };
   const se = { rest: '' };
+  const ag = { rest: '' };
   stdout.setEncoding('latin1').on('data', (c: string) => feed(so, c));
   stderr.setEncoding('latin1').on('data', (c: string) => feed(se, c));
+  agent.on('error', () => {}); // QEMU gone: the channel ends with it
+  agent.setEncoding('latin1').on('data', (c: string) => feed(ag, c));
   const timer = setTimeout(() => {
     timedOut = true;
     hostKill();
@@ -202,6 +213,7 @@ export function launchQemu(
       finish();
       if (so.rest !== '') feed(so, '\n');
       if (se.rest !== '') feed(se, '\n');
+      if (ag.rest !== '') feed(ag, '\n');
       out.end();
       if (logError !== undefined) {
         reject(new InfraError(`cannot write the console log ${opts.logPath}: ${logError.message}`));
