@@ -125,6 +125,8 @@ export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, regi
       storageBefore,
       copies,
       storageAfter: cloneDevice(ctx.dev),
+      ...(bio.signedAt > 0 ? { signedAtWrite: bio.signedAt } : {}),
+      ...(bio.firedAt > 0 ? { faultAtWrite: bio.firedAt } : {}),
       ...(region ? { region } : {}),
       ...r,
     };

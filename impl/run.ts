@@ -125,5 +125,9 @@ export function runAndJudge(
 ): ({ ok: true } & ModelRun) | RunError {
   const r = runScenario(s, parts, opts);
   if (!r.ok) return r;
-  return { ...r, violations: r.observation.violations, judgement: judge(s, r.observation.violations) };
+  return {
+    ...r,
+    violations: r.observation.violations,
+    judgement: judge(s, r.observation.violations, { trace: r.trace }),
+  };
 }

@@ -38,7 +38,7 @@ export function unexplainedObserved(input: ScenarioInput, parts: Parts = default
   const x = runInput(input, parts);
   if (x === undefined) return undefined;
   const vs = observedViolations(judgeObservation(x.scenario, x.run.observation));
-  return judge(x.scenario, vs).unexpected;
+  return judge(x.scenario, vs, { observation: x.run.observation }).unexpected;
 }
 
 /** Every unexplained violation of `name` only: whether a planted bug shows as its own invariant. */

@@ -3,6 +3,7 @@ export * from './brand.ts';
 export * from './invariants/names.ts';
 export * from './invariants/observed.ts';
 export * from './invariants/registry.ts';
+export * from './limits.ts';
 export * from './model/image.ts';
 export * from './model/init.ts';
 export * from './model/state.ts';

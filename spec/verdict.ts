@@ -1,7 +1,7 @@
 // Verdicts: the model's (held / violated / violated as predicted by a known design limit) and the differential one
 // (the model's prediction against what a real kernel did: agree / diverge).
-import type { InvariantName } from './invariants/names.ts';
 import { judgeObservation, type ObservedJudgement, observedViolations } from './invariants/observed.ts';
+import { type KnownLimitName, knownLimitInfo, type LimitEvidence, limitFor, limitRun } from './limits.ts';
 import type { BootVerdictKind, Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
 import type { Scenario } from './scenario/schema.ts';
 
@@ -12,77 +12,28 @@ export const DIFF_VERDICTS = ['agree', 'diverge'] as const;
 export type ModelVerdict = (typeof MODEL_VERDICTS)[number];
 export type DiffVerdict = (typeof DIFF_VERDICTS)[number];
 
-/**
- * Known design limits: invariants a protocol variant is known to break under a scenario's conditions. A violation
- * that a limit explains is reported "violated, as predicted", never as a pass and never as a finding.
- */
-export function knownLimit(s: Scenario, inv: InvariantName): string | undefined {
-  const dma = s.steps.some((st) => st.op === 'hibernate' && (st.dmaAfterStopPages ?? 0) > 0);
-  if (
-    dma &&
-    (
-      [
-        'QuiescedMemoryUnchanged',
-        'EveryPageSavedOnce',
-        'ResumeRestoresIdenticalMemory',
-        'CorruptImageNeverResumed',
-        'FailureLosesNothing',
-        'AbortCopiesNothing',
-        'SaveKernelStaysInItsBox',
-      ] as InvariantName[]
-    ).includes(inv)
-  ) {
-    return 'a device kept doing DMA after it was stopped: memory moved under the snapshot (bug class 6)';
-  }
-  if (s.protocol.kind !== 'swsusp') return undefined;
-  const corrupts = s.steps.filter((st) => st.op === 'corrupt');
-  switch (inv) {
-    case 'CorruptImageNeverResumed':
-      if (s.protocol.compression === 'none' && corrupts.length > 0) {
-        return 'hibernate=nocompress writes no CRC32 (kernel/power/swap.c save_image): corruption is not detected';
-      }
-      if (corrupts.some((c) => c.op === 'corrupt' && c.region === 'header')) {
-        return "swsusp's CRC32 covers the stream after the header page only (load_compressed_image)";
-      }
-      return undefined;
-    case 'RestoreNeverClobbers':
-      return s.protocol.compression === 'none' && corrupts.some((c) => c.op === 'corrupt' && c.region !== 'data')
-        ? 'the kernel never checks that the PFN count equals image_pages (snapshot_image_loaded tests only the page counter): extra PFNs of a corrupted list stay unrestored'
-        : undefined;
-    case 'StaleImageNeverResumed':
-      return s.steps.some((st) => st.op === 'bootNoresume')
-        ? 'the kernel does not check for filesystems mounted since the snapshot (Documentation/power/swsusp.rst)'
-        : undefined;
-    case 'ImageCommittedAtomically':
-      return s.steps.some(
-        (st) =>
-          st.op === 'hibernate' &&
-          (st.powerLossAfterWrite !== undefined ||
-            st.ioErrorAtWrite !== undefined ||
-            st.ioErrorAfterSignature === true),
-      )
-        ? 'swsusp flushes the last swap map page after signing the header (fef9c8d28e28) and ignores the error of that write: a power loss or EIO there leaves a signed, torn image'
-        : undefined;
-    default:
-      return undefined;
-  }
-}
-
 export interface ModelJudgement {
   readonly verdict: ModelVerdict;
   /** violations no known limit explains: findings */
   readonly unexpected: readonly Violation[];
-  /** violations a known limit explains, with the limit */
-  readonly predicted: readonly (Violation & { readonly limit: string })[];
+  /** violations a known limit explains, with the limit's reason and name */
+  readonly predicted: readonly PredictedViolation[];
 }
 
-export function judge(s: Scenario, violations: readonly Violation[]): ModelJudgement {
+export type PredictedViolation = Violation & { readonly limit: string; readonly limitName: KnownLimitName };
+
+/**
+ * Split violations into findings and known design limits (limits.ts), each limit matched against this run: the
+ * model's trace, or a real run's observation (a limit applies only when the violation lies inside its window).
+ */
+export function judge(s: Scenario, violations: readonly Violation[], evidence: LimitEvidence): ModelJudgement {
   const unexpected: Violation[] = [];
-  const predicted: (Violation & { limit: string })[] = [];
+  const predicted: PredictedViolation[] = [];
+  const run = violations.length > 0 ? limitRun(s, evidence) : undefined;
   for (const v of violations) {
-    const limit = knownLimit(s, v.invariant);
-    if (limit === undefined) unexpected.push(v);
-    else predicted.push({ ...v, limit });
+    const name = run === undefined ? undefined : limitFor(run, v);
+    if (name === undefined) unexpected.push(v);
+    else predicted.push({ ...v, limit: knownLimitInfo[name].reason, limitName: name });
   }
   const verdict: ModelVerdict =
     unexpected.length > 0 ? 'violated' : predicted.length > 0 ? 'violatedAsPredicted' : 'held';
@@ -323,7 +274,8 @@ export function judgeRealRun(
     seen.add(key);
     return true;
   });
-  const judgement = judge(s, violations);
+  // a real run has no trace: limits are matched against its observation's facts (limits.ts says how, per limit)
+  const judgement = judge(s, violations, { observation: observed });
   const judged = { ...observed, violations };
   const diff = predicted === undefined ? undefined : compareObservations(predicted, judged, opts);
   const reasons: string[] = [];

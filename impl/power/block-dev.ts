@@ -15,10 +15,14 @@ export interface Bio {
   ioErrorAfterSignature: boolean;
   /** the header page has been written in this hibernation */
   signed: boolean;
+  /** 1-based index of the write that signed the header (0: not signed) */
+  signedAt: number;
   /** power was lost: no write after that reaches the device */
   powerLost: boolean;
   /** the scheduled fault hit a write (FaultState 'fired') */
   fired: boolean;
+  /** 1-based index of the first write the fault hit (0: not fired) */
+  firedAt: number;
 }
 
 export function bioFor(
@@ -36,8 +40,10 @@ export function bioFor(
     ioErrorAtWrite: faults.ioErrorAtWrite,
     ioErrorAfterSignature: faults.ioErrorAfterSignature === true,
     signed: false,
+    signedAt: 0,
     powerLost: false,
     fired: false,
+    firedAt: 0,
   };
 }
 
@@ -61,6 +67,7 @@ export function nextWriteFault(bio: Bio): WriteFault {
 export function hibSubmitIo(bio: Bio, apply: (dev: BlockDevice) => void): KResult<void> {
   const f = nextWriteFault(bio);
   if (f !== 'none') {
+    if (!bio.fired) bio.firedAt = bio.writes + 1;
     bio.fired = true;
     if (f === 'powerLoss') {
       bio.powerLost = true;

@@ -112,7 +112,10 @@ export function markSwapfiles(
     epoch: fields.epoch,
   };
   const r = hibSubmitIo(h.bio, (d) => d.header.set(h.offset, signed));
-  if (r.ok) h.bio.signed = true;
+  if (r.ok) {
+    h.bio.signed = true;
+    h.bio.signedAt = h.bio.writes;
+  }
   return r;
 }
 

@@ -1,7 +1,7 @@
 // Planted bugs: each swaps ONE part of the reference implementation for a broken one (never a flag in production
 // code), names the invariant that must catch it, and carries a witness scenario on which it shows. The fuzz CLI
 // lists them (`hibfuzz plants`) and swaps them in (`hibfuzz fuzz --plant NAME`).
-import { defaultParts, markSwapfiles, type Parts } from '../../impl/index.ts';
+import { defaultParts, flushSwapWriter, markSwapfiles, type Parts } from '../../impl/index.ts';
 import { type InvariantName, KIND, OWNER, type ScenarioInput } from '../../spec/index.ts';
 
 export interface Plant {
@@ -166,6 +166,22 @@ export const PLANTS: readonly Plant[] = [
       },
     },
     witness: witness('w-nosave', KEXEC, HR),
+  }),
+  plant({
+    // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
+    // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
+    name: 'swsusp-signs-after-error',
+    description:
+      'swap_writer_finish() signs the header even when a stream page failed to write (then reports the error)',
+    invariant: 'ImageCommittedAtomically',
+    override: {
+      swapWriterFinish: (h, fields, error) => {
+        const r = markSwapfiles(h, fields);
+        flushSwapWriter(h);
+        return error.ok ? r : error;
+      },
+    },
+    witness: witness('w-sign-err', SWSUSP, [{ op: 'hibernate', ioErrorAtWrite: 5 }]),
   }),
   plant({
     name: 'check-keeps-signature',

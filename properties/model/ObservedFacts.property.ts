@@ -5,7 +5,15 @@
 // whose invariant a real run can observe is caught from the facts alone.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type InvariantName, judgeObservation, knownLimit, type Scenario, type StepOutcome } from '../../spec/index.ts';
+import {
+  type InvariantName,
+  judgeObservation,
+  type LimitRun,
+  limitFor,
+  limitRun,
+  type Scenario,
+  type StepOutcome,
+} from '../../spec/index.ts';
 import { PLANTS } from '../__fixtures__/plants.ts';
 import { type FaultKind, scenarioArb } from '../arbitraries/scenario.ts';
 import { observedProperty, runInput } from '../harness.ts';
@@ -16,8 +24,12 @@ function expectedCompressor(s: Scenario): string {
   return s.protocol.compression === 'lz4' && s.protocol.kernel === '6.12' ? 'lz4' : 'lzo';
 }
 
+/** A known limit explains a violation of `invariant` at step `step` of this run. */
+const limited = (r: LimitRun, invariant: InvariantName, step: number) =>
+  limitFor(r, { invariant, step, message: '' }) !== undefined;
+
 /** Whether the facts of one step agree with its outcome; a list of disagreements (empty: consistent). */
-function inconsistencies(s: Scenario, i: number, o: StepOutcome): string[] {
+function inconsistencies(s: Scenario, lr: LimitRun, i: number, o: StepOutcome): string[] {
   const out: string[] = [];
   const bad = (cond: boolean, what: string) => {
     if (!cond) out.push(`step ${i} (${o.op}${'result' in o ? `:${o.result}` : ''}): ${what}`);
@@ -31,13 +43,13 @@ function inconsistencies(s: Scenario, i: number, o: StepOutcome): string[] {
   if (o.result === 'powerLost') bad(o.fault === 'fired', 'power lost, yet the fault did not fire');
   if (o.result === 'failed' && o.errno === 'EIO') bad(o.fault === 'fired', 'EIO without a fired fault');
   bad(o.storage !== undefined, 'no storage fact');
-  const torn = knownLimit(s, 'ImageCommittedAtomically') !== undefined;
+  const torn = limited(lr, 'ImageCommittedAtomically', i);
   const img = o.storage?.image;
   bad(o.storage?.signed !== true || img !== undefined, 'signed without an image check');
   switch (o.result) {
     case 'failed':
       bad(o.memory !== undefined && o.slotsLeaked !== undefined, 'failed without memory / slotsLeaked facts');
-      bad(o.storage?.signed === false || torn || knownLimit(s, 'FailureLosesNothing') !== undefined, 'signed');
+      bad(o.storage?.signed === false || torn || limited(lr, 'FailureLosesNothing', i), 'signed');
       break;
     case 'aborted':
       bad(o.memory !== undefined && o.slotsLeaked === undefined, 'aborted: memory fact only');
@@ -71,7 +83,8 @@ describe('ObservedFacts', () => {
             .filter((j) => j.result === 'violated' && !held.has(j.invariant))
             .flatMap((j) => j.violations);
           expect(contradicted).toEqual([]);
-          expect(run.observation.steps.flatMap((o, i) => inconsistencies(s, i, o))).toEqual([]);
+          const lr = limitRun(s, { trace: run.trace });
+          expect(run.observation.steps.flatMap((o, i) => inconsistencies(s, lr, i, o))).toEqual([]);
         }),
       );
     });

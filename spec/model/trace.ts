@@ -37,6 +37,10 @@ export interface HibernateRecord {
   readonly copies: { readonly image: number; readonly exchange: number };
   /** storage after the step */
   readonly storageAfter: BlockDevice;
+  /** 1-based index of the write that signed the header in this step (absent: not signed) */
+  readonly signedAtWrite?: number;
+  /** 1-based index of the write the scheduled fault hit (a power loss: the first write lost; absent: not fired) */
+  readonly faultAtWrite?: number;
   /** the running original system after the step, when it kept running (aborted or failed); else undefined */
   readonly after?: Memory;
   readonly outcome: StepOutcome;
