@@ -267,4 +267,20 @@ describe('real-kernel envelopes', () => {
     expect(m.workload.slab).toBe(s.workload.slab + 14301 + 2768);
     expect(m.workload.zero).toBe(s.workload.zero);
   });
+
+  it("predicts a real guest with the kernel's PAGES_FOR_IO (1024), not the small-machine scaling", () => {
+    const p = parseScenario({
+      version: 1,
+      id: 'pfio',
+      machine: { memPages: MIN_VM_MEM_PAGES },
+      workload: { anon: 100 },
+      protocol: { kind: 'swsusp', kernel: '6.1' },
+      storage: { pages: 65536 },
+      steps: [{ op: 'hibernate' }],
+    });
+    if (!p.ok) throw new Error(p.error);
+    const m = guestModelScenario(p.scenario, '6.1');
+    // the model alone would reserve min(1024, memPages / 32) = 768 pages on this 96 MiB machine
+    expect(m.protocol.kind === 'swsusp' && m.protocol.pagesForIo).toBe(1024);
+  });
 });

@@ -2,6 +2,7 @@
 //   debian-6.1, debian-6.12   swsusp on Debian's linux-image-*-amd64-unsigned (vm/run.ts)
 //   kjump-6.12[-patched]      the 2007 protocol on the kexec-jump kernel built from linux-source-6.12 (vm/kjump/)
 //   PATH/bzImage              swsusp on a kernel built elsewhere (a gate build, a user's tree), modules optional
+import { PAGES_FOR_IO } from '../impl/power/power.ts';
 import type { KernelLine, Scenario } from '../spec/index.ts';
 import type { Backend, Capability, KernelIdentity, Support } from './backend.ts';
 import { measureBaseline } from './baseline.ts';
@@ -40,7 +41,7 @@ export const GUEST_BASELINE = {
  */
 export const IMAGE_TOLERANCE_PAGES = 128;
 
-/** The scenario the model predicts for a Debian-style guest: the kernel's line and the guest's own memory. */
+/** The scenario the model predicts for a Debian-style guest: the kernel's line, the guest's own memory, PAGES_FOR_IO. */
 export function guestModelScenario(
   s: Scenario,
   line: KernelLine,
@@ -52,8 +53,14 @@ export function guestModelScenario(
   const room = Math.max(0, s.machine.memPages - 1024 - used);
   const real = s.machine.memPages >= MIN_VM_MEM_PAGES;
   const own = real ? Math.min(baseline.slab + baseline.zero, room) : 0;
-  if (own === 0 && s.protocol.kernel === line) return s;
-  return { ...s, workload: { ...w, slab: w.slab + own }, protocol: { ...s.protocol, kernel: line } };
+  // a real kernel reserves PAGES_FOR_IO whatever the machine (the model scales it down below 128 MiB)
+  const pagesForIo = s.protocol.pagesForIo ?? (real ? PAGES_FOR_IO : undefined);
+  if (own === 0 && s.protocol.kernel === line && pagesForIo === s.protocol.pagesForIo) return s;
+  return {
+    ...s,
+    workload: { ...w, slab: w.slab + own },
+    protocol: { ...s.protocol, kernel: line, ...(pagesForIo === undefined ? {} : { pagesForIo }) },
+  };
 }
 
 const no = (reason: string): Support => ({ ok: false, reason });

@@ -49,6 +49,16 @@ describe('vmSupports', () => {
     ['page-cache write', { steps: [{ op: 'write', kind: 'pageCacheDirty', pages: 1 }] }, /anon pages only/],
     ['e820 change', { steps: [{ op: 'hibernate' }, { op: 'resume', e820Changed: true }] }, /memory map/],
     [
+      'uswsusp with a compressor',
+      { protocol: { kind: 'swsusp', interface: 'uswsusp', compression: 'lzo' } },
+      /uswsusp image uncompressed/,
+    ],
+    [
+      'a PAGES_FOR_IO the kernel does not have',
+      { protocol: { kind: 'swsusp', pagesForIo: 512 } },
+      /PAGES_FOR_IO is 1024/,
+    ],
+    [
       'two faults',
       { steps: [{ op: 'hibernate', ioErrorAtWrite: 1, powerLossAfterWrite: 3 }] },
       /powerLossAfterWrite and ioErrorAtWrite/,
@@ -57,6 +67,15 @@ describe('vmSupports', () => {
     const r = vmSupports(scenario(over));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});
+
+describe('image_size', () => {
+  it('asks the agent to set /sys/power/image_size in bytes when the scenario sets imageSizePages', () => {
+    expect(agentWords(scenario({ protocol: { kind: 'swsusp', imageSizePages: 3000 } }))).toContain(
+      'hibfuzz.imagesize=12288000',
+    );
+    expect(agentWords(scenario()).some((w) => w.startsWith('hibfuzz.imagesize='))).toBe(false);
   });
 });
 

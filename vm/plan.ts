@@ -1,4 +1,7 @@
 // Scenario -> real-VM plan: what a real kernel in QEMU can run, and the guest parameters that run it. Pure.
+
+import { PAGES_FOR_IO } from '../impl/power/power.ts';
+import { PAGE_SIZE } from '../spec/brand.ts';
 import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
 import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
 
@@ -20,6 +23,13 @@ export function vmSupports(s: Scenario): Support {
   if ((s.machine.e820 ?? []).length > 0) return no('machine.e820: QEMU firmware decides the memory map');
   if (s.storage.kind !== 'swapPartition') return no(`storage.kind ${s.storage.kind}: only swapPartition is supported`);
   if (s.storage.offset !== 0) return no('storage.offset: a swap partition has its header at page 0');
+  const p = s.protocol;
+  if (p.interface === 'uswsusp' && p.compression !== 'none') {
+    return no(`protocol.compression ${p.compression}: the agent writes a uswsusp image uncompressed (set "none")`);
+  }
+  if (p.pagesForIo !== undefined && p.pagesForIo !== PAGES_FOR_IO) {
+    return no(`protocol.pagesForIo ${p.pagesForIo}: a real kernel's PAGES_FOR_IO is ${PAGES_FOR_IO}`);
+  }
   const w = s.workload;
   if (w.dma > 0) return no('workload.dma: no device DMA model in the guest');
   const agentPages = w.anon + w.zero + w.pageCacheClean + w.pageCacheDirty;
@@ -101,6 +111,9 @@ export function agentWords(s: Scenario): string[] {
     `hibfuzz.zero=${w.zero}`,
     `hibfuzz.pc=${w.pageCacheClean + w.pageCacheDirty}`,
     `hibfuzz.prog=${agentProgram(s)}`,
+    ...(s.protocol.kind === 'swsusp' && s.protocol.imageSizePages !== undefined
+      ? [`hibfuzz.imagesize=${s.protocol.imageSizePages * PAGE_SIZE}`]
+      : []),
   ];
 }
 

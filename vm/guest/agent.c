@@ -429,6 +429,14 @@ int main(int argc, char **argv) {
   if (!swapdev[0]) strcpy(swapdev, "/dev/vda");
 
   emit("{\"ev\":\"agentStart\",\"id\":%u,\"prog\":\"%s\"}", g_id, g_prog);
+  /* hibfuzz.imagesize=BYTES: /sys/power/image_size, the preallocation target (scenario protocol.imageSizePages) */
+  uint64_t image_size = param_u64(cmdline, "hibfuzz.imagesize=", UINT64_MAX);
+  if (image_size != UINT64_MAX) {
+    char v[32];
+    snprintf(v, sizeof v, "%llu\n", (unsigned long long)image_size);
+    int e = write_file("/sys/power/image_size", v);
+    if (e) emit("{\"ev\":\"error\",\"what\":\"image_size\",\"errno\":\"%s\"}", errname(-e));
+  }
   if (fill() != 0) {
     emit("{\"ev\":\"error\",\"what\":\"fill\",\"errno\":\"%s\"}", errname(errno));
   } else {
