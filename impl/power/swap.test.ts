@@ -68,3 +68,30 @@ describe('swsusp_check', () => {
     expect(swsuspCheck(d, 0, SIG.S1SUSPEND)).toEqual({ ok: false, errno: 'ENODATA' });
   });
 });
+
+// A map page holds MAP_PAGE_ENTRIES (511) entries; swap_write_page() allocates and chains the next one as soon as
+// one fills, so the last map page written by flush_swap_writer() may be empty: map pages = floor(n / 511) + 1.
+describe('swap map pages at a map page boundary', () => {
+  for (const k of [1, 2]) {
+    for (const n of [511 * k - 1, 511 * k, 511 * k + 1]) {
+      const maps = Math.floor(n / 511) + 1;
+      it(`${n} stream pages take ${maps} map pages and ${n + maps + 1} writes, and read back whole`, () => {
+        const { d, bio, fin } = write(n, dev(2048));
+        expect(fin.ok).toBe(true);
+        expect(d.maps.size).toBe(maps);
+        expect(bio.writes).toBe(n + maps + 1);
+        const header = d.header.get(0);
+        if (!header) throw new Error('no header');
+        const r = getSwapReader(d, header);
+        expect(r.ok && r.value.length).toBe(n);
+      });
+    }
+  }
+  it('slots: header + n stream pages + map pages fit exactly; one slot less is ENOSPC', () => {
+    const n = 511;
+    const need = 1 + n + 2; // header, stream, two map pages (the second empty)
+    expect(write(n, dev(need)).fin.ok).toBe(true);
+    expect(write(n, dev(need - 1)).fin).toEqual({ ok: false, errno: 'ENOSPC' });
+    expect(write(n, dev(need + 1)).fin.ok).toBe(true);
+  });
+});
