@@ -36,6 +36,8 @@ export const VM_SWAP_PAGES = 65536;
 export const VM_OTHER_MEM_PAGES = { smaller: 98304, larger: 163840 } as const;
 /** Highest scheduled write fault: inside the shortest image a 512 MiB guest writes (an LZO stream included). */
 export const VM_MAX_FAULT_WRITE = 1000;
+/** Most pages a noresume boot writes to the swap area after its mkswap (dd of random pages under TCG takes time). */
+export const VM_MAX_NORESUME_WRITE = 4096;
 /** Slack below image_size for the guest's own memory besides the measured baseline (its spread, page tables). */
 const RECLAIM_MARGIN = 4096;
 
@@ -110,9 +112,10 @@ export function vmize(s: Scenario, minPages: number, line?: KernelLine, o: { rea
     // last entry.
     if (st.op === 'corrupt')
       return [{ ...st, region: st.region === 'meta' && compression !== 'none' ? 'meta' : 'data' }];
-    // the model's noresume boot that writes swap runs mkswap first (util-linux swapon rewrites the signature); the
-    // guest's writes raw pages after the header (vm/guest/init.sh): a noresume boot here writes nothing
-    if (st.op === 'bootNoresume') return [{ ...st, writeStoragePages: 0 }];
+    // a noresume boot that writes swap runs mkswap first (util-linux swapon rewrites the signature), on the model
+    // (impl/steps.ts) and in the guest (vm/guest/init.sh); the guest's dd of random pages is bounded for time
+    if (st.op === 'bootNoresume')
+      return [{ ...st, writeStoragePages: Math.min(st.writeStoragePages, VM_MAX_NORESUME_WRITE) }];
     if (st.op === 'resume') {
       // a resume on another memory size keeps the direction of its difference
       const other =
@@ -152,7 +155,7 @@ export function swsuspEnvelope(s: Scenario, line: KernelLine, minPages: number):
     s.steps.every((st) => {
       if (st.op === 'write') return st.pages <= w.anon;
       if (st.op === 'corrupt') return st.region === 'data' || (st.region === 'meta' && p.compression !== 'none');
-      if (st.op === 'bootNoresume') return st.writeStoragePages === 0;
+      if (st.op === 'bootNoresume') return st.writeStoragePages <= VM_MAX_NORESUME_WRITE;
       if (st.op === 'resume') return st.memPages === undefined || other.includes(st.memPages);
       if (st.op !== 'hibernate') return true;
       if ((p.interface === 'uswsusp' || p.compression !== 'none') && st.ioErrorAfterSignature !== undefined)

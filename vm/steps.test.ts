@@ -67,6 +67,20 @@ describe('hibernateOutcome', () => {
     });
   });
 
+  it('an ENOMEM failure reports no leaked slots: its reclaim may swap pages out before any image slot exists', () => {
+    const b = boot(
+      [
+        HIBERNATING,
+        '{"ev":"hibernateReturned","ok":false,"errno":"ENOMEM","ms":767,"swapUsedKiB":4096}',
+        VERIFY(16384),
+      ],
+      { storageAtReturn: [UNSIGNED] },
+    );
+    const r = hibernateOutcome(HIB, 0, b);
+    expect(r.outcome).toMatchObject({ op: 'hibernate', result: 'failed', errno: 'ENOMEM' });
+    expect(r.outcome).not.toHaveProperty('slotsLeaked');
+  });
+
   it('reports a powered-off image with its counts and the disk as read after power-off', () => {
     const storage: StorageFacts = { signed: true };
     const b = boot(['{"ev":"write","pages":256,"ms":0}', HIBERNATING], { storageAtExit: storage, statsAtExit: IMAGE });

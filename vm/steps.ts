@@ -106,8 +106,10 @@ export function hibernateOutcome(
         outcome: { op: 'hibernate', result: 'aborted', at: st.abortAt ?? 'unknown', ...facts },
         state: 'running',
       };
+    // /proc/swaps Used after the failure minus before it. ENOMEM: preallocation or the snapshot failed before an image
+    // slot was taken, and its reclaim may have swapped pages out (slots legitimately in use): not a measure of leaks
     const leaked =
-      h.swapUsedKiB === undefined || ret.swapUsedKiB === undefined
+      h.swapUsedKiB === undefined || ret.swapUsedKiB === undefined || errnoOf(ret) === 'ENOMEM'
         ? {}
         : { slotsLeaked: Math.max(0, (ret.swapUsedKiB - h.swapUsedKiB) / (PAGE_SIZE / 1024)) };
     return {

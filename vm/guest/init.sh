@@ -2,7 +2,7 @@
 # Initramfs /init of the guest (busybox sh): mounts, loads modules (modules.order), then per hibfuzz.boot=:
 #   first     mkswap + swapon the swap disk, set the resume device (finds no image), run the agent
 #   resume    write maj:min to /sys/power/resume: on success the image's agent continues and this init is gone
-#   noresume  (booted with `noresume`) optionally overwrite hibfuzz.wpages pages of the swap area, power off
+#   noresume  (booted with `noresume`) with hibfuzz.wpages=N > 0: mkswap, overwrite N pages of the swap area; power off
 # With hibfuzz.wait=1 the first and resume boots stop at a `waiting` event and read one line from the console first:
 # the host snapshots the VM there (QEMU migration) and later restores it and sends the line (vm/fast.ts). For the
 # first boot the line holds the agent's hibfuzz.* parameters.
@@ -51,7 +51,12 @@ resume)
   ;;
 noresume)
   N=$(arg hibfuzz.wpages); N=${N:-0}
-  if [ "$N" -gt 0 ]; then dd if=/dev/urandom of="$SWAP" bs=4096 seek=1 count="$N" conv=notrunc,fsync 2>/dev/null; fi
+  # the new system takes the swap area as a distribution would (util-linux swapon reinitializes a swsusp signature:
+  # mkswap), then writes pages into it; the model's bootNoresume step does the same (impl/steps.ts)
+  if [ "$N" -gt 0 ]; then
+    mkswap "$SWAP" >/dev/null
+    dd if=/dev/urandom of="$SWAP" bs=4096 seek=1 count="$N" conv=notrunc,fsync 2>/dev/null
+  fi
   SIG=$(dd if="$SWAP" bs=1 skip=4086 count=10 2>/dev/null | tr -d '\000')
   echo "HIBFUZZ {\"ev\":\"noresumeDone\",\"wrote\":$N,\"sig\":\"$SIG\"}"
   ;;
