@@ -41,8 +41,24 @@ export function parse<T extends Record<string, { type: 'string' | 'boolean'; mul
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (e) {
-    return fail((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    return fail(ambiguousValue(args, (e as Error).message) ?? (e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
+}
+
+/** parseArgs' "argument is ambiguous" (a value starting with '-') as a line that says what is wrong. */
+function ambiguousValue(args: readonly string[], message: string): string | undefined {
+  const flag = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message)?.[1];
+  if (flag === undefined) return undefined;
+  const v = args[args.indexOf(flag) + 1] ?? '';
+  return /^-\d/.test(v)
+    ? `${flag}: '${v}' is negative (values must be positive)`
+    : `${flag}: the value '${v}' starts with '-' (write ${flag}=${v} if it is meant)`;
+}
+
+/** The value of a parsed flag, or its one-line error as a usage error. */
+export function value<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
+  if (!r.ok) fail(r.error);
+  return r.value;
 }
 
 export function plantParts(name: string | undefined): { parts: Parts; plant?: string } {

@@ -6,7 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { plantByName } from '../properties/__fixtures__/plants.ts';
 import { parseScenario } from '../spec/index.ts';
 import { runCampaign } from './campaign.ts';
-import { atomicWrite, type FindingRecord, findingName, readCorpus, signatureOf, sweepTemps } from './corpus.ts';
+import {
+  atomicWrite,
+  FINDING_FORMAT,
+  type FindingRecord,
+  findingName,
+  readCorpus,
+  saveFinding,
+  signatureOf,
+  sweepTemps,
+  updateFinding,
+} from './corpus.ts';
+import { LOCK_FILE } from './corpus-lock.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'hibfuzz-corpus-'));
 
@@ -25,10 +36,81 @@ describe('atomicWrite', () => {
 
   it('sweepTemps removes what a killed writer left', () => {
     const dir = tmp();
-    writeFileSync(join(dir, '.a.json.123.0.tmp'), '{"half');
+    writeFileSync(join(dir, '.a.json.4194303.0.tmp'), '{"half');
     writeFileSync(join(dir, 'b.json'), '{}');
     expect(sweepTemps(dir)).toBe(1);
     expect(readdirSync(dir)).toEqual(['b.json']);
+  });
+
+  it('sweepTemps leaves the temp files of live writers (another campaign mid-save)', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, `.a.json.${process.ppid}.0.tmp`), '{"half');
+    writeFileSync(join(dir, `.b.json.${process.pid}.3.tmp`), '{"half');
+    expect(sweepTemps(dir)).toBe(0);
+    expect(readdirSync(dir)).toHaveLength(2);
+  });
+});
+
+describe('sharing a corpus (issue 12 item 1)', () => {
+  const plant = plantByName('crc-ignored');
+  const scenario = parseScenario(plant?.witness);
+  if (!scenario.ok) throw new Error('witness');
+  const record = (name: string, count: number): FindingRecord => ({
+    format: FINDING_FORMAT,
+    name,
+    invariant: 'CorruptImageNeverResumed',
+    signature: 'CorruptImageNeverResumed|swsusp|x',
+    target: 'model',
+    verdict: 'violated',
+    count,
+    original: { id: 'x', memPages: 64, steps: 3 },
+    shrink: { evals: 0, accepted: 0 },
+    violations: [],
+    outcomes: [],
+    events: [],
+    firstSeen: '2026-12-01T00:00:00.000Z',
+    lastSeen: '2026-12-01T00:00:00.000Z',
+    replay: 'hibfuzz replay x',
+  });
+  const onDisk = (dir: string, name: string) =>
+    JSON.parse(readFileSync(join(dir, `${name}.finding.json`), 'utf8')) as FindingRecord;
+
+  it('a count update adds what this process counted, keeping what another campaign added meanwhile', () => {
+    // Arrange: we save with 3 hits; another campaign then adds 7 to the record on disk
+    const dir = tmp();
+    const mine = record('F-1', 3);
+    saveFinding(dir, mine, scenario.scenario, '# scenario F-1\n');
+    writeFileSync(join(dir, 'F-1.finding.json'), JSON.stringify({ ...onDisk(dir, 'F-1'), count: 10 }));
+    // Act: we count 2 more hits
+    mine.count += 2;
+    updateFinding(dir, mine);
+    // Assert
+    expect(onDisk(dir, 'F-1').count).toBe(12);
+    expect(mine.count).toBe(12);
+  });
+
+  it('a finding another campaign saved first keeps its files and gets our hits', () => {
+    // Arrange
+    const dir = tmp();
+    saveFinding(dir, record('F-2', 4), scenario.scenario, '# scenario first\n');
+    // Act: a second campaign saves the same finding as new
+    const second = record('F-2', 5);
+    saveFinding(dir, second, { ...scenario.scenario, id: 'other' }, '# scenario second\n');
+    // Assert
+    expect(onDisk(dir, 'F-2').count).toBe(9);
+    expect(second.count).toBe(9);
+    expect(readFileSync(join(dir, 'F-2.txt'), 'utf8')).toBe('# scenario first\n');
+  });
+
+  it('a lock left by a killed campaign is taken over; the lock is gone after the save', () => {
+    // Arrange: a lock whose pid is not running
+    const dir = tmp();
+    writeFileSync(join(dir, LOCK_FILE), '4194303 1.0\n');
+    // Act
+    saveFinding(dir, record('F-3', 1), scenario.scenario, '# scenario F-3\n');
+    // Assert
+    expect(onDisk(dir, 'F-3').count).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['F-3.finding.json', 'F-3.json', 'F-3.txt']);
   });
 });
 

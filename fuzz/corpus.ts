@@ -2,22 +2,18 @@
 // NAME.txt (its text form and the verdict) and NAME.finding.json (seed, path, invariant, verdict, count, the model's
 // event trace). Durability rule: every file is written to a temp file, fsynced, renamed over its name, then the
 // directory is fsynced; NAME.finding.json is written last, so a finding reported as saved has all three files and
-// a SIGKILL at any moment leaves only complete files (plus ignorable `.NAME.*.tmp` files).
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { basename, join } from 'node:path';
+// a SIGKILL at any moment leaves only complete files (plus ignorable `.NAME.PID.N.tmp` files).
+// Sharing rule: campaigns may share a corpus. Saves and count updates hold the corpus lock (corpus-lock.ts); a count
+// update adds what this process counted since it last read or wrote the record; a finding another campaign saved
+// first is kept and gets our hits; only the temp files of dead writers are swept.
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PhaseEvent, Scenario, Violation } from '../spec/index.ts';
 import { parseScenario } from '../spec/index.ts';
+import { isAlive, withCorpusLock } from './corpus-lock.ts';
+import { atomicWrite, errnoText, makeDirs, probeDir, tempWriter } from './fsx.ts';
+
+export { atomicWrite };
 
 export const FINDING_FORMAT = 'hibfuzz-finding-1' as const;
 
@@ -78,40 +74,24 @@ export function findingName(invariant: string, signature: string): string {
   return `${invariant}-${hash8(signature)}`;
 }
 
-let tmpCounter = 0;
-
-/** Write `data` to `path` atomically and durably (temp, fsync, rename, fsync dir). */
-export function atomicWrite(path: string, data: string): void {
-  const dir = join(path, '..');
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${tmpCounter++}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o644);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
 export type OpenResult = { ok: true; dir: string } | { ok: false; error: string };
 
-/** Create the corpus directory if needed; one line when it cannot be used. */
+/**
+ * Create the corpus directory if needed and prove it can be written (a probe file is written, fsynced, removed):
+ * a read-only or full corpus is refused before any run, never found out at the first save. One line otherwise.
+ */
 export function openCorpus(dir: string): OpenResult {
   try {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) return { ok: false, error: `corpus ${dir}: not a directory` };
+    if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+      return { ok: false, error: `corpus ${dir}: not a directory (a file of that name exists)` };
+    }
+    makeDirs(dir);
     readdirSync(dir);
-    return { ok: true, dir };
   } catch (e) {
-    return { ok: false, error: `corpus ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return { ok: false, error: `corpus ${dir}: ${e instanceof Error && !('code' in e) ? e.message : errnoText(e)}` };
   }
+  const why = probeDir(dir);
+  return why === undefined ? { ok: true, dir } : { ok: false, error: `corpus ${dir}: cannot write: ${why}` };
 }
 
 /** Check a corpus directory can be read without creating it. */
@@ -121,7 +101,7 @@ export function checkReadableDir(dir: string): string | undefined {
     readdirSync(dir);
     return undefined;
   } catch (e) {
-    return `${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return `${dir}: ${errnoText(e)}`;
   }
 }
 
@@ -139,6 +119,18 @@ export interface CorpusContents {
 
 const isScenarioFile = (f: string) => f.endsWith('.json') && !f.endsWith('.finding.json') && !f.startsWith('.');
 
+/** Per record file, the count this process last read or wrote: a count update adds only what it counted since. */
+const countSeen = new Map<string, number>();
+
+function readRecord(file: string): FindingRecord | undefined {
+  try {
+    const rec = JSON.parse(readFileSync(file, 'utf8')) as FindingRecord;
+    return rec.format === FINDING_FORMAT && typeof rec.count === 'number' ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Scenario files of a directory (not recursive), sorted by name, and the finding records next to them. */
 export function readCorpus(dir: string): CorpusContents {
   const scenarios: CorpusScenario[] = [];
@@ -150,8 +142,10 @@ export function readCorpus(dir: string): CorpusContents {
     if (f.endsWith('.finding.json')) {
       try {
         const rec = JSON.parse(readFileSync(file, 'utf8')) as FindingRecord;
-        if (rec.format === FINDING_FORMAT) findings.push(rec);
-        else errors.push(`${file}: not a ${FINDING_FORMAT} record`);
+        if (rec.format === FINDING_FORMAT) {
+          findings.push(rec);
+          countSeen.set(file, rec.count);
+        } else errors.push(`${file}: not a ${FINDING_FORMAT} record`);
       } catch (e) {
         errors.push(`${file}: ${(e as Error).message}`);
       }
@@ -173,7 +167,7 @@ export function readScenarioFile(file: string): ReadResult {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return { ok: false, error: `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return { ok: false, error: `${file}: ${errnoText(e)}` };
   }
   let json: unknown;
   try {
@@ -182,7 +176,12 @@ export function readScenarioFile(file: string): ReadResult {
     return { ok: false, error: `${file}: malformed JSON: ${(e as Error).message.split('\n')[0]}` };
   }
   const p = parseScenario(json);
-  return p.ok ? p : { ok: false, error: `${file}: ${p.error}` };
+  if (!p.ok) return { ok: false, error: `${file}: ${p.error}` };
+  // ids become file and directory names (work dirs, reports): '.' and '..' would name another directory
+  if (p.scenario.id === '.' || p.scenario.id === '..') {
+    return { ok: false, error: `${file}: id: '${p.scenario.id}' is not allowed (ids become file names)` };
+  }
+  return p;
 }
 
 /** Scenario files of FILE-or-DIR (directories: every scenario file, sorted). */
@@ -198,7 +197,7 @@ export function scenarioFilesOf(path: string): { ok: true; files: string[] } | {
         .map((f) => join(path, f)),
     };
   } catch (e) {
-    return { ok: false, error: `${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return { ok: false, error: `${path}: ${errnoText(e)}` };
   }
 }
 
@@ -207,28 +206,76 @@ export function scenarioJson(s: Scenario): string {
   return `${JSON.stringify(s, null, 2)}\n`;
 }
 
-/** Save a new finding: scenario, text, then the record (the commit point). Returns the scenario path. */
+/** A save or count update that failed; `unsaved` is the finding that could not be saved (the caller prints it). */
+export class CorpusWriteError extends Error {
+  override readonly name = 'CorpusWriteError';
+  readonly unsaved: { readonly record: FindingRecord; readonly scenario: Scenario } | undefined;
+  constructor(message: string, unsaved?: { readonly record: FindingRecord; readonly scenario: Scenario }) {
+    super(message);
+    this.unsaved = unsaved;
+  }
+}
+
+const recordJson = (rec: FindingRecord) => `${JSON.stringify(rec, null, 2)}\n`;
+const later = (a: string, b: string) => (a > b ? a : b);
+
+/** `rec` with the count and lastSeen of the record on disk merged in; sets rec.count/lastSeen to the merged values. */
+function merged(rec: FindingRecord, disk: FindingRecord | undefined, base: number): FindingRecord {
+  rec.count = (disk?.count ?? base) + rec.count - base;
+  rec.lastSeen = later(rec.lastSeen, disk?.lastSeen ?? '');
+  const firstSeen = disk !== undefined && disk.firstSeen < rec.firstSeen ? disk.firstSeen : rec.firstSeen;
+  return { ...(disk ?? rec), count: rec.count, lastSeen: rec.lastSeen, firstSeen };
+}
+
+/**
+ * Save a new finding: scenario, text, then the record (the commit point). Returns the scenario path. When another
+ * campaign saved the same finding first, its files stay and the record gets our count (rec.count becomes the sum).
+ * Throws CorpusWriteError (naming the path, carrying the finding) when the corpus cannot be written.
+ */
 export function saveFinding(dir: string, rec: FindingRecord, scenario: Scenario, text: string): string {
   const base = join(dir, rec.name);
-  atomicWrite(`${base}.json`, scenarioJson(scenario));
-  atomicWrite(`${base}.txt`, text);
-  atomicWrite(`${base}.finding.json`, `${JSON.stringify(rec, null, 2)}\n`);
+  const recFile = `${base}.finding.json`;
+  try {
+    withCorpusLock(dir, () => {
+      const disk = readRecord(recFile);
+      if (disk !== undefined && readScenarioFile(`${base}.json`).ok) {
+        atomicWrite(recFile, recordJson(merged(rec, disk, 0)));
+      } else {
+        atomicWrite(`${base}.json`, scenarioJson(scenario));
+        atomicWrite(`${base}.txt`, text);
+        atomicWrite(recFile, recordJson(rec));
+      }
+      countSeen.set(recFile, rec.count);
+    });
+  } catch (e) {
+    throw new CorpusWriteError(`cannot save ${base}.json: ${errnoText(e)}`, { record: rec, scenario });
+  }
   return `${base}.json`;
 }
 
-/** Rewrite the record only (count, lastSeen). */
+/** Rewrite the record (count, lastSeen), adding what this process counted since it last read or wrote it. */
 export function updateFinding(dir: string, rec: FindingRecord): void {
-  atomicWrite(join(dir, `${rec.name}.finding.json`), `${JSON.stringify(rec, null, 2)}\n`);
+  const recFile = join(dir, `${rec.name}.finding.json`);
+  try {
+    withCorpusLock(dir, () => {
+      const disk = readRecord(recFile);
+      const seen = countSeen.get(recFile) ?? disk?.count ?? 0;
+      atomicWrite(recFile, recordJson(merged(rec, disk, seen)));
+      countSeen.set(recFile, rec.count);
+    });
+  } catch (e) {
+    throw new CorpusWriteError(`cannot update ${recFile}: ${errnoText(e)}`);
+  }
 }
 
-/** Remove temp files a killed writer left behind (names start with '.' and end with '.tmp'). */
+/** Remove the temp files (`.NAME.PID.N.tmp`) that dead writers left behind; a live writer's temp is never touched. */
 export function sweepTemps(dir: string): number {
   let n = 0;
   for (const f of readdirSync(dir)) {
-    if (f.startsWith('.') && f.endsWith('.tmp')) {
-      rmSync(join(dir, f), { force: true });
-      n++;
-    }
+    const pid = tempWriter(f);
+    if (pid === undefined || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(dir, f), { force: true });
+    n++;
   }
   return n;
 }

@@ -1,6 +1,6 @@
 // `hibfuzz vm run|suite|build`: scenarios on real kernels through the backend registry (vm/backends.ts), judged
 // by spec/verdict.ts judgeRealRun(), reported as RealResult (fuzz/real-run.ts). One CLI for every backend.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../spec/index.ts';
@@ -10,6 +10,7 @@ import { isInfraError } from '../vm/errors.ts';
 import { cacheRoot } from '../vm/kernels.ts';
 import { ensureKjumpKernel, kernelLabel } from '../vm/kjump/build.ts';
 import { fail, type Io, infra, loadScenario, need, openReports, parse, plantParts } from './cli-kit.ts';
+import { makeDirs } from './fsx.ts';
 import { REAL_RESULT_FORMAT, type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
 import {
   KNOWN_FINDINGS,
@@ -79,7 +80,7 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
       }
       id ??= await backend.identity();
       const workDir = join(root, `${i + 1}-${scenario.id}`);
-      mkdirSync(workDir, { recursive: true });
+      makeDirs(workDir);
       const r = await runReal(backend, id, scenario, {
         workDir,
         parts,
@@ -156,7 +157,7 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
         continue;
       }
       const workDir = join(root, k.replace(/[^A-Za-z0-9._-]/g, '_'), c.scenario.id);
-      mkdirSync(workDir, { recursive: true });
+      makeDirs(workDir);
       let r: RealResult;
       try {
         r = await runReal(backend, id, c.scenario, {

@@ -1,0 +1,388 @@
+// `hibfuzz fuzz`: a campaign on the model or a real kernel. Every flag, report path, the corpus (written to, not
+// only created) and the memory the runs need are checked before any run; a flag that would do nothing is refused.
+// A finding wins over every later error: a save that fails prints the finding in full, and the status is 1.
+import { randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { plantByName } from '../properties/__fixtures__/plants.ts';
+import type { Backend, KernelIdentity } from '../vm/backend.ts';
+import { openBackend } from '../vm/backends.ts';
+import { isInfraError } from '../vm/errors.ts';
+import { MIN_MEM_MIB as KJUMP_MIN_MEM_MIB } from '../vm/kjump/plan.ts';
+import { MIN_VM_MEM_PAGES } from '../vm/plan.ts';
+import { parseBudget, parseIntFlag, parseShard, parseSize, type Shard } from './args.ts';
+import {
+  type CampaignProgress,
+  type CampaignResult,
+  type Finding,
+  INFRA_ERRORS_IN_A_ROW,
+  runCampaign,
+} from './campaign.ts';
+import { fail, type Io, infra, parse, plantParts, value } from './cli-kit.ts';
+import { CorpusWriteError, checkReadableDir, openCorpus, readCorpus, scenarioJson, sweepTemps } from './corpus.ts';
+import { coverageLines, coverageShort } from './coverage.ts';
+import { exitCodeFor } from './exit-code.ts';
+import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
+import { formatJunit } from './junit.ts';
+import { formatKtap } from './ktap.ts';
+import { gib, type MemoryLimit, memoryBytes, memoryLimit, memoryRefusal } from './memory.ts';
+import { violationLines } from './replay.ts';
+import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
+import { printScenarioText, stepText } from './text.ts';
+import { runVmCampaign, VM_SHRINK_EVALS, VM_SHRINK_MS } from './vm-target.ts';
+
+/** Seed scenarios shipped with hibfuzz, replayed by every campaign after the corpus. */
+export const SEEDS_DIR = fileURLToPath(new URL('./seeds', import.meta.url));
+
+/** A path relative to the working directory when it is below it. */
+export const rel = (p: string): string => (p.startsWith(`${process.cwd()}/`) ? p.slice(process.cwd().length + 1) : p);
+
+function findingLines(f: Finding): string[] {
+  const r = f.record;
+  const out = [
+    `== ${r.name}: ${r.invariant} ${r.verdict} (${r.target}${r.plant ? `, plant ${r.plant}` : ''}; ${r.count} hit(s) in total${f.isNew ? '' : ', already in the corpus'})`,
+  ];
+  if (r.shrink.evals > 0) {
+    out.push(
+      `   shrunk from ${r.original.id} (${r.original.memPages} pages, ${r.original.steps} steps) to ${f.scenario.machine.memPages} pages, ${f.scenario.steps.length} steps in ${r.shrink.evals} runs`,
+    );
+  }
+  out.push(
+    ...printScenarioText(f.scenario)
+      .trimEnd()
+      .split('\n')
+      .map((l) => `   ${l}`),
+  );
+  for (const [i, o] of r.outcomes.entries()) {
+    const st = f.scenario.steps[i];
+    out.push(`   -> step ${i} ${st ? stepText(st) : ''}: ${o}`);
+  }
+  out.push('   violated:');
+  for (const v of r.violations) out.push(...violationLines(v, '     '));
+  for (const d of r.differences ?? []) out.push(`     ${d}`);
+  if (f.file !== undefined) out.push(`   saved: ${rel(f.file)} (+ .txt, .finding.json)`);
+  if (r.seed !== undefined) {
+    out.push(
+      `   origin: campaign seed ${r.campaignSeed}, batch ${r.batch ?? '?'}: fast-check seed ${r.seed} path ${r.path ?? '?'}`,
+    );
+  }
+  if (r.replayedFrom !== undefined) out.push(`   origin: replay of ${rel(r.replayedFrom)}`);
+  out.push(`   replay: ${r.replay.replace(f.file ?? '\0', rel(f.file ?? ''))}`);
+  return out;
+}
+
+/** Findings printed in full at the end of a campaign; the rest get one line each. */
+const DETAILED = 3;
+
+/** The plant's own invariant first, then the most frequent, then by name (stable output for a seed). */
+export function orderFindings(fs: readonly Finding[], invariant: string | undefined): Finding[] {
+  return [...fs].sort(
+    (a, b) =>
+      Number(b.record.invariant === invariant) - Number(a.record.invariant === invariant) ||
+      b.hits - a.hits ||
+      a.record.name.localeCompare(b.record.name),
+  );
+}
+
+function testResults(r: CampaignResult, target: 'model' | 'vm'): TestResult[] {
+  const tests = modelResults(r, target);
+  if (target === 'vm') {
+    const extra = [DIFF_TEST, 'KernelBootsAndRuns'].map(
+      (name): TestResult => ({
+        target,
+        name,
+        exercised: r.runs,
+        runs: r.runs,
+        failures: r.findings
+          .filter((f) => f.record.invariant === name)
+          .map((f) => ({
+            ...(f.file ? { file: f.file } : {}),
+            count: f.record.count,
+            lines: [...(f.record.differences ?? []), ...f.record.outcomes],
+          })),
+      }),
+    );
+    tests.push(...extra);
+  }
+  return tests;
+}
+
+/** Flags of target vm only: what each would not do on the model. */
+const MODEL_IGNORES = [
+  ['kernel', 'names the kernel of --target vm; the model target runs no kernel'],
+  ['jobs', 'sets the parallel real-kernel runs of --target vm; the model target runs in this one process'],
+  ['shrink-budget', 'bounds the shrinking on a real kernel (--target vm); the model shrinks by --shrink-evals'],
+] as const;
+
+/** Report paths: each must be writable now (before the campaign), and at most one of them may be stdout. */
+function checkReportPaths(paths: { readonly ktap: string | undefined; readonly junit: string | undefined }): void {
+  const given = Object.entries(paths).filter((x): x is [string, string] => x[1] !== undefined);
+  for (const [flag, path] of given) {
+    const why = outputPathProblem(path);
+    if (why !== undefined) fail(`--${flag}: cannot write ${path}: ${why}`);
+  }
+  if (given.filter(([, p]) => p === STDOUT).length > 1) fail('--ktap and --junit cannot both write to stdout (-)');
+}
+
+/** The largest scenarios the generator makes (a few hibernate/resume steps, swap a little larger than memory). */
+const GENERATED_SNAPSHOT_STEPS = 4;
+const GENERATED_STORAGE_SLACK = 2200;
+
+/** Refuse a campaign whose generated or replayed scenarios would need more memory than the limit. */
+function checkCampaignMemory(maxMemPages: number, replayDirs: readonly string[], limit: MemoryLimit): void {
+  const worst = memoryBytes(maxMemPages, maxMemPages + GENERATED_STORAGE_SLACK, GENERATED_SNAPSHOT_STEPS);
+  if (worst > limit.bytes) {
+    fail(
+      `--max-mem-pages ${maxMemPages}: generated scenarios may need about ${gib(worst)} of memory on the model, over the limit of ${gib(limit.bytes)} (${limit.source}): lower --max-mem-pages or raise --max-rss`,
+    );
+  }
+  for (const dir of replayDirs.filter((d) => checkReadableDir(d) === undefined)) {
+    for (const { file, scenario } of readCorpus(dir).scenarios) {
+      const why = memoryRefusal(scenario, limit);
+      if (why !== undefined) fail(`${file}: ${why} (or move it out of ${dir}, or use --no-replay)`);
+    }
+  }
+}
+
+/** The corpus failed mid-campaign: every finding this campaign reported, in full (the unsaved one first); exit 1. */
+function corpusFailed(io: Io, e: CorpusWriteError, reported: readonly Finding[]): number {
+  const all = e.unsaved !== undefined ? [{ ...e.unsaved, isNew: true, hits: 1 }, ...reported] : reported;
+  io.err(`hibfuzz: ${e.message}${all.length > 0 ? ' (the findings follow on stdout, in full)' : ''}\n`);
+  for (const [i, f] of all.entries()) {
+    const unsaved = i === 0 && e.unsaved !== undefined;
+    io.out(`${unsaved ? 'NOT SAVED ' : ''}${findingLines(f).join('\n')}\n`);
+    if (unsaved) io.out(`   the scenario (save it as a .json file to replay it):\n${scenarioJson(f.scenario)}`);
+  }
+  const code = exitCodeFor({ findings: all.length, infraError: e.message });
+  io.out(
+    `exit ${code}: ${code === 1 ? 'violation found (the corpus could not be written)' : 'infrastructure error'}\n`,
+  );
+  return code;
+}
+
+export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    target: { type: 'string' },
+    kernel: { type: 'string' },
+    budget: { type: 'string' },
+    runs: { type: 'string' },
+    seed: { type: 'string' },
+    shard: { type: 'string' },
+    corpus: { type: 'string' },
+    plant: { type: 'string' },
+    ktap: { type: 'string' },
+    junit: { type: 'string' },
+    'max-mem-pages': { type: 'string' },
+    protocol: { type: 'string' },
+    jobs: { type: 'string' },
+    'no-replay': { type: 'boolean' },
+    'shrink-evals': { type: 'string' },
+    'shrink-budget': { type: 'string' },
+    'max-rss': { type: 'string' },
+  });
+  if (positionals.length > 0) fail(`fuzz: unexpected argument '${positionals[0]}'`);
+  // Every flag is validated before anything is created or written; a flag that would do nothing is refused.
+  const target = values.target ?? 'model';
+  if (target !== 'model' && target !== 'vm') fail(`--target: '${target}' is not model or vm`);
+  if (target === 'vm' && values.kernel === undefined)
+    fail('--target vm needs --kernel (debian-6.1, debian-6.12 or a path)');
+  for (const [flag, given] of MODEL_IGNORES) {
+    if (target === 'model' && values[flag] !== undefined) fail(`--${flag} ${given} (add --target vm)`);
+  }
+  if (target === 'vm' && values.protocol !== undefined) {
+    fail('--protocol applies to --target model (a real kernel runs the protocol it was built for)');
+  }
+  const protocol = values.protocol;
+  if (protocol !== undefined && protocol !== 'kexec' && protocol !== 'swsusp') {
+    fail(`--protocol: '${protocol}' is not kexec or swsusp`);
+  }
+  const shard: Shard = values.shard !== undefined ? value(parseShard(values.shard)) : { k: 1, n: 1 };
+  const runs = values.runs !== undefined ? value(parseIntFlag('runs', values.runs, 1, 1e12)) : undefined;
+  const budgetMs =
+    values.budget !== undefined ? value(parseBudget(values.budget)) : runs === undefined ? 60_000 : undefined;
+  const seedText = values.seed ?? io.env.HIBFUZZ_SEED;
+  const seed = seedText !== undefined ? value(parseIntFlag('seed', seedText, 0, 0xffffffff)) : randomInt(0, 2 ** 31);
+  const maxMemPages =
+    values['max-mem-pages'] !== undefined
+      ? value(parseIntFlag('max-mem-pages', values['max-mem-pages'], 512, 16 * 1024 * 1024))
+      : target === 'vm'
+        ? 65536
+        : 4096;
+  const jobs = values.jobs !== undefined ? value(parseIntFlag('jobs', values.jobs, 1, 256)) : availableParallelism();
+  // each shrink candidate on a real kernel is one real run: a small budget there, by count and by time
+  const shrinkEvals =
+    values['shrink-evals'] !== undefined
+      ? value(parseIntFlag('shrink-evals', values['shrink-evals'], 0, 1e7))
+      : target === 'vm'
+        ? VM_SHRINK_EVALS
+        : 3000;
+  const shrinkMs = values['shrink-budget'] !== undefined ? value(parseBudget(values['shrink-budget'])) : VM_SHRINK_MS;
+  const { parts, plant } = plantParts(values.plant);
+  const limit = memoryLimit(
+    values['max-rss'] !== undefined ? value(parseSize('max-rss', values['max-rss'])) : undefined,
+  );
+  checkReportPaths({ ktap: values.ktap, junit: values.junit });
+  const corpusDir = values.corpus ?? 'corpus';
+  const replayDirs = values['no-replay'] ? [] : target === 'vm' ? [corpusDir] : [corpusDir, SEEDS_DIR];
+  checkCampaignMemory(maxMemPages, replayDirs, limit);
+  const opened = openCorpus(corpusDir);
+  if (!opened.ok) return infra(io, opened.error);
+  sweepTemps(corpusDir);
+  let vm: { backend: Backend; identity: KernelIdentity } | undefined;
+  if (target === 'vm') {
+    const backend = openBackend(values.kernel as string);
+    try {
+      vm = { backend, identity: await backend.identity() };
+    } catch (e) {
+      if (!isInfraError(e)) throw e;
+      return infra(io, e.message.split('\n')[0] ?? '');
+    }
+  }
+
+  const plantInfo = plant !== undefined ? `, plant ${plant} (${plantByName(plant)?.invariant})` : '';
+  io.out(
+    `hibfuzz fuzz: target ${target}${target === 'vm' ? ` (${values.kernel}, ${jobs} jobs)` : ''}${plantInfo}, seed ${seed}, shard ${shard.k}/${shard.n}, ` +
+      `${budgetMs !== undefined ? `budget ${budgetMs / 1000}s` : 'no time budget'}${runs !== undefined ? `, ${runs} runs` : ''}, corpus ${corpusDir}\n`,
+  );
+  let lastPlain = 0;
+  let statusShown = false;
+  const clearStatus = () => {
+    if (statusShown) io.err('\r\x1b[K');
+    statusShown = false;
+  };
+  const onProgress = (p: CampaignProgress) => {
+    const rate = p.elapsedMs > 0 ? Math.round((p.runs * 1000) / p.elapsedMs) : 0;
+    const line = `${p.phase === 'replay' ? 'replaying corpus' : `${p.runs} runs`} ${(p.elapsedMs / 1000).toFixed(1)}s ${rate} runs/s, ${p.findings} finding(s); ${coverageShort(p.coverage)}`;
+    if (io.isTTY) {
+      io.err(`\r\x1b[K${line}`);
+      statusShown = true;
+    } else if (p.elapsedMs - lastPlain >= 5000) {
+      lastPlain = p.elapsedMs;
+      io.err(`${line}\n`);
+    }
+  };
+  const reported: Finding[] = [];
+  const onFinding = (f: Finding) => {
+    reported.push(f);
+    clearStatus();
+    io.out(
+      `NEW ${f.record.invariant} (${f.record.name}): ${f.record.violations[0]?.message ?? f.record.reasons?.[0] ?? f.record.differences?.[0] ?? ''}${f.file ? ` -> ${rel(f.file)}` : ''}\n`,
+    );
+  };
+  const interrupted = io.interrupted ?? (() => false);
+  let result: CampaignResult;
+  try {
+    if (target === 'vm' && vm !== undefined) {
+      // one directory per campaign: a finding's record names its run's console logs, which a rerun must not replace
+      const workRoot = join(
+        io.env.HIBFUZZ_CACHE ?? join(io.env.HOME ?? '/tmp', '.cache', 'hibfuzz'),
+        'fuzz-runs',
+        `${seed}-${shard.k}of${shard.n}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+      );
+      result = await runVmCampaign({
+        backend: vm.backend,
+        identity: vm.identity,
+        minMemPages: vm.identity.protocol === 'kexec' ? KJUMP_MIN_MEM_MIB * 256 : MIN_VM_MEM_PAGES,
+        kernel: values.kernel as string,
+        seed,
+        shard,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+        ...(runs !== undefined ? { runs } : {}),
+        jobs,
+        parts,
+        ...(plant !== undefined ? { plant } : {}),
+        corpusDir,
+        replayDirs,
+        workRoot,
+        maxMemPages,
+        shrinkEvals,
+        shrinkMs,
+        log: (l) => {
+          clearStatus();
+          io.err(`${l}\n`);
+        },
+        onProgress,
+        onFinding,
+        shouldStop: interrupted,
+      });
+      io.out(`vm: ${result.unsupported} scenarios not runnable on ${values.kernel} were skipped (not run)\n`);
+    } else {
+      result = await runCampaign({
+        seed,
+        shard,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+        ...(runs !== undefined ? { runs } : {}),
+        parts,
+        ...(plant !== undefined ? { plant } : {}),
+        arb: { maxMemPages, ...(protocol !== undefined ? { protocol } : {}) },
+        corpusDir,
+        replayDirs,
+        shrinkEvals,
+        onProgress,
+        onFinding,
+        shouldStop: interrupted,
+      });
+    }
+  } catch (e) {
+    if (!(e instanceof CorpusWriteError)) throw e;
+    clearStatus();
+    return corpusFailed(io, e, reported);
+  }
+  clearStatus();
+  const secs = result.elapsedMs / 1000;
+  io.out(
+    `\n${result.runs} runs in ${secs.toFixed(1)}s (${rate(result.runs, secs)} runs/s)` +
+      `; replayed ${result.replayed.files} corpus/seed scenarios (${result.replayed.failing} failing)` +
+      `; ${result.skipped} skipped (did not fit)${interrupted() ? '; interrupted' : ''}\n`,
+  );
+  for (const e of result.corpusErrors) io.err(`warning: ${e}\n`);
+  for (const e of result.invalid) io.err(`generator produced an invalid scenario: ${e}\n`);
+  const { infraErrors } = result;
+  for (const e of infraErrors) io.err(`infra: ${e}\n`);
+  if (result.stoppedByInfra) io.err(`infra: ${INFRA_ERRORS_IN_A_ROW} infrastructure errors in a row: stopped\n`);
+  if (result.findings.length === 0) {
+    io.out('no findings: every invariant held (or failed only as a known design limit predicts)\n');
+  } else {
+    const hits = result.findings.reduce((a, f) => a + f.hits, 0);
+    io.out(`${result.findings.length} distinct finding(s), ${hits} hit(s) in this campaign:\n`);
+    const ordered = orderFindings(result.findings, plant !== undefined ? plantByName(plant)?.invariant : undefined);
+    for (const f of ordered.slice(0, DETAILED)) io.out(`${findingLines(f).join('\n')}\n`);
+    if (ordered.length > DETAILED) {
+      io.out(`... and ${ordered.length - DETAILED} more (details in their .txt files):\n`);
+      for (const f of ordered.slice(DETAILED)) {
+        io.out(`   ${f.record.invariant} (${f.record.name}, ${f.hits} hit(s))${f.file ? ` -> ${rel(f.file)}` : ''}\n`);
+      }
+    }
+  }
+  io.out(`${coverageLines(result.coverage).join('\n')}\n`);
+  const tests = testResults(result, target);
+  const reportErrors: string[] = [];
+  const report = (path: string | undefined, text: () => string) => {
+    if (path === undefined) return;
+    try {
+      writeOutput(path, text(), io.out);
+    } catch (e) {
+      reportErrors.push(`cannot write ${path}: ${errnoText(e)}`);
+      io.err(`hibfuzz: ${reportErrors.at(-1)}\n`);
+    }
+  };
+  report(values.ktap, () => formatKtap(tests));
+  report(values.junit, () =>
+    formatJunit(tests, {
+      seconds: secs,
+      properties: { seed: String(seed), shard: `${shard.k}/${shard.n}`, target, ...(plant ? { plant } : {}) },
+    }),
+  );
+  const firstError = infraErrors[0] ?? reportErrors[0];
+  const summary = { findings: result.findings.length, ...(firstError !== undefined ? { infraError: firstError } : {}) };
+  const code = exitCodeFor(summary);
+  io.out(`exit ${code}: ${code === 0 ? 'all held' : code === 1 ? 'violation found' : 'infrastructure error'}\n`);
+  return code;
+}
+
+/** Runs per second: integers for the model, two decimals for slow targets. */
+const rate = (runs: number, secs: number) => {
+  const r = runs / Math.max(secs, 1e-3);
+  return r >= 10 ? String(Math.round(r)) : r.toFixed(2);
+};
