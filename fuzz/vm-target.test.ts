@@ -284,3 +284,27 @@ describe('real-kernel envelopes', () => {
     expect(m.protocol.kind === 'swsusp' && m.protocol.pagesForIo).toBe(1024);
   });
 });
+
+describe('image_size on a real guest', () => {
+  const withImageSize = (imageSizePages: number): Scenario => {
+    const p = parseScenario({
+      version: 1,
+      id: 'imgsize',
+      machine: { memPages: 131072 },
+      workload: { anon: 16384 },
+      protocol: { kind: 'swsusp', kernel: '6.12', imageSizePages },
+      storage: { pages: 65536 },
+      steps: [{ op: 'hibernate' }, { op: 'resume' }],
+    });
+    if (!p.ok) throw new Error(p.error);
+    return p.scenario;
+  };
+  it('is refused below the guest image (the kernel would reclaim memory the model does not have)', () => {
+    const r = swsuspSupport(withImageSize(20000), identity);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(/imageSizePages 20000 < the guest's image/);
+  });
+  it('is run when the guest image fits under it', () => {
+    expect(swsuspSupport(withImageSize(60000), identity)).toEqual({ ok: true });
+  });
+});
