@@ -108,13 +108,6 @@ export async function pool<T>(jobs: number, tasks: readonly (() => Promise<T>)[]
   return out;
 }
 
-/**
- * Why the kexec scenarios cannot run on a gate kernel yet: the kexec-jump runner builds its own kernel
- * (vm/kjump/run.ts ensureKjumpKernel) and takes no prebuilt bzImage.
- */
-export const KEXEC_ON_GATE_KERNEL =
-  'the kexec-jump runner takes no prebuilt kernel yet (vm/kjump/run.ts builds its own): kexec scenarios cannot run on a gate build';
-
 /** A row that was not run: the host could not (error, never a finding), or the runner cannot (unsupported). */
 export function notRun(
   status: 'error' | 'unsupported',
@@ -158,8 +151,6 @@ export interface RunOptions {
 
 /** One run of a case on one side (attempt n: 0 first, 1.. reruns). Never throws for the host's trouble. */
 async function runOne(side: GateSide, c: GateCase, n: number, idx: number, o: RunOptions): Promise<RealResult> {
-  if (c.scenario.protocol.kind === 'kexec')
-    return notRun('unsupported', c.scenario, c.file, side, KEXEC_ON_GATE_KERNEL, '');
   const cache = side.role === 'base' && n === 0 ? o.baseCache : undefined;
   const hit = cache?.get(c.scenario, o.cacheExtra);
   if (hit !== undefined) {

@@ -4,14 +4,22 @@
 //   PATH/bzImage              swsusp on a kernel built elsewhere (a gate build, a user's tree), modules optional
 import { PAGES_FOR_IO } from '../impl/power/power.ts';
 import type { KernelLine, Scenario } from '../spec/index.ts';
-import type { Backend, Capability, KernelIdentity, Support } from './backend.ts';
+import type {
+  Backend,
+  BackendRunOptions,
+  Capability,
+  ImageCountPolicy,
+  KernelIdentity,
+  RealRun,
+  Support,
+} from './backend.ts';
 import { measureBaseline } from './baseline.ts';
 import { InfraError, isInfraError } from './errors.ts';
 import { type KernelFacts, kernelFacts, kernelLineOf } from './identity.ts';
 import { isDebianLine, resolveKernel } from './kernels.ts';
 import { ensureKjumpKernel, JUMP_BACK_PATCH, kernelLabel } from './kjump/build.ts';
 import { KJUMP_SAVE_KERNEL_NEED_PAGES, planScenario } from './kjump/plan.ts';
-import { runKjumpScenario } from './kjump/run.ts';
+import { type KjumpRunOptions, runKjumpScenario } from './kjump/run.ts';
 import { MIN_VM_MEM_PAGES, vmSupports } from './plan.ts';
 import { runScenarioInVm } from './run.ts';
 
@@ -66,6 +74,16 @@ export function guestModelScenario(
 const no = (reason: string): Support => ({ ok: false, reason });
 const has = (id: KernelIdentity, c: Capability) => id.capabilities.includes(c);
 
+/** undefined when the kernel has the capability; otherwise unsupported, saying why and how the answer was known. */
+function needs(id: KernelIdentity, c: Capability, why: string): Support | undefined {
+  if (has(id, c)) return undefined;
+  const src =
+    id.capabilitySource === 'config'
+      ? `${id.version} is built without it`
+      : `${id.version} has no known .config (give one next to the bzImage)`;
+  return no(`${why} needs ${c}: ${src}`);
+}
+
 /**
  * An image_size below what the guest saves makes the kernel reclaim, and besides the scenario's page cache it frees
  * memory of its own the model counts as unreclaimable slab (measured with image_size 0 on the 512 MiB guest: 590
@@ -87,14 +105,7 @@ export function swsuspSupport(s: Scenario, id: KernelIdentity): Support {
   const base = vmSupports(s);
   if (!base.ok) return base;
   if (s.protocol.kind !== 'swsusp') return no('not a swsusp scenario');
-  const need = (c: Capability, why: string): Support | undefined => {
-    if (has(id, c)) return undefined;
-    const src =
-      id.capabilitySource === 'config'
-        ? `${id.version} is built without it`
-        : `${id.version} has no known .config (give one next to the bzImage)`;
-    return no(`${why} needs ${c}: ${src}`);
-  };
+  const need = (c: Capability, why: string) => needs(id, c, why);
   const checks: (Support | undefined)[] = [need('hibernation', 'hibernation')];
   if (s.protocol.compression === 'lz4') {
     checks.push(
@@ -149,12 +160,14 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
   return {
     spec,
     imageCounts: (s, id) =>
-      id.baseline === undefined
-        ? { notCompared: `no measured guest baseline for ${id.version} (its calibration run did not hibernate)` }
-        : {
-            tolerancePages: IMAGE_TOLERANCE_PAGES,
-            kernelZeroPages: s.machine.memPages >= MIN_VM_MEM_PAGES ? id.baseline.zero : 0,
-          },
+      s.protocol.kind === 'kexec'
+        ? kjumpImageCounts(s)
+        : id.baseline === undefined
+          ? { notCompared: `no measured guest baseline for ${id.version} (its calibration run did not hibernate)` }
+          : {
+              tolerancePages: IMAGE_TOLERANCE_PAGES,
+              kernelZeroPages: s.machine.memPages >= MIN_VM_MEM_PAGES ? id.baseline.zero : 0,
+            },
     identity: () =>
       guarded(`kernel ${spec}`, async () => {
         const k = await resolveKernel(spec, files);
@@ -169,34 +182,41 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
         const baseline = await measureBaseline(spec, id, { files });
         return baseline === undefined ? id : { ...id, baseline };
       }),
-    precheck: (s) =>
-      s.protocol.kind === 'swsusp' ? vmSupports(s) : no(`protocol ${s.protocol.kind} runs on kjump-6.12, not ${spec}`),
-    supports: swsuspSupport,
-    modelScenario: (s, id) => guestModelScenario(s, id.line, id.baseline ?? { slab: 0, zero: 0 }),
+    precheck: (s) => (s.protocol.kind === 'swsusp' ? vmSupports(s) : kexecOnKernel(spec, files)(s)),
+    supports: (s, id) => (s.protocol.kind === 'swsusp' ? swsuspSupport(s, id) : kexecOnKernel(spec, files, id)(s)),
+    modelScenario: (s, id) =>
+      s.protocol.kind === 'kexec'
+        ? kjumpModelScenario(s)
+        : guestModelScenario(s, id.line, id.baseline ?? { slab: 0, zero: 0 }),
     run: (s, id, o) =>
-      guarded(`swsusp runner (${spec})`, async () => {
-        const r = await runScenarioInVm(s, {
-          kernel: spec,
-          kernelFiles: files,
-          workDir: o.workDir,
-          ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-          ...(o.log === undefined ? {} : { log: o.log }),
-          ...(o.fast === undefined ? {} : { fast: o.fast }),
-        });
-        return {
-          identity: id,
-          observation: r.observation,
-          boots: r.artifacts.boots.map((b) => ({
-            role: b.role,
-            kind: b.verdict.kind,
-            title: b.verdict.title,
-            consoleLog: b.consoleLog,
-            seconds: b.seconds,
-          })),
-          timings: r.timings,
-          artifacts: { dir: o.workDir, disk: r.artifacts.disk },
-        };
-      }),
+      s.protocol.kind === 'kexec'
+        ? guarded(`kjump runner (${spec})`, async () => {
+            const k = await resolveKernel(spec, files);
+            return runKjump(s, id, o, { kernel: { bzImage: k.bzImage, label: id.version } });
+          })
+        : guarded(`swsusp runner (${spec})`, async () => {
+            const r = await runScenarioInVm(s, {
+              kernel: spec,
+              kernelFiles: files,
+              workDir: o.workDir,
+              ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+              ...(o.log === undefined ? {} : { log: o.log }),
+              ...(o.fast === undefined ? {} : { fast: o.fast }),
+            });
+            return {
+              identity: id,
+              observation: r.observation,
+              boots: r.artifacts.boots.map((b) => ({
+                role: b.role,
+                kind: b.verdict.kind,
+                title: b.verdict.title,
+                consoleLog: b.consoleLog,
+                seconds: b.seconds,
+              })),
+              timings: r.timings,
+              artifacts: { dir: o.workDir, disk: r.artifacts.disk },
+            };
+          }),
   };
 }
 
@@ -204,11 +224,7 @@ function kjumpBackend(spec: KjumpKernelSpec): Backend {
   const patches = spec === 'kjump-6.12-patched' ? [JUMP_BACK_PATCH] : [];
   return {
     spec,
-    // with a resume step B saves all of A's RAM (a full dump the model does not make); otherwise the PFN list
-    imageCounts: (s) =>
-      s.steps.some((st) => st.op === 'resume')
-        ? { notCompared: "with a resume the kjump save kernel dumps all of A's RAM; the model saves the PFN list only" }
-        : { tolerancePages: 0 },
+    imageCounts: kjumpImageCounts,
     identity: () =>
       guarded(`kernel ${spec}`, async () => {
         const k = await ensureKjumpKernel({ patches });
@@ -217,25 +233,59 @@ function kjumpBackend(spec: KjumpKernelSpec): Backend {
       }),
     precheck: kjumpSupport(spec),
     supports: kjumpSupport(spec),
-    modelScenario: (s) =>
-      s.protocol.kind === 'kexec'
-        ? { ...s, protocol: { ...s.protocol, saveKernelNeedPages: KJUMP_SAVE_KERNEL_NEED_PAGES } }
-        : s,
-    run: (s, id, o) =>
-      guarded(`kjump runner (${spec})`, async () => {
-        const r = await runKjumpScenario(s, {
-          artifactsDir: o.workDir,
-          helper: kjumpHelper(s),
-          patches,
-          ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-        });
-        const timings: Record<string, number> = {};
-        for (const [run, t] of Object.entries(r.timings))
-          for (const [k, v] of Object.entries(t)) timings[`${run}.${k}`] = v;
-        return { identity: id, observation: r.observation, boots: r.boots, timings, artifacts: r.artifacts };
-      }),
+    modelScenario: kjumpModelScenario,
+    run: (s, id, o) => guarded(`kjump runner (${spec})`, () => runKjump(s, id, o, { patches })),
   };
 }
+
+// with a resume step B saves all of A's RAM (a full dump the model does not make); otherwise the PFN list
+const kjumpImageCounts = (s: Scenario): ImageCountPolicy =>
+  s.steps.some((st) => st.op === 'resume')
+    ? { notCompared: "with a resume the kjump save kernel dumps all of A's RAM; the model saves the PFN list only" }
+    : { tolerancePages: 0 };
+
+/** The model of a kexec scenario on the kjump guest: B's region is what the save kernel measurably needs. */
+const kjumpModelScenario = (s: Scenario): Scenario =>
+  s.protocol.kind === 'kexec'
+    ? { ...s, protocol: { ...s.protocol, saveKernelNeedPages: KJUMP_SAVE_KERNEL_NEED_PAGES } }
+    : s;
+
+/** One kexec scenario through the kjump runner, on its own build (patches) or a prebuilt kernel. */
+async function runKjump(
+  s: Scenario,
+  id: KernelIdentity,
+  o: BackendRunOptions,
+  kernel: Pick<KjumpRunOptions, 'kernel' | 'patches'>,
+): Promise<RealRun> {
+  const r = await runKjumpScenario(s, {
+    artifactsDir: o.workDir,
+    helper: kjumpHelper(s),
+    ...kernel,
+    ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+  });
+  const timings: Record<string, number> = {};
+  for (const [run, t] of Object.entries(r.timings)) for (const [k, v] of Object.entries(t)) timings[`${run}.${k}`] = v;
+  return { identity: id, observation: r.observation, boots: r.boots, timings, artifacts: r.artifacts };
+}
+
+/**
+ * A kexec scenario on a kernel given as a path: the kjump guest (no modules; the save kernel is the same bzImage) on
+ * a kernel with KEXEC_JUMP and the guest's drivers built in, i.e. one built with vm/kjump/config.fragment (every gate
+ * build). Debian's kernels have the guest's drivers as modules: kexec runs on kjump-6.12 instead.
+ */
+const kexecOnKernel =
+  (spec: string, files: KernelFiles, id?: KernelIdentity) =>
+  (s: Scenario): Support => {
+    if (isDebianLine(spec))
+      return no(`protocol kexec runs on kjump-6.12 or a kernel built with vm/kjump/config.fragment, not ${spec}`);
+    if (files.modules !== undefined)
+      return no(
+        'protocol kexec: the kexec-jump guest loads no modules (give a kernel built with vm/kjump/config.fragment)',
+      );
+    const p = planScenario(s);
+    if (!p.ok) return no(p.error);
+    return (id === undefined ? undefined : needs(id, 'kexecJump', 'protocol kexec')) ?? { ok: true };
+  };
 
 /**
  * How B returns to A, per kexec scenario: the hibkj helper (own, works on stock 6.12) unless the scenario is about

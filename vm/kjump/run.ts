@@ -23,6 +23,12 @@ const PG = 4096;
 const DEFAULT_TIMEOUT_MS = 180_000;
 
 export interface KjumpRunOptions {
+  /**
+   * A prebuilt kernel to run instead of building one: a bzImage with KEXEC_JUMP and the guest's drivers built in
+   * (vm/kjump/config.fragment, as every gate build has), with the label it is reported as. patches and kernelTree are
+   * then ignored (they say how to build).
+   */
+  readonly kernel?: { readonly bzImage: string; readonly label: string };
   /** extra kernel patches (e.g. JUMP_BACK_PATCH from build.ts) */
   readonly patches?: readonly string[];
   readonly kernelTree?: string;
@@ -138,6 +144,16 @@ function diskFacts(d: DiskImage): DiskFacts {
   };
 }
 
+/** The kexec-jump kernel of these options, built (or taken from the cache). */
+async function builtKernel(cacheDir: string, opts: KjumpRunOptions): Promise<{ bzImage: string; label: string }> {
+  const k: KjumpKernel = await ensureKjumpKernel({
+    cacheDir,
+    ...(opts.patches !== undefined ? { patches: opts.patches } : {}),
+    ...(opts.kernelTree !== undefined ? { kernelTree: opts.kernelTree } : {}),
+  });
+  return { bzImage: k.bzImage, label: kernelLabel(k) };
+}
+
 /** Run one kexec scenario on the real kernel. Kernel trouble is data (boots, crashed steps); InfraError for the host. */
 export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions = {}): Promise<KjumpRunResult> {
   const planned = planScenario(scenario);
@@ -147,11 +163,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   mkdirSync(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
   const cacheDir = opts.cacheDir ?? cacheRoot();
-  const kernel: KjumpKernel = await ensureKjumpKernel({
-    cacheDir,
-    ...(opts.patches !== undefined ? { patches: opts.patches } : {}),
-    ...(opts.kernelTree !== undefined ? { kernelTree: opts.kernelTree } : {}),
-  });
+  const kernel = opts.kernel ?? (await builtKernel(cacheDir, opts));
   const initrds = await buildKjumpInitrds(kernel.bzImage, cacheDir);
   closeSync(openSync(disk, 'w'));
   truncateSync(disk, plan.diskPages * PG);
@@ -173,7 +185,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const events: Partial<Record<KjumpRole, TimedEvent[]>> = {};
   const artifacts: KjumpArtifacts = { dir, disk, consoles: [] };
   const result = (): KjumpRunResult => {
-    const observation: Observation = { target: 'vm', kernel: kernelLabel(kernel), steps: outcomes, violations: [] };
+    const observation: Observation = { target: 'vm', kernel: kernel.label, steps: outcomes, violations: [] };
     writeFileSync(join(dir, 'observation.json'), `${JSON.stringify({ observation, boots, timings }, null, 2)}\n`);
     return {
       observation,

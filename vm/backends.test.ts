@@ -1,0 +1,52 @@
+// The backend registry's support decisions without a kernel: which kernel runs which protocol, and why not.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, type Scenario } from '../spec/index.ts';
+import type { KernelIdentity } from './backend.ts';
+import { openBackend } from './backends.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+function shipped(path: string): Scenario {
+  const r = parseScenario(JSON.parse(readFileSync(`${root}/${path}`, 'utf8')));
+  if (!r.ok) throw new Error(r.error);
+  return r.scenario;
+}
+const identity = (capabilities: KernelIdentity['capabilities']): KernelIdentity => ({
+  spec: '/builds/gate/bzImage',
+  version: 'gate 6.12.117',
+  release: '6.12.117',
+  line: '6.12',
+  protocol: 'swsusp',
+  bzImageSha256: '0'.repeat(64),
+  capabilities,
+  capabilitySource: 'config',
+});
+
+describe('kexec scenarios on a kernel given as a path', () => {
+  const kexec = shipped('vm/kjump/scenarios/abort-512m.json');
+
+  it('run on a kernel with KEXEC_JUMP (a gate build): the kjump guest on that bzImage', () => {
+    const b = openBackend('/builds/gate/bzImage');
+    expect(b.precheck(kexec)).toEqual({ ok: true });
+    expect(b.supports(kexec, identity(['hibernation', 'kexecJump']))).toEqual({ ok: true });
+    // the model predicts B's measured region, as on kjump-6.12
+    const m = b.modelScenario(kexec, identity(['kexecJump']));
+    expect(m.protocol.kind === 'kexec' && m.protocol.saveKernelNeedPages).toBeGreaterThan(0);
+  });
+
+  it('are unsupported, with the reason, on a kernel without it, with modules, or on a Debian kernel', () => {
+    const r = openBackend('/builds/gate/bzImage').supports(kexec, identity(['hibernation']));
+    expect(r).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/needs kexecJump: gate 6\.12\.117 is built without it/),
+    });
+    expect(openBackend('/k/bzImage', { modules: '/k/modules' }).precheck(kexec)).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/loads no modules/),
+    });
+    expect(openBackend('debian-6.12').precheck(kexec)).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/runs on kjump-6\.12/),
+    });
+  });
+});
