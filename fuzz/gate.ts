@@ -277,10 +277,18 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
   let rec: GateRecord;
   let cachedBase = 0;
   try {
+    // identity() measures the base's guest baseline once (a cached calibration hibernation, vm/baseline.ts). The
+    // candidate is predicted with the base's: a patch that changes how much of its own memory the kernel saves is an
+    // image-count divergence against the base, not calibrated away (it calibrates itself only if the base could not)
     const baseB = openBackend(built.base.bzImage);
-    const candB = openBackend(built.candidate.bzImage);
-    // identity() measures each kernel's guest baseline once (a cached calibration hibernation, vm/baseline.ts)
-    const [baseId, candId] = [await baseB.identity(), await candB.identity()];
+    const baseId = await baseB.identity();
+    const candB = openBackend(
+      built.candidate.bzImage,
+      baseId.baseline === undefined
+        ? {}
+        : { baseline: { ...baseId.baseline, source: `the base kernel's (${baseId.baseline.source})` } },
+    );
+    const candId = await candB.identity();
     const tCal = clock();
     const cache = new BaseCache(join(cacheRoot(io.env), 'gate', 'base-results'), baseId);
     const base: GateSide = { role: 'base', backend: baseB, id: baseId };

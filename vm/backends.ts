@@ -8,6 +8,7 @@ import type {
   Backend,
   BackendRunOptions,
   Capability,
+  GuestBaseline,
   ImageCountPolicy,
   KernelIdentity,
   RealRun,
@@ -154,6 +155,8 @@ const identityOf = (spec: string, version: string, f: KernelFacts, protocol: 'ke
 export interface KernelFiles {
   readonly modules?: string;
   readonly config?: string;
+  /** predict with this guest baseline instead of calibrating the kernel (the gate: the candidate gets the base's) */
+  readonly baseline?: GuestBaseline;
 }
 
 function swsuspBackend(spec: string, files: KernelFiles): Backend {
@@ -179,6 +182,7 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
             baseline: { ...GUEST_BASELINE[id.line], source: 'measured per Debian line (GUEST_BASELINE)' },
           };
         }
+        if (files.baseline !== undefined) return { ...id, baseline: files.baseline };
         const baseline = await measureBaseline(spec, id, { files });
         return baseline === undefined ? id : { ...id, baseline };
       }),
