@@ -1,5 +1,5 @@
-// Campaign coverage: which protocols, phases, step outcomes, fault kinds and invariants the runs exercised, against
-// the universe of each, so the summary can say what was NOT reached.
+// Campaign coverage: which protocols, phases, step outcomes, fault kinds, invariants and formula boundaries the runs
+// exercised, against the universe of each, so the summary can say what was NOT reached.
 import {
   FAULT_REGIONS,
   INVARIANT_NAMES,
@@ -75,6 +75,50 @@ export const KNOWN_FAULTS = [
 ] as const;
 
 export const KNOWN_PROTOCOLS = ['kexec', 'swsusp'] as const;
+
+/**
+ * The boundaries of impl/'s formulas, each at n-1, n, n+1 (from the phase events' counts):
+ *   halfOfRam  saveable pages - max_size of hibernate_preallocate_memory() (the half-of-RAM limit)
+ *   mapPage    stream pages around 511 k (a swap map page fills; k >= 1)
+ *   metaPage   PFN entries around 512 k (a metadata page fills; k >= 1)
+ *   storage    free swap slots - what the image needs (enough_swap in nocompress mode; the slots otherwise)
+ */
+// keep-sorted start
+export const BOUNDARY_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'storage'] as const;
+// keep-sorted end
+export const KNOWN_BOUNDARIES = BOUNDARY_KINDS.flatMap((k) => [`${k}:-1`, `${k}:0`, `${k}:+1`]);
+
+const OFFSET_KEY = { '-1': ':-1', '0': ':0', '1': ':+1' } as Readonly<Record<string, string>>;
+
+/** `n` against multiples of `per` (k >= 1): -1, 0, +1 or undefined when not next to one. */
+function aroundMultiple(n: number, per: number): number | undefined {
+  if (n < per - 1) return undefined;
+  const r = n % per;
+  if (r === per - 1) return -1;
+  if (r === 0) return 0;
+  return r === 1 && n > per ? 1 : undefined;
+}
+
+/** The formula boundaries a run met (KNOWN_BOUNDARIES keys). */
+export function boundariesOf(trace: RunTrace): string[] {
+  const out = new Set<string>();
+  const at = (kind: string, d: number | undefined) => {
+    const k = d === undefined ? undefined : OFFSET_KEY[String(d)];
+    if (k !== undefined) out.add(kind + k);
+  };
+  for (const e of trace.events) {
+    const c = e.counts;
+    if (c === undefined) continue;
+    if ((e.phase === 'preallocated' || e.phase === 'preallocate:failed') && c['maxSize'] !== undefined)
+      at('halfOfRam', (c['saveable'] ?? 0) - c['maxSize']);
+    if (c['storageMargin'] !== undefined) {
+      at('storage', c['storageMargin']);
+      at('mapPage', aroundMultiple(c['streamPages'] ?? 0, 511));
+      at('metaPage', aroundMultiple(c['entries'] ?? 0, 512));
+    }
+  }
+  return [...out];
+}
 
 export function outcomeKey(o: StepOutcome): string {
   switch (o.op) {
@@ -169,6 +213,8 @@ export interface Coverage {
   readonly phases: Map<string, number>;
   readonly outcomes: Map<string, number>;
   readonly faults: Map<string, number>;
+  /** formula boundaries met (KNOWN_BOUNDARIES) */
+  readonly boundaries: Map<string, number>;
   readonly invariants: Map<InvariantName, InvariantCoverage>;
 }
 
@@ -179,6 +225,7 @@ export function newCoverage(): Coverage {
     phases: new Map(),
     outcomes: new Map(),
     faults: new Map(),
+    boundaries: new Map(),
     invariants: new Map(INVARIANT_NAMES.map((n) => [n, { exercised: 0, violated: 0, predicted: 0 }])),
   };
 }
@@ -196,6 +243,7 @@ export function addRun(c: Coverage, trace: RunTrace, obs: Observation, j: ModelJ
   for (const p of phases) bump(c.phases, p);
   for (const o of outcomes) bump(c.outcomes, o);
   for (const f of faults) bump(c.faults, f);
+  for (const b of boundariesOf(trace)) bump(c.boundaries, b);
   const facts: RunFacts = {
     phases,
     outcomes,
@@ -214,7 +262,7 @@ export function addRun(c: Coverage, trace: RunTrace, obs: Observation, j: ModelJ
 
 export function mergeCoverage(into: Coverage, from: Coverage): void {
   into.runs += from.runs;
-  for (const k of ['protocols', 'phases', 'outcomes', 'faults'] as const) {
+  for (const k of ['protocols', 'phases', 'outcomes', 'faults', 'boundaries'] as const) {
     for (const [x, n] of from[k]) into[k].set(x, (into[k].get(x) ?? 0) + n);
   }
   for (const [n, ic] of from.invariants) {
@@ -243,6 +291,7 @@ export function coverageLines(c: Coverage): string[] {
     dim('phases', c.phases, KNOWN_PHASES),
     dim('outcomes', c.outcomes, KNOWN_OUTCOMES),
     dim('faults', c.faults, KNOWN_FAULTS),
+    dim('boundaries', c.boundaries, KNOWN_BOUNDARIES),
     dim('invariants', inv, INVARIANT_NAMES),
   ];
 }
@@ -253,7 +302,8 @@ export function coverageShort(c: Coverage): string {
   const inv = [...c.invariants.values()].filter((ic) => ic.exercised > 0).length;
   return (
     `phases ${n(c.phases, KNOWN_PHASES)}/${KNOWN_PHASES.length} outcomes ${n(c.outcomes, KNOWN_OUTCOMES)}/${KNOWN_OUTCOMES.length} ` +
-    `faults ${n(c.faults, KNOWN_FAULTS)}/${KNOWN_FAULTS.length} invariants ${inv}/${INVARIANT_NAMES.length}`
+    `faults ${n(c.faults, KNOWN_FAULTS)}/${KNOWN_FAULTS.length} boundaries ${n(c.boundaries, KNOWN_BOUNDARIES)}/${KNOWN_BOUNDARIES.length} ` +
+    `invariants ${inv}/${INVARIANT_NAMES.length}`
   );
 }
 
@@ -265,6 +315,7 @@ export function coverageJson(c: Coverage): Record<string, unknown> {
     phases: Object.fromEntries(c.phases),
     outcomes: Object.fromEntries(c.outcomes),
     faults: Object.fromEntries(c.faults),
+    boundaries: Object.fromEntries(c.boundaries),
     invariants: Object.fromEntries(c.invariants),
   };
 }

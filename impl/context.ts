@@ -11,7 +11,6 @@ import {
   type HibernateRecord,
   type HibernateStep,
   type ImageStats,
-  isAgentKind,
   KIND as KIND_,
   type KResult,
   type Memory,
@@ -166,9 +165,18 @@ export interface ImageToWrite {
   readonly commit: 'swsusp' | 'kexec';
 }
 
+/** The stream against its storage, for coverage of the formulas' boundaries (no verdict reads it). map pages =
+ * floor(stream / 511) + 1; storageMargin = free slots after get_swap_writer() - what the image needs (0: fits). */
+export interface StreamGeometry {
+  readonly entries: number;
+  readonly streamPages: number;
+  readonly mapPages: number;
+  readonly storageMargin: number;
+}
+
 export type WriteResult =
-  | { ok: true; stats: ImageStats }
-  | { ok: false; errno: Errno; powerLost: boolean; writes: number };
+  | { ok: true; stats: ImageStats; geometry: StreamGeometry }
+  | { ok: false; errno: Errno; powerLost: boolean; writes: number; geometry?: StreamGeometry };
 
 /**
  * save_image(): the stream — info page, PFN metadata pages, data pages — through the swap map writer, then the
@@ -178,18 +186,27 @@ export type WriteResult =
 export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
   const meta = metaPagesOf(img.entries);
   const streamPages = 1 + meta.length + img.data.length;
-  const failed = (errno: Errno): WriteResult => ({ ok: false, errno, powerLost: bio.powerLost, writes: bio.writes });
+  let geometry: StreamGeometry | undefined;
+  const failed = (errno: Errno): WriteResult =>
+    geometry !== undefined
+      ? { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes, geometry }
+      : { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes };
   const hw = getSwapWriter(bio, ctx.s.storage.offset);
   if (!hw.ok) {
     ctx.parts.freeAllSwapPages(bio.dev);
     return failed(hw.errno);
   }
   const h: SwapMapHandle = hw.value;
-  if ((img.flags & SF_NOCOMPRESS_MODE) !== 0) {
+  // free slots of this swap area: after its header (a swap file's pages before `offset` belong to other files)
+  let free = 0;
+  for (let i = ctx.s.storage.offset + 1; i < bio.dev.nr; i++)
+    if (bio.dev.allocated[i] === 0 && bio.dev.slot[i] !== SLOT.SWAP_HEADER && bio.dev.slot[i] !== SLOT.OTHER) free++;
+  const nocompress = (img.flags & SF_NOCOMPRESS_MODE) !== 0;
+  const mapPages = Math.floor(streamPages / MAP_PAGE_ENTRIES) + 1;
+  const need = nocompress ? pagesForIo(ctx.s) + streamPages + 1 : streamPages + mapPages - 1;
+  geometry = { entries: img.entries.length, streamPages, mapPages, storageMargin: free - need };
+  if (nocompress) {
     // enough_swap(): free slots > PAGES_FOR_IO + pages (only in nocompress mode)
-    let free = 0;
-    for (let i = 0; i < bio.dev.nr; i++)
-      if (bio.dev.allocated[i] === 0 && bio.dev.slot[i] !== SLOT.SWAP_HEADER && bio.dev.slot[i] !== SLOT.OTHER) free++;
     if (free <= pagesForIo(ctx.s) + streamPages) {
       ctx.parts.freeAllSwapPages(bio.dev);
       return failed('ENOSPC');
@@ -246,6 +263,7 @@ export function writeImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
   }
   return {
     ok: true,
+    geometry,
     stats: {
       dataPages: data.length,
       zeroPages: img.entries.length - data.length,
@@ -368,21 +386,6 @@ export function memoryAfterJump(boot: Memory, imageSet: Uint8Array, kinds: Uint8
     }
   }
   return { nr: boot.nr, content: boot.content, owner, kind };
-}
-
-/**
- * What the guest agent checks after resume: its own pages (anon, zero, page cache) against their content at the
- * image. Kernel pages are left to the invariants, as on a real kernel.
- */
-export function verifyPages(expected: Memory, after: Memory): { checked: number; corrupt: number } {
-  let checked = 0;
-  let corrupt = 0;
-  for (let p = 0; p < expected.nr; p++) {
-    if (expected.owner[p] !== OWNER.ORIG || !isAgentKind(expected.kind[p] as number)) continue;
-    checked++;
-    if (after.content[p] !== expected.content[p] || after.owner[p] !== OWNER.ORIG) corrupt++;
-  }
-  return { checked, corrupt };
 }
 
 export type { CopyCounter };

@@ -7,6 +7,7 @@ import {
   decodeImage,
   type HibernateRecord,
   initialMemory,
+  isAgentKind,
   KIND as KIND_,
   type Memory,
   type OtherRecord,
@@ -20,16 +21,7 @@ import {
   saveRegion,
   WORKLOAD_KIND,
 } from '../spec/index.ts';
-import {
-  bootMemory,
-  type Ctx,
-  e820Checksum,
-  event,
-  loadImage,
-  memoryAfterJump,
-  ramPages,
-  verifyPages,
-} from './context.ts';
+import { bootMemory, type Ctx, e820Checksum, event, loadImage, memoryAfterJump, ramPages } from './context.ts';
 import { profileOf } from './power/power.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -265,4 +257,19 @@ function refusal(
   errno: import('../spec/index.ts').Errno,
 ): ResumeRecord['outcome'] {
   return { op: 'resume', result: 'refused', reason, errno };
+}
+
+/**
+ * What the guest agent checks after resume: its own pages (anon, zero, page cache) against their content at the
+ * image. Kernel pages are left to the invariants, as on a real kernel.
+ */
+export function verifyPages(expected: Memory, after: Memory): { checked: number; corrupt: number } {
+  let checked = 0;
+  let corrupt = 0;
+  for (let p = 0; p < expected.nr; p++) {
+    if (expected.owner[p] !== OWNER.ORIG || !isAgentKind(expected.kind[p] as number)) continue;
+    checked++;
+    if (after.content[p] !== expected.content[p] || after.owner[p] !== OWNER.ORIG) corrupt++;
+  }
+  return { checked, corrupt };
 }

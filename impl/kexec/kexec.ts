@@ -174,7 +174,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   });
   const afterWrite = aView();
   if (!w.ok) {
-    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes }, w.errno);
+    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes, ...w.geometry }, w.errno);
     if (w.powerLost) {
       ctx.mem = undefined;
       return rec({ ...extra, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
@@ -195,7 +195,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
       outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
     });
   }
-  event(ctx, i, 'written', { writes: w.stats.writes, streamPages: w.stats.streamPages, dataPages: w.stats.dataPages });
+  event(ctx, i, 'written', { writes: w.stats.writes, dataPages: w.stats.dataPages, ...w.geometry });
   ctx.imageKinds.set(imageId, atImage.kind);
   ctx.corruptedSinceImage = false;
   ctx.staleSinceImage = false;

@@ -64,16 +64,21 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
     return rec({ ...running(), outcome: { op: 'hibernate', result: 'failed', errno: 'EBUSY', phase: 'freeze' } });
   }
   event(ctx, i, 'frozen');
-  const pre = hibernatePreallocateMemory(mem, s);
+  const limits = { saveable: 0, maxSize: 0 };
+  const pre = hibernatePreallocateMemory(mem, s, limits);
   if (!pre.ok) {
     swsuspFree(mem);
-    event(ctx, i, 'preallocate:failed');
+    event(ctx, i, 'preallocate:failed', limits);
     return rec({
       ...running(),
       outcome: { op: 'hibernate', result: 'failed', errno: pre.errno, phase: 'preallocate' },
     });
   }
-  event(ctx, i, 'preallocated', { copyFrames: pre.value.copyFrames.length, droppedCleanCache: pre.value.dropped });
+  event(ctx, i, 'preallocated', {
+    copyFrames: pre.value.copyFrames.length,
+    droppedCleanCache: pre.value.dropped,
+    ...limits,
+  });
   const level = PM_TEST_LEVELS.find((l) => l === st.abortAt);
   if (level !== undefined) {
     swsuspFree(mem);
@@ -123,7 +128,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   });
   const afterWrite = mem.content.slice();
   if (!w.ok) {
-    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes }, w.errno);
+    event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes, ...w.geometry }, w.errno);
     if (w.powerLost) {
       ctx.mem = undefined;
       return rec({ atImage, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
@@ -144,7 +149,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
       outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
     });
   }
-  event(ctx, i, 'written', { writes: w.stats.writes, streamPages: w.stats.streamPages });
+  event(ctx, i, 'written', { writes: w.stats.writes, ...w.geometry });
   swsuspFree(mem);
   ctx.imageKinds.set(imageId, atImage.kind);
   ctx.corruptedSinceImage = false;

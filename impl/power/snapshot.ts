@@ -114,7 +114,11 @@ export interface Preallocation {
  *   fail with ENOMEM ("Image allocation is N pages short") if saveable > max_size after shrinking.
  * Every saveable page then gets a copy frame of its own (owner HIB).
  */
-export function hibernatePreallocateMemory(mem: Memory, s: Scenario): KResult<Preallocation> {
+export function hibernatePreallocateMemory(
+  mem: Memory,
+  s: Scenario,
+  limits?: { saveable: number; maxSize: number },
+): KResult<Preallocation> {
   let saveable = 0;
   let free = 0;
   for (let p = 0; p < mem.nr; p++) {
@@ -141,6 +145,10 @@ export function hibernatePreallocateMemory(mem: Memory, s: Scenario): KResult<Pr
         dropped++;
       }
     }
+  }
+  if (limits !== undefined) {
+    limits.saveable = saveable;
+    limits.maxSize = maxSize;
   }
   if (saveable > maxSize || free < saveable) return fail('ENOMEM');
   const copyFrames = new Uint32Array(saveable);

@@ -1,6 +1,7 @@
 // fast-check arbitraries for whole scenarios, biased toward the edges where hibernation bugs live: images that
 // just fit or just overflow storage, memory near the half-of-RAM limit, loader footprints overlapping many image
-// frames, faults at the first / last write and at the signature write, zero pages at the end of the image.
+// frames, faults at the first / last write and at the signature write, zero pages at the end of the image. One
+// scenario in five is an edge scenario: exactly n-1, n or n+1 of a formula's boundary in impl/ (EDGE_KINDS).
 import fc from 'fast-check';
 import type { ScenarioInput, Step } from '../../spec/index.ts';
 import {
@@ -8,6 +9,9 @@ import {
   KEXEC_ABORT_POINTS,
   KEXEC_HANDOFFS,
   KEXEC_RESERVATIONS,
+  MAP_PAGE_ENTRIES,
+  nosaveMap,
+  PFNS_PER_META,
   SWSUSP_ABORT_POINTS,
   SWSUSP_COMPRESSIONS,
   SWSUSP_INTERFACES,
@@ -38,10 +42,39 @@ export interface ScenarioArbOptions {
   readonly faults?: boolean | readonly FaultKind[];
 }
 
+/** Stream pages of an image of `saved` pages, all data: info page, PFN metadata pages, data pages. */
+export const streamOf = (saved: number): number => 1 + Math.ceil(saved / PFNS_PER_META) + saved;
+/** Map pages of a stream: a full map page chains the next one at once, so the last may be empty. */
+export const mapPagesOf = (stream: number): number => Math.floor(stream / MAP_PAGE_ENTRIES) + 1;
+
 /** Pages an image of `used` saveable pages writes: header, info, meta, data and map pages. */
 export function estimateWrites(used: number): number {
-  const stream = 1 + Math.ceil(used / 512) + used;
-  return stream + Math.ceil(stream / 511) + 1;
+  const stream = streamOf(used);
+  return stream + mapPagesOf(stream) + 1;
+}
+
+/**
+ * The boundaries of impl/'s formulas an edge scenario sits on (at n-1, n or n+1; fuzz/coverage.ts reports which a
+ * campaign hit): metaPage saved pages = 512 k (nr_meta_pages), mapPage stream pages = 511 k (swap map pages),
+ * halfOfRam saved pages = max_size of hibernate_preallocate_memory, storage free swap = what the image needs.
+ */
+// keep-sorted start
+export const EDGE_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'storage'] as const;
+// keep-sorted end
+export type EdgeKind = (typeof EDGE_KINDS)[number];
+
+/** max_size of hibernate_preallocate_memory() before any reclaim, written from the kernel's formula. */
+function halfOfRam(mem: number, nosave: number, pagesForIo: number): number {
+  const bitmaps = 2 * Math.ceil(mem / 32768);
+  return Math.floor((mem - nosave - (bitmaps + pagesForIo)) / 2) - 2 * Math.min(256, mem >> 6);
+}
+
+/** Saved pages whose stream is exactly `stream` pages (the nearest below when none is). */
+function savedForStream(stream: number): number {
+  let n = Math.max(1, stream - 1 - Math.ceil(stream / PFNS_PER_META));
+  while (n > 1 && streamOf(n) > stream) n--;
+  while (streamOf(n + 1) <= stream) n++;
+  return n;
 }
 
 const near = (x: number, spread: number): fc.Arbitrary<number> =>
@@ -83,6 +116,17 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         { weight: 4, arbitrary: fc.integer({ min: 512, max: Math.max(512, maxMem) }) },
       ),
       protocol: protocolArb(opts.protocol),
+      edge: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(undefined) },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            kind: fc.constantFrom(...EDGE_KINDS),
+            k: fc.integer({ min: 1, max: 3 }),
+            delta: fc.integer({ min: -1, max: 1 }),
+          }),
+        },
+      ),
       // fraction of RAM in use, per mille; biased around the swsusp half-of-RAM limit
       usedPermille: fc.oneof(fc.integer({ min: 0, max: 700 }), near(450, 60)),
       mix: fc.array(fc.nat(100), { minLength: 7, maxLength: 7 }),
@@ -134,28 +178,62 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
       }),
     })
     .map((g): ScenarioInput => {
-      const mem = g.memPages;
-      const used = Math.floor((mem * g.usedPermille) / 1000);
-      const w = g.mix.map((x) => x + 1);
-      const total = w.reduce((a, b) => a + b, 0);
-      const share = (k: number) => Math.floor((used * (w[k] as number)) / total);
-      const workload = {
-        anon: share(0),
-        zero: share(1),
-        pageCacheClean: share(2),
-        pageCacheDirty: share(3),
-        slab: share(4),
-        kernelText: Math.min(share(5), 64),
-        dma: share(6),
-      };
+      const edge = g.edge;
+      const proto = g.protocol;
+      // an edge scenario grows the machine until its saved pages fit below the half-of-RAM limit
+      // k-th boundary, k as large as maxMemPages allows (at least the first)
+      const k = edge === undefined ? 0 : 1 + ((edge.k - 1) % Math.max(1, Math.floor((maxMem - 128) / (2.6 * 512))));
+      const want =
+        edge?.kind === 'metaPage'
+          ? PFNS_PER_META * k + edge.delta
+          : edge?.kind === 'mapPage'
+            ? savedForStream(MAP_PAGE_ENTRIES * k + edge.delta)
+            : 0;
+      const mem = Math.max(g.memPages, Math.ceil(want * 2.6) + 128);
       const e820 = g.holes.map((h) => ({
         start: Math.min(mem - h.pages, Math.max(0, Math.floor(h.at * mem))),
         pages: h.pages,
         type: h.type,
       }));
+      const io =
+        proto.kind === 'swsusp' && proto.pagesForIo !== undefined ? proto.pagesForIo : Math.min(1024, mem >> 5);
+      let used = Math.floor((mem * g.usedPermille) / 1000);
+      if (edge !== undefined) {
+        const nosave = nosaveMap(mem, e820).reduce((a, b) => a + b, 0);
+        used =
+          edge.kind === 'halfOfRam'
+            ? Math.max(1, halfOfRam(mem, nosave, io) + edge.delta)
+            : edge.kind === 'storage'
+              ? Math.max(1, Math.min(used, halfOfRam(mem, nosave, io)))
+              : want;
+      }
+      const w = g.mix.map((x) => x + 1);
+      const total = w.reduce((a, b) => a + b, 0);
+      const share = (k: number) => Math.floor((used * (w[k] as number)) / total);
+      // an edge scenario saves exactly `used` data pages: anonymous memory only (no zero page, no reclaim)
+      const workload =
+        edge !== undefined
+          ? { anon: used }
+          : {
+              anon: share(0),
+              zero: share(1),
+              pageCacheClean: share(2),
+              pageCacheDirty: share(3),
+              slab: share(4),
+              kernelText: Math.min(share(5), 64),
+              dma: share(6),
+            };
       const writes = estimateWrites(used);
-      const storagePages = Math.max(2, writes + g.storageSlack + g.offset + 1);
-      const steps: Step[] = g.stepsSel.writesBefore.map((x) => ({
+      const offset = g.storageKind === 'swapFile' ? g.offset : 0;
+      // free slots after get_swap_writer(): all but the header and the first map page; what the image needs of them
+      const stream = streamOf(used);
+      const nocompress = proto.kind === 'swsusp' && proto.compression === 'none';
+      const need = nocompress ? io + stream + 1 : stream + mapPagesOf(stream) - 1;
+      const storagePages =
+        edge === undefined
+          ? Math.max(2, writes + g.storageSlack + g.offset + 1)
+          : offset + 2 + need + (edge.kind === 'storage' ? edge.delta : 64 + Math.max(0, g.storageSlack));
+      const steps: Step[] = (edge !== undefined ? [] : g.stepsSel.writesBefore).map((x) => ({
         op: 'write' as const,
         kind: x.kind,
         pages: x.pages,
