@@ -6,7 +6,7 @@ export HIBFUZZ_CACHE ?= $(HOME)/.cache/hibfuzz
 NPX := npx --no-install
 HIBFUZZ := node bin/hibfuzz.mjs
 
-.PHONY: setup setup-npm setup-vm test check unit properties test-smoke test-vm demo bench clean
+.PHONY: setup setup-npm setup-vm test check unit properties test-smoke test-gate test-vm demo bench clean
 
 setup: setup-npm setup-vm
 
@@ -43,6 +43,11 @@ test: setup check
 	rm -f out/results-*.json
 	$(NPX) vitest run --project unit --project properties $(call REPORT,unit)
 	$(MAKE) --no-print-directory test-smoke
+
+# The gate end to end (fuzz/gate.vmtest.ts): builds the base and candidate gate kernels from Debian's 6.12 source
+# (cached by content), then the benign example patch must exit 0 and the breaking one exit 1 naming the invariant.
+test-gate: setup
+	HIBFUZZ_VM=1 HIBFUZZ_VM_SUITE=gate $(NPX) vitest run --project vm $(call REPORT,gate)
 
 # The full real-kernel suite: every fault kind, both kernel lines (long: tens of minutes under TCG).
 test-vm: setup

@@ -22,7 +22,9 @@ export default defineConfig({
               ? []
               : process.env.HIBFUZZ_VM_SUITE === 'smoke'
                 ? ['vm/smoke.vmtest.ts', 'vm/kjump/smoke.vmtest.ts']
-                : ['vm/**/*.vmtest.ts', 'fuzz/**/*.vmtest.ts'],
+                : process.env.HIBFUZZ_VM_SUITE === 'gate'
+                  ? ['fuzz/gate.vmtest.ts']
+                  : ['vm/**/*.vmtest.ts', 'fuzz/**/*.vmtest.ts'],
           testTimeout: 1_800_000,
           hookTimeout: 1_800_000,
           fileParallelism: false,

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as junitConsumer } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import {
   type GateKernelInfo,
@@ -119,6 +120,19 @@ describe('gate reports', () => {
     expect(failed?.children[0]?.attrs.message).toContain('ImageResumedAtMostOnce');
     // the base suite never fails: a pre-existing finding is the base's state, not the gate's
     expect(suites[0]?.attrs.failures).toBe('0');
+  });
+
+  it('is read by a JUnit consumer (junit2json, xml2js) as CI would: suites, counts, times, the failure', async () => {
+    const j = await junitConsumer(gateJunit(rec));
+    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    expect(suites.map((s) => s.name)).toEqual(['hibfuzz.gate.base', 'hibfuzz.gate.candidate']);
+    const cand = suites[1];
+    expect(cand).toMatchObject({ tests: 5, failures: 1, skipped: 1, errors: 0 });
+    const names = (cand?.testcase ?? []).map((c) => c.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect((cand?.testcase ?? []).every((c) => c.time === 4)).toBe(true);
+    const failed = cand?.testcase?.find((c) => c.name === 'vm-resume-twice');
+    expect(failed?.failure?.[0]?.message).toContain('ImageResumedAtMostOnce');
   });
 
   it('writes a JSON record without the bulky observations', () => {

@@ -1,4 +1,6 @@
 // KTAP and JUnit reports: produced from per-invariant results and read back by the parsers.
+
+import { parse as junitConsumer } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import { formatJunit, parseXml, type XmlElement } from './junit.ts';
 import { formatKtap, parseKtap } from './ktap.ts';
@@ -90,6 +92,17 @@ describe('JUnit', () => {
     expect(failure?.text).toContain('expected: <all> & "more"');
     expect(find(cases[2] as XmlElement, 'skipped')).toHaveLength(1);
     expect(find(p.root, 'property').find((e) => e.attrs.name === 'note')?.attrs.value).toBe('a<b');
+  });
+
+  it('is read by a JUnit consumer (junit2json, xml2js): one suite, its cases, the failure and the skip', async () => {
+    const j = await junitConsumer(formatJunit(results, { seconds: 1.5, properties: { seed: '42' } }));
+    expect(j).toMatchObject({ tests: 3, failures: 1, skipped: 1 });
+    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    expect(suites.map((s) => s.name)).toEqual(['hibfuzz.model']);
+    const cases = suites[0]?.testcase ?? [];
+    expect(cases.map((c) => c.name)).toEqual(['AbortCopiesNothing', 'EveryPageSavedOnce', 'NosaveNeverSaved']);
+    expect(cases[1]?.failure?.[0]?.message).toBe('EveryPageSavedOnce at step 1: 1 saveable pages missing');
+    expect(cases[2]?.skipped).toHaveLength(1);
   });
 
   it.each([

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as junitConsumer } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import { parseXml } from './junit.ts';
 import type { RealResult } from './real-run.ts';
@@ -114,6 +115,25 @@ describe('suite reports', () => {
     expect(x).toContain('<failure message="boot 2: kernelPanic: Oops" type="finding">');
     expect(x).toContain('<error message="QEMU was killed from outside">');
     expect(x).toMatch(/<testsuite name="hibfuzz.vm.debian-6.12" tests="2" failures="1" errors="1" skipped="0"/);
+  });
+
+  it('is read by a JUnit consumer (junit2json, xml2js): per-kernel suites with their counts and elements', async () => {
+    const j = await junitConsumer(suiteJunit(rs, known));
+    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    const s612 = suites.find((s) => s.name === 'hibfuzz.vm.debian-6.12');
+    expect(s612).toMatchObject({ tests: 2, failures: 1, errors: 1, skipped: 0 });
+    expect(s612?.testcase?.flatMap((c) => c.failure ?? []).map((f) => f.message)).toEqual([
+      'boot 2: kernelPanic: Oops',
+    ]);
+    expect(s612?.testcase?.flatMap((c) => c.error ?? []).map((f) => f.message)).toEqual([
+      'QEMU was killed from outside',
+    ]);
+    expect(
+      suites
+        .flatMap((s) => s.testcase ?? [])
+        .flatMap((c) => c.skipped ?? [])
+        .map((x) => x.message),
+    ).toContain('protocol.compression lz4: no hibernate.compressor');
   });
 
   // The kernel's own KTAP parser, from the linux-source tree the kjump build unpacks (vm/kjump/build.ts).
