@@ -124,7 +124,7 @@ describe('gate reports', () => {
 
   it('is read by a JUnit consumer (junit2json, xml2js) as CI would: suites, counts, times, the failure', async () => {
     const j = await junitConsumer(gateJunit(rec));
-    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    const suites = (j && 'testsuite' in j ? j.testsuite : undefined) ?? [];
     expect(suites.map((s) => s.name)).toEqual(['hibfuzz.gate.base', 'hibfuzz.gate.candidate']);
     const cand = suites[1];
     expect(cand).toMatchObject({ tests: 5, failures: 1, skipped: 1, errors: 0 });

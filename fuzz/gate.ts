@@ -36,13 +36,13 @@ import {
   type RunOptions,
   runGateCases,
 } from './gate-run.ts';
-import { shippedScenarios } from './suite.ts';
+import { selectScenarios, shippedScenarios } from './suite.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export const GATE_USAGE = `  hibfuzz gate --patch FILE... [--source debian-6.12|debian-6.1] | --kernel-tree DIR [--base REV] |
                --kernel BZIMAGE --base-kernel BZIMAGE  [--budget 10m] [--jobs N] [--all] [--ktap F] [--junit F]
-               [--summary F.md] [--json F] [--timings] [--seed S] [--work-dir DIR] [--quiet]
+               [--only SUBSTR]... [--summary F.md] [--json F] [--timings] [--seed S] [--work-dir DIR] [--quiet]
                                    does a kernel patch break hibernation? base vs candidate on every shipped scenario
 `;
 
@@ -129,6 +129,8 @@ interface Values {
   readonly budgetMs: number;
   readonly jobs: number;
   readonly all: boolean;
+  /** shipped scenarios whose file or id contains one of these (none: all) */
+  readonly only: readonly string[];
   readonly ktap?: string;
   readonly junit?: string;
   readonly summary?: string;
@@ -150,6 +152,7 @@ function parseGateArgs(args: readonly string[]): Values {
     budget: { type: 'string' },
     jobs: { type: 'string' },
     all: { type: 'boolean' },
+    only: { type: 'string', multiple: true },
     ktap: { type: 'string' },
     junit: { type: 'string' },
     summary: { type: 'string' },
@@ -181,6 +184,8 @@ function parseGateArgs(args: readonly string[]): Values {
   if (!jobs.ok) fail(jobs.error);
   const seed = parseIntFlag('seed', values.seed ?? '24301', 0, 0xffffffff);
   if (!seed.ok) fail(seed.error);
+  const selected = selectScenarios(shippedScenarios(ROOT), values.only ?? []);
+  if (!selected.ok) fail(`gate: --only ${selected.unmatched}: matches no shipped scenario`);
   return {
     seed: seed.value,
     patches,
@@ -192,6 +197,7 @@ function parseGateArgs(args: readonly string[]): Values {
     budgetMs: budget.value,
     jobs: jobs.value,
     all: values.all === true,
+    only: values.only ?? [],
     ...(values.ktap !== undefined ? { ktap: values.ktap } : {}),
     ...(values.junit !== undefined ? { junit: values.junit } : {}),
     ...(values.summary !== undefined ? { summary: values.summary } : {}),
@@ -209,8 +215,10 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$
 function gateCases(
   touched: readonly string[] | undefined,
   all: boolean,
+  only: readonly string[],
 ): { cases: GateCase[]; kexec: GateRecord['kexec'] } {
-  const shipped = shippedScenarios(ROOT);
+  const picked = selectScenarios(shippedScenarios(ROOT), only);
+  const shipped = picked.ok ? picked.cases : [];
   const kx = all ? true : touched !== undefined && touchesKexec(touched);
   const why = all
     ? '--all'
@@ -293,7 +301,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
     const cache = new BaseCache(join(cacheRoot(io.env), 'gate', 'base-results'), baseId);
     const base: GateSide = { role: 'base', backend: baseB, id: baseId };
     const cand: GateSide = { role: 'candidate', backend: candB, id: candId };
-    const { cases, kexec } = gateCases(built.touched, v.all);
+    const { cases, kexec } = gateCases(built.touched, v.all, v.only);
     io.err(`gate: ${cases.length} scenarios on both kernels, ${v.jobs} at a time; kexec: ${kexec.why}\n`);
     const progress: Pick<RunOptions, 'onResult'> = {
       onResult: (side, r, cached) => {

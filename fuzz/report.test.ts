@@ -97,7 +97,7 @@ describe('JUnit', () => {
   it('is read by a JUnit consumer (junit2json, xml2js): one suite, its cases, the failure and the skip', async () => {
     const j = await junitConsumer(formatJunit(results, { seconds: 1.5, properties: { seed: '42' } }));
     expect(j).toMatchObject({ tests: 3, failures: 1, skipped: 1 });
-    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    const suites = (j && 'testsuite' in j ? j.testsuite : undefined) ?? [];
     expect(suites.map((s) => s.name)).toEqual(['hibfuzz.model']);
     const cases = suites[0]?.testcase ?? [];
     expect(cases.map((c) => c.name)).toEqual(['AbortCopiesNothing', 'EveryPageSavedOnce', 'NosaveNeverSaved']);

@@ -14,6 +14,7 @@ import {
   markdownTable,
   rowOutcome,
   SUITE_KERNELS,
+  selectScenarios,
   shippedScenarios,
   suiteExitCode,
   suiteJunit,
@@ -36,6 +37,19 @@ const row = (scenario: string, spec: string, status: RealResult['status'], reaso
 const known: KnownFinding[] = [
   { scenario: 'a', kernels: ['debian-6.1'], reasons: ['FailureLosesNothing: x', 'differential: step 0'], reason: 'r' },
 ];
+
+describe('--only', () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const all = shippedScenarios(root);
+  it('selects by a substring of the file or the id; none given: every shipped scenario', () => {
+    const r = selectScenarios(all, ['resume-twice', 'vm-clean-cycle-lz4']);
+    expect(r.ok && r.cases.map((c) => c.scenario.id)).toEqual(['vm-clean-cycle-lz4', 'vm-resume-twice']);
+    expect(selectScenarios(all, [])).toEqual({ ok: true, cases: all });
+  });
+  it('refuses a term that selects nothing (a typo must not make an empty, green run)', () => {
+    expect(selectScenarios(all, ['resume-twice', 'resum-twice'])).toEqual({ ok: false, unmatched: 'resum-twice' });
+  });
+});
 
 describe('suite rows', () => {
   it('covers a finding only with exactly its reasons (by prefix), on a listed kernel', () => {
@@ -119,7 +133,7 @@ describe('suite reports', () => {
 
   it('is read by a JUnit consumer (junit2json, xml2js): per-kernel suites with their counts and elements', async () => {
     const j = await junitConsumer(suiteJunit(rs, known));
-    const suites = j !== undefined && 'testsuite' in j ? (j.testsuite ?? []) : [];
+    const suites = (j && 'testsuite' in j ? j.testsuite : undefined) ?? [];
     const s612 = suites.find((s) => s.name === 'hibfuzz.vm.debian-6.12');
     expect(s612).toMatchObject({ tests: 2, failures: 1, errors: 1, skipped: 0 });
     expect(s612?.testcase?.flatMap((c) => c.failure ?? []).map((f) => f.message)).toEqual([

@@ -33,6 +33,20 @@ export function shippedScenarios(root: string): ShippedScenario[] {
 }
 
 /**
+ * The shipped scenarios `--only` selects (a substring of the file or the id, any of them; none: all), or the first
+ * term that selects nothing: a typo must not make an empty run that reads as green.
+ */
+export function selectScenarios(
+  cases: readonly ShippedScenario[],
+  only: readonly string[],
+): { ok: true; cases: ShippedScenario[] } | { ok: false; unmatched: string } {
+  const hit = (o: string, c: ShippedScenario) => c.file.includes(o) || c.scenario.id.includes(o);
+  const unmatched = only.find((o) => !cases.some((c) => hit(o, c)));
+  if (unmatched !== undefined) return { ok: false, unmatched };
+  return { ok: true, cases: cases.filter((c) => only.length === 0 || only.some((o) => hit(o, c))) };
+}
+
+/**
  * A suite row of one protocol on a kernel of the other protocol says nothing: the suite leaves it out (it is
  * unsupported, the reason is the protocol). The patched kjump kernel runs only what its patch is about.
  */

@@ -18,6 +18,7 @@ import {
   markdownTable,
   rowOutcome,
   SUITE_KERNELS,
+  selectScenarios,
   shippedScenarios,
   suiteExitCode,
   suiteJunit,
@@ -121,10 +122,9 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
   if (positionals.length > 0) fail(`vm suite: unexpected argument '${positionals[0]}'`);
   openReports('vm suite', [values.ktap, values.junit, values.markdown, values.json]);
   const kernels = values.kernel ?? [...SUITE_KERNELS];
-  const only = values.only ?? [];
-  const cases = shippedScenarios(ROOT).filter(
-    (c) => only.length === 0 || only.some((o) => c.file.includes(o) || c.scenario.id.includes(o)),
-  );
+  const selected = selectScenarios(shippedScenarios(ROOT), values.only ?? []);
+  if (!selected.ok) fail(`vm suite: --only ${selected.unmatched}: matches no shipped scenario`);
+  const cases = selected.cases;
   const root = values['work-dir'] ?? runRoot(io, 'suite');
   const log = values.quiet ? undefined : (l: string) => io.err(`${l}\n`);
   const results: RealResult[] = [];
