@@ -63,6 +63,15 @@ export const EDGE_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'storage'] as con
 // keep-sorted end
 export type EdgeKind = (typeof EDGE_KINDS)[number];
 
+/**
+ * Shapes beyond one hibernate/resume cycle: bootFirst (a noresume boot before the first hibernation), failThenRetry
+ * (a hibernation failing on an EIO, then another in the same boot), twoCycles (after the first cycle, a write and a
+ * second hibernate/resume).
+ */
+// keep-sorted start
+export const CYCLE_SHAPES = ['bootFirst', 'failThenRetry', 'twoCycles'] as const;
+// keep-sorted end
+
 /** max_size of hibernate_preallocate_memory() before any reclaim, written from the kernel's formula. */
 function halfOfRam(mem: number, nosave: number, pagesForIo: number): number {
   const bitmaps = 2 * Math.ceil(mem / 32768);
@@ -175,6 +184,11 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         bit: fc.integer({ min: 0, max: 31 }),
         abortIndex: fc.nat(),
         mismatch: fc.constantFrom('memory', 'e820', 'kernel'),
+        // several cycles per scenario: state carried across them (epoch, image ids, signatures, slots)
+        cycles: fc.oneof(
+          { weight: 6, arbitrary: fc.constant('one' as const) },
+          { weight: 1, arbitrary: fc.constantFrom(...CYCLE_SHAPES) },
+        ),
       }),
     })
     .map((g): ScenarioInput => {
@@ -282,6 +296,15 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         );
       } else steps.push({ op: 'resume', e820Changed: false });
       if (s.fault === 'twice') steps.push({ op: 'resume', e820Changed: false });
+      const first = steps.findIndex((st) => st.op === 'hibernate');
+      if (s.cycles === 'bootFirst') steps.unshift({ op: 'bootNoresume', writeStoragePages: 0 });
+      if (s.cycles === 'failThenRetry') steps.splice(first, 0, { op: 'hibernate', ioErrorAtWrite: 1 + (s.index % 8) });
+      if (s.cycles === 'twoCycles')
+        steps.push(
+          { op: 'write', kind: 'anon', pages: 1 + (s.index % 16) },
+          { op: 'hibernate' },
+          { op: 'resume', e820Changed: false },
+        );
       return {
         version: 1,
         id: `gen-${g.seed.toString(16)}`,
