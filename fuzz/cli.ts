@@ -9,7 +9,8 @@ import { main } from './main.ts';
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 process.on('uncaughtException', (e) => {
   process.stderr.write(`hibfuzz: ${oneLine(e)}\n`);
-  process.exit(EXIT.ERROR);
+  // a finding already reported (status 1) wins over an error after it
+  process.exit(process.exitCode === EXIT.VIOLATED ? EXIT.VIOLATED : EXIT.ERROR);
 });
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') process.stderr.write(`hibfuzz: cannot write to stdout: ${oneLine(e)}\n`);

@@ -11,7 +11,7 @@ import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
 import { MIN_MEM_MIB as KJUMP_MIN_MEM_MIB } from '../vm/kjump/plan.ts';
 import { MIN_VM_MEM_PAGES } from '../vm/plan.ts';
-import { parseBudget, parseIntFlag, parseShard, parseSize, type Shard } from './args.ts';
+import { parseBudget, parseIntFlag, parseShard, type Shard } from './args.ts';
 import {
   type CampaignProgress,
   type CampaignResult,
@@ -26,7 +26,7 @@ import { exitCodeFor } from './exit-code.ts';
 import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
 import { formatJunit } from './junit.ts';
 import { formatKtap } from './ktap.ts';
-import { gib, type MemoryLimit, memoryBytes, memoryLimit, memoryRefusal } from './memory.ts';
+import { gib, type MemoryLimit, memoryBytes, memoryLimitFlag, memoryRefusal } from './memory.ts';
 import { violationLines } from './replay.ts';
 import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
 import { printScenarioText, stepText } from './text.ts';
@@ -219,9 +219,7 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
         : 3000;
   const shrinkMs = values['shrink-budget'] !== undefined ? value(parseBudget(values['shrink-budget'])) : VM_SHRINK_MS;
   const { parts, plant } = plantParts(values.plant);
-  const limit = memoryLimit(
-    values['max-rss'] !== undefined ? value(parseSize('max-rss', values['max-rss'])) : undefined,
-  );
+  const limit = memoryLimitFlag(values['max-rss']);
   checkReportPaths({ ktap: values.ktap, junit: values.junit });
   const corpusDir = values.corpus ?? 'corpus';
   const replayDirs = values['no-replay'] ? [] : target === 'vm' ? [corpusDir] : [corpusDir, SEEDS_DIR];

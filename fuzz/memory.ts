@@ -10,6 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { Scenario } from '../spec/index.ts';
+import { parseSize } from './args.ts';
+import { value } from './cli-kit.ts';
 
 const BASE_BYTES = 128 * 2 ** 20;
 const MACHINE_BYTES_PER_PAGE = 32;
@@ -93,6 +95,10 @@ export function memoryLimit(maxRss: number | undefined): MemoryLimit {
     cg !== undefined && cg < total ? [cg, 'the cgroup memory limit'] : [total, "this machine's memory"];
   return { bytes: Math.floor(bytes * DEFAULT_SHARE), source: `${DEFAULT_SHARE * 100}% of ${what}, ${gib(bytes)}` };
 }
+
+/** The limit of a command's `--max-rss SIZE` flag (a bad size is a usage error). */
+export const memoryLimitFlag = (maxRss: string | undefined): MemoryLimit =>
+  memoryLimit(maxRss !== undefined ? value(parseSize('max-rss', maxRss)) : undefined);
 
 /** One line when `s` would need more than the limit; undefined when it fits. */
 export function memoryRefusal(s: Scenario, limit: MemoryLimit): string | undefined {

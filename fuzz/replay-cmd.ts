@@ -4,13 +4,13 @@
 import { readFileSync } from 'node:fs';
 import type { ModelRun, Parts } from '../impl/index.ts';
 import { INVARIANT_NAMES, isInvariantName, type Scenario } from '../spec/index.ts';
-import { parseIntFlag, parseSize } from './args.ts';
+import { parseIntFlag } from './args.ts';
 import { fail, type Io, parse, plantParts, value } from './cli-kit.ts';
 import { type FindingRecord, readScenarioFile, scenarioFilesOf, scenarioJson } from './corpus.ts';
 import { exitCodeFor } from './exit-code.ts';
 import { memorySvg, storyLines } from './explain.ts';
 import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
-import { type MemoryLimit, memoryLimit, memoryRefusal } from './memory.ts';
+import { type MemoryLimit, memoryLimitFlag, memoryRefusal } from './memory.ts';
 import { writeFaultRealigner } from './realign.ts';
 import { firstDivergence, replayLines, replayScenario, violationLines } from './replay.ts';
 import { shrinkScenario } from './shrink.ts';
@@ -35,9 +35,6 @@ function mustRun(file: string, parts: Parts, limit: MemoryLimit): { scenario: Sc
   if (!r.ok) fail(r.error);
   return r;
 }
-
-const limitOf = (maxRss: string | undefined) =>
-  memoryLimit(maxRss !== undefined ? value(parseSize('max-rss', maxRss)) : undefined);
 
 /** An output path (`--svg`, `--out`) checked before any work. */
 function checkOutput(flag: string, path: string | undefined): void {
@@ -75,7 +72,7 @@ export function cmdReplay(args: readonly string[], io: Io): number {
   });
   if (positionals.length !== 1) fail('replay: expected one FILE or DIR');
   const { parts, plant } = plantParts(values.plant);
-  const limit = limitOf(values['max-rss']);
+  const limit = memoryLimitFlag(values['max-rss']);
   const path = positionals[0] as string;
   const files = scenarioFilesOf(path);
   if (!files.ok) fail(files.error);
@@ -137,7 +134,7 @@ export function cmdShrink(args: readonly string[], io: Io): number {
     values['max-evals'] !== undefined ? value(parseIntFlag('max-evals', values['max-evals'], 1, 1e7)) : 5000;
   checkOutput('out', values.out);
   const file = positionals[0] as string;
-  const { scenario: s, run: r } = mustRun(file, parts, limitOf(values['max-rss']));
+  const { scenario: s, run: r } = mustRun(file, parts, memoryLimitFlag(values['max-rss']));
   const inv = values.invariant ?? r.judgement.unexpected[0]?.invariant;
   if (inv === undefined || !r.judgement.unexpected.some((v) => v.invariant === inv)) {
     fail(
@@ -174,7 +171,7 @@ export function cmdExplain(args: readonly string[], io: Io): number {
   if (positionals.length !== 1) fail('explain: expected one FILE');
   const { parts } = plantParts(values.plant);
   checkOutput('svg', values.svg);
-  const { run: r } = mustRun(positionals[0] as string, parts, limitOf(values['max-rss']));
+  const { run: r } = mustRun(positionals[0] as string, parts, memoryLimitFlag(values['max-rss']));
   io.out(`${storyLines(r).join('\n')}\n`);
   const error = values.svg !== undefined ? written(io, values.svg, memorySvg(r), 'memory picture:') : undefined;
   return exitCodeFor({
