@@ -6,10 +6,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PLANTS } from '../properties/__fixtures__/plants.ts';
 import { corpusProblems } from './corpus-check.ts';
 import { runCli } from './test-io.ts';
+import { fakeKernel, fakeLab, HAS_BUSYBOX, hibfuzz, removeLabs } from './testdata/fake-qemu/harness.ts';
+
+afterAll(removeLabs);
 
 const ROOT = join(import.meta.dirname ?? '.', '..');
 const BIN = join(ROOT, 'bin', 'hibfuzz.mjs');
@@ -45,6 +48,23 @@ describe('no hang on procfs (item 5)', () => {
     },
     30_000,
   );
+});
+
+describe.skipIf(!HAS_BUSYBOX)('no hang on procfs: vm run --work-dir (item 5; the fake QEMU, nothing boots)', () => {
+  it('vm run --work-dir /proc/forbidden: one line, exit 2, within seconds', async () => {
+    // Arrange
+    const lab = fakeLab();
+    const bz = fakeKernel(join(lab.dir, 'kernel'), '6.1.0-57-amd64', { seed: lab.cache });
+    const file = join(ROOT, 'vm', 'scenarios', 'clean-cycle.json');
+    // Act
+    const r = await hibfuzz(['vm', 'run', file, '--kernel', bz, '--work-dir', '/proc/forbidden', '--quiet'], lab.env, {
+      timeoutMs: 30_000,
+    });
+    // Assert
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^hibfuzz: cannot create directory \/proc\/forbidden\/1-vm-clean-cycle: .*ENOENT/m);
+  }, 60_000);
 });
 
 describe('a corpus that cannot be written (item 4)', () => {
