@@ -11,3 +11,6 @@ export const asSector = (n: number): Sector => n as Sector;
 /** PAGE_SIZE of every profile we model (x86-64). */
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
+/** Kernel's PAGES_FOR_IO (kernel/power/power.h): 4 MiB kept free for I/O while hibernating; impl/ and the real-kernel
+ * prediction (vm/) use this one value. */
+export const PAGES_FOR_IO = 1024;

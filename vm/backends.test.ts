@@ -1,9 +1,6 @@
 // The backend registry's support decisions without a kernel: which kernel runs which protocol, and why not.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { fakeKernel } from '../fuzz/testdata/fake-qemu/harness.ts';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario } from '../spec/index.ts';
 import type { KernelIdentity } from './backend.ts';
 import { openBackend } from './backends.ts';
@@ -51,21 +48,5 @@ describe('kexec scenarios on a kernel given as a path', () => {
       ok: false,
       reason: expect.stringMatching(/runs on kjump-6\.12/),
     });
-  });
-});
-
-describe('a kernel given a guest baseline', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-backends-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it("is predicted with it and never calibrated (the gate gives the candidate the base kernel's)", async () => {
-    // Arrange: a synthetic bzImage no QEMU could boot: a calibration run would fail
-    const bz = fakeKernel(join(dir, 'cand'), '6.12.117-gate');
-    const baseline = { slab: 14000, zero: 2700, source: "the base kernel's (calibration run)" };
-    // Act
-    const id = await openBackend(bz, { baseline }).identity();
-    // Assert
-    expect(id.baseline).toEqual(baseline);
-    expect(id.line).toBe('6.12');
   });
 });

@@ -2,7 +2,7 @@
 //   debian-6.1, debian-6.12   swsusp on Debian's linux-image-*-amd64-unsigned (vm/run.ts)
 //   kjump-6.12[-patched]      the 2007 protocol on the kexec-jump kernel built from linux-source-6.12 (vm/kjump/)
 //   PATH/bzImage              swsusp on a kernel built elsewhere (a gate build, a user's tree), modules optional
-import { PAGES_FOR_IO } from '../impl/power/power.ts';
+import { PAGES_FOR_IO } from '../spec/brand.ts';
 import type { KernelLine, Scenario } from '../spec/index.ts';
 import type {
   Backend,

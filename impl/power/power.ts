@@ -1,5 +1,6 @@
 // Constants and kernel profiles of the reference implementation. Mirrors kernel/power/power.h (SF_* flags,
 // PAGES_FOR_IO, MAP_PAGE_ENTRIES) and records the 6.1 / 6.12 differences as named profiles.
+import { PAGES_FOR_IO } from '../../spec/brand.ts';
 import type { Scenario } from '../../spec/index.ts';
 
 /** Swap map entries per map page (PAGE_SIZE / sizeof(sector_t) - 1) and PFNs per metadata page (PAGE_SIZE /
@@ -9,8 +10,8 @@ export { MAP_PAGE_ENTRIES, PFNS_PER_META } from '../../spec/index.ts';
 export const PBES_PER_LINKED_PAGE = 170;
 /** Safe frames the arch restore needs besides PBE pages: relocated code + temporary page tables (x86-64). */
 export const RESTORE_CODE_FRAMES = 5;
-/** Kernel's PAGES_FOR_IO: 4 MiB. */
-export const PAGES_FOR_IO = 1024;
+/** Kernel's PAGES_FOR_IO: 4 MiB, defined once in spec/ (the real-kernel prediction uses it too). */
+export { PAGES_FOR_IO };
 /** Kernel's SPARE_PAGES (reserved_size default 1 MiB). */
 export const SPARE_PAGES = 256;
 

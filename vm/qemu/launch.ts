@@ -14,7 +14,7 @@
 // Who ended QEMU is part of the result: `signal.byHost` is true only when this module sent the signal (timeout,
 // kill(), the SIGINT/SIGTERM/exit handlers); a QEMU killed by anyone else is `byHost: false`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, createWriteStream, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, openSync, readSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ExitInfo } from '../console/classify.ts';
@@ -107,6 +107,46 @@ function untrack(child: ChildProcess): void {
   if (live.delete(child) && live.size === 0) unhook();
 }
 
+/** How often the console file is read for new lines while QEMU runs. */
+const SERIAL_POLL_MS = 20;
+
+/**
+ * The console (ttyS0, QEMU's stdout) goes to a regular file, never to a pipe or socket: QEMU's serial device drops a
+ * character when its backend stays busy, and a kernel printk does not wait long for the UART (8250
+ * wait_for_xmitr), so a host slow to read (two guests in one event loop, a loaded CI machine) lost console text
+ * (a torn memory map, a torn "reboot: Power down"). A file never says "busy". The host reads it as it grows; the
+ * file is removed at exit (the boot's log holds every line).
+ */
+function openSerial(path: string): { qemuFd: number; readFd: number; read: () => string; close: () => void } {
+  let qemuFd: number;
+  let readFd: number;
+  try {
+    qemuFd = openSync(path, 'w');
+    readFd = openSync(path, 'r');
+  } catch (e) {
+    throw new InfraError(`console file ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  const buf = Buffer.alloc(1 << 16);
+  let pos = 0;
+  let open = true;
+  const read = (): string => {
+    if (!open) return '';
+    let text = '';
+    for (let n = readSync(readFd, buf, 0, buf.length, pos); n > 0; n = readSync(readFd, buf, 0, buf.length, pos)) {
+      pos += n;
+      text += buf.toString('latin1', 0, n);
+    }
+    return text;
+  };
+  const close = () => {
+    if (!open) return;
+    open = false;
+    closeSync(readFd);
+    rmSync(path, { force: true });
+  };
+  return { qemuFd, readFd, read, close };
+}
+
 /** Open the incoming VM state for QEMU (handed over as fd INCOMING_FD); InfraError naming the path. */
 function openIncoming(config: QemuConfig): number | undefined {
   if (config.incoming === undefined) return undefined;
@@ -132,8 +172,9 @@ export function launchQemu(
     throw new InfraError(bin === DEFAULT_QEMU ? `no ${bin} in PATH (run vm/setup.sh)` : `no executable ${bin}`);
   }
   const [wrapper, ...wrapperArgs] = deathSignalPrefix();
+  const serial = openSerial(`${opts.logPath}.serial`);
   const stateFd = openIncoming(config);
-  const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', 'pipe', 'pipe'];
+  const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', serial.qemuFd, 'pipe'];
   while (stdio.length <= AGENT_FD) stdio.push('ignore');
   if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
   stdio[AGENT_FD] = 'pipe';
@@ -146,12 +187,13 @@ export function launchQemu(
         : spawn(wrapper, [...wrapperArgs, resolved, ...args], { stdio });
   } finally {
     if (stateFd !== undefined) closeSync(stateFd); // QEMU has its own copy
+    closeSync(serial.qemuFd);
   }
   const stdin = child.stdin;
-  const stdout = child.stdout;
   const stderr = child.stderr;
   const agent = child.stdio[AGENT_FD] as Readable | null | undefined;
-  if (stdin === null || stdout === null || stderr === null || agent == null) {
+  if (stdin === null || stderr === null || agent == null) {
+    closeSync(serial.readFd);
     throw new InfraError('QEMU spawned without stdio pipes');
   }
   stdin.on('error', () => {}); // QEMU gone: nothing to type into
@@ -190,10 +232,21 @@ export function launchQemu(
   const so = { rest: '' };
   const se = { rest: '' };
   const ag = { rest: '' };
-  stdout.setEncoding('latin1').on('data', (c: string) => feed(so, c));
-  stderr.setEncoding('latin1').on('data', (c: string) => feed(se, c));
+  // the console so far before any other stream's lines: they come in the order the guest wrote them
+  const readSerial = () => {
+    const c = serial.read();
+    if (c !== '') feed(so, c);
+  };
+  const poll = setInterval(readSerial, SERIAL_POLL_MS);
+  stderr.setEncoding('latin1').on('data', (c: string) => {
+    readSerial();
+    feed(se, c);
+  });
   agent.on('error', () => {}); // QEMU gone: the channel ends with it
-  agent.setEncoding('latin1').on('data', (c: string) => feed(ag, c));
+  agent.setEncoding('latin1').on('data', (c: string) => {
+    readSerial();
+    feed(ag, c);
+  });
   const timer = setTimeout(() => {
     timedOut = true;
     hostKill();
@@ -202,7 +255,10 @@ export function launchQemu(
     const finish = () => {
       ended = true;
       clearTimeout(timer);
+      clearInterval(poll);
       untrack(child);
+      readSerial();
+      serial.close();
     };
     child.on('error', (e) => {
       finish();
