@@ -11,7 +11,7 @@
  *                     elision), an all-zero page is listed with bit 63 set (ENCODED_PFN_ZERO_FLAG) and has no data page.
  *   page arec_page .. A's record of its tagged pages (struct kj_arec + u64 PFNs), written by A before the jump.
  *
- * Every result line on the console is "HIBFUZZ {json}".
+ * Every result line on stdout (the agent channel ttyS1, or the console; init.sh) is "HIBFUZZ {json}".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +33,18 @@
 #include <unistd.h>
 #include <linux/kexec.h>
 #include <linux/reboot.h>
+#include <termios.h>
+
+/*
+ * stdout is the agent channel ttyS1 when init.sh found it (no kernel message shares that port). Each event leaves the
+ * UART before the program goes on: a line still queued in the tty when devices suspend for a jump or the machine
+ * powers off would come late or never.
+ */
+static void flush_events(void)
+{
+	fflush(stdout);
+	tcdrain(1);
+}
 
 #define PG 4096UL
 #define TAG_MAGIC 0x4741544a4b464248ULL  /* "HBFKJTAG" */
@@ -81,7 +93,7 @@ static double now_s(void) {
 
 static void die(const char *what) {
 	printf("HIBFUZZ {\"ev\":\"error\",\"what\":\"%s\",\"errno\":%d,\"msg\":\"%s\"}\n", what, errno, strerror(errno));
-	fflush(stdout);
+	flush_events();
 	exit(1);
 }
 
@@ -294,7 +306,7 @@ static int cmd_hold(int argc, char **argv) {
 	       ",\"ranges\":%" PRIu64 ",\"inRegion\":%" PRIu64 ",\"minPfn\":%" PRIu64 ",\"maxPfn\":%" PRIu64
 	       ",\"arecPage\":%" PRIu64 ",\"s\":%.3f}\n",
 	       n, lpfn[0] * PG, lpages, nent, in_region, sorted_min, sorted_max, arec_page, now_s() - t0);
-	fflush(stdout);
+	flush_events();
 	while (!got_usr1) pause();
 	/* After the jump back (or a cold-boot resume): every tagged page intact, at the same PFN. */
 	uint64_t corrupt = 0, moved = 0, first_bad = ~0ULL, corrupt_outside = 0;
@@ -317,7 +329,7 @@ static int cmd_hold(int argc, char **argv) {
 	       ",\"inRegion\":%" PRIu64 ",\"corruptOutside\":%" PRIu64 ",\"listCorrupt\":%" PRIu64 ",\"zeroChecked\":%" PRIu64 ",\"zeroCorrupt\":%" PRIu64
 	       ",\"firstBad\":%" PRId64 "}\n",
 	       n, corrupt, moved, in_region, corrupt_outside, lcorrupt, nz, zcorrupt, first_bad == ~0ULL ? (int64_t)-1 : (int64_t)first_bad);
-	fflush(stdout);
+	flush_events();
 	return corrupt || zcorrupt ? 1 : 0;
 }
 
@@ -449,7 +461,7 @@ static int cmd_save(int argc, char **argv) {
 	uint64_t limit = (uint64_t)dsize / PG - AREC_PAGES;
 	if (1 + stream > limit) {
 		printf("HIBFUZZ {\"ev\":\"b-nospace\",\"need\":%" PRIu64 ",\"have\":%" PRIu64 "}\n", 1 + stream, limit);
-		fflush(stdout);
+		flush_events();
 		return 3;
 	}
 	/* Invalidate any old header first: the image is committed only by the final header write. */
@@ -482,7 +494,7 @@ static int cmd_save(int argc, char **argv) {
 				/* Injected power loss: what reached the disk stays, nothing is committed, no sync. */
 				wflush(&wb);
 				printf("HIBFUZZ {\"ev\":\"b-powerloss\",\"writes\":%" PRId64 "}\n", 1 + (int64_t)written_meta + data_written);
-				fflush(stdout);
+				flush_events();
 				reboot(LINUX_REBOOT_CMD_POWER_OFF);
 			}
 			/* Stream writes are counted as for the power loss (info page, meta pages, data pages, from 0): an EIO
@@ -491,7 +503,7 @@ static int cmd_save(int argc, char **argv) {
 				/* Injected EIO: B gives up before committing; the header stays invalid. */
 				wflush(&wb);
 				printf("HIBFUZZ {\"ev\":\"b-eio\",\"at\":%" PRId64 "}\n", 1 + (int64_t)written_meta + data_written);
-				fflush(stdout);
+				flush_events();
 				close(fd);
 				return 5;
 			}
@@ -519,7 +531,7 @@ static int cmd_save(int argc, char **argv) {
 	       ",\"listPages\":%" PRIu64 ",\"ranges\":%" PRIu64 ",\"mapS\":%.3f,\"dataS\":%.3f,\"s\":%.3f,\"mib\":%.1f}\n",
 	       nzero, ndata, written_meta, stream, stream + 1, lost, via_map, mapped, first_dest, last_dest, tag_ok_n, tag_bad,
 	       lpages, nranges, t_map - t0, t_data - t_map, t1 - t0, stream * PG / 1048576.0);
-	fflush(stdout);
+	flush_events();
 	return lost ? 4 : 0;
 }
 
@@ -535,15 +547,15 @@ static int jumpback(uint64_t entry, int go, uint64_t seg_at) {
 	long r = syscall(SYS_kexec_load, entry, 1UL, &seg, (unsigned long)KEXEC_PRESERVE_CONTEXT);
 	if (r) die("kexec_load jumpback");
 	printf("HIBFUZZ {\"ev\":\"jumpback-loaded\",\"entry\":%" PRIu64 ",\"s\":%.3f}\n", entry, now_s() - t0);
-	fflush(stdout);
+	flush_events();
 	if (!go) return 0;
 	sync();
 	printf("HIBFUZZ {\"ev\":\"jump\"}\n");
-	fflush(stdout);
+	flush_events();
 	r = reboot(LINUX_REBOOT_CMD_KEXEC);
 	/* Only reached if A jumps to us again, or the jump failed. */
 	printf("HIBFUZZ {\"ev\":\"jump-returned\",\"r\":%ld,\"errno\":%d}\n", r, errno);
-	fflush(stdout);
+	flush_events();
 	return 1;
 }
 
@@ -576,7 +588,7 @@ static int cmd_restore(int argc, char **argv) {
 	memcpy(&h, hpage, sizeof h);
 	if (h.magic != IMG_MAGIC) {
 		printf("HIBFUZZ {\"ev\":\"c-noimage\",\"stale\":%d}\n", h.magic == STALE_MAGIC);
-		fflush(stdout);
+		flush_events();
 		return 3;
 	}
 	static char cmd[4096];
@@ -612,7 +624,7 @@ static int cmd_restore(int argc, char **argv) {
 	double t_check = now_s();
 	if (sum != h.sum64 || !ascending) {
 		printf("HIBFUZZ {\"ev\":\"c-refused\",\"reason\":\"%s\"}\n", sum != h.sum64 ? "crcMismatch" : "badHeader");
-		fflush(stdout);
+		flush_events();
 		return 4;
 	}
 	/* Pass 2: write A's pages outside C's RAM in place (zero-flagged entries are cleared). */
@@ -642,7 +654,7 @@ static int cmd_restore(int argc, char **argv) {
 	printf("HIBFUZZ {\"ev\":\"c-restored\",\"restored\":%" PRIu64 ",\"zeroed\":%" PRIu64 ",\"inRegion\":%" PRIu64 ",\"checkS\":%.3f,\"s\":%.3f,"
 	       "\"entry\":%" PRIu64 "}\n",
 	       restored, zeroed, skipped, t_check - t0, now_s() - t0, h.jump_back_entry);
-	fflush(stdout);
+	flush_events();
 	return jumpback(h.jump_back_entry, go, 0);
 }
 
@@ -674,7 +686,7 @@ static int cmd_diskinfo(int argc, char **argv) {
 	printf("HIBFUZZ {\"ev\":\"disk\",\"readBytes\":%" PRIu64 ",\"committed\":%d,\"dataPages\":%" PRIu64
 	       ",\"markedStale\":%d,\"s\":%.3f}\n",
 	       got, committed, committed ? h.data_pages : 0, stale && committed, now_s() - t0);
-	fflush(stdout);
+	flush_events();
 	return 0;
 }
 

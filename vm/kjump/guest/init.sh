@@ -1,13 +1,17 @@
 #!/bin/busybox sh
 # kjump guest /init for all three roles: a (original kernel), b (save kernel, kexec'd with preserve-context), c (cold-boot restore).
-# Every result is one "HIBFUZZ {json}" console line; the agent (vm/kjump/run.ts) timestamps them on arrival.
+# Every result is one "HIBFUZZ {json}" line on stdout, the agent channel ttyS1 when the kernel has that port (no kernel
+# message shares it, vm/qemu/args.ts), else the console; the host (vm/kjump/run.ts) timestamps them on arrival.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
+if : 2>/dev/null >/dev/ttyS1; then stty -F /dev/ttyS1 raw 2>/dev/null; exec >/dev/ttyS1; fi
+# every event out of the UART (busybox stty sets the mode with TCSADRAIN) before a jump or a power-off
+drain() { stty -F /dev/ttyS1 raw 2>/dev/null || :; }
 arg() { v=$2; for w in $(cat /proc/cmdline); do case "$w" in "$1"=*) v="${w#*=}" ;; esac; done; echo "$v"; }
-ev() { echo "HIBFUZZ {\"ev\":\"$1\",\"up\":$(cut -d' ' -f1 /proc/uptime)$2}"; }
+ev() { echo "HIBFUZZ {\"ev\":\"$1\",\"up\":$(cut -d' ' -f1 /proc/uptime)$2}"; drain; }
 halt_now() { ev "$1-halt"; sync; poweroff -f; sleep 5; echo o >/proc/sysrq-trigger; }
 role=$(arg hibkj.role a)
 dev=$(arg hibkj.dev /dev/vda)
