@@ -23,4 +23,9 @@ describe('exitCodeFor', () => {
   it('never hides a finding behind a later infrastructure error', () => {
     expect(exitCodeFor({ infraError: 'disk full', findings: 1 })).toBe(1);
   });
+
+  it('is 2 when an input was not run (never "all held"), unless a violation was found', () => {
+    expect(exitCodeFor({ findings: 0, notRun: 1 })).toBe(2);
+    expect(exitCodeFor({ findings: 1, notRun: 3 })).toBe(1);
+  });
 });

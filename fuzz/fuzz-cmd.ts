@@ -125,8 +125,11 @@ function checkReportPaths(paths: { readonly ktap: string | undefined; readonly j
   if (given.filter(([, p]) => p === STDOUT).length > 1) fail('--ktap and --junit cannot both write to stdout (-)');
 }
 
-/** The largest scenarios the generator makes (a few hibernate/resume steps, swap a little larger than memory). */
-const GENERATED_SNAPSHOT_STEPS = 4;
+/**
+ * The largest scenarios the generator makes (properties/arbitraries/scenario.ts): at most six hibernate, resume or
+ * noresume steps (a stale-image boot, a second resume, a second cycle), swap a little larger than memory.
+ */
+const GENERATED_SNAPSHOT_STEPS = 6;
 const GENERATED_STORAGE_SLACK = 2200;
 
 /** Refuse a campaign whose generated or replayed scenarios would need more memory than the limit. */
