@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario } from '../spec/index.ts';
 import type { KernelIdentity } from './backend.ts';
-import { openBackend } from './backends.ts';
+import { GUEST_BASELINE, guestModelScenario, openBackend, SWAPFILE_GUEST_EXTRA } from './backends.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 function shipped(path: string): Scenario {
@@ -48,5 +48,27 @@ describe('kexec scenarios on a kernel given as a path', () => {
       ok: false,
       reason: expect.stringMatching(/runs on kjump-6\.12/),
     });
+  });
+});
+
+describe('the swap-file target', () => {
+  const file = shipped('vm/scenarios/swapfile-clean-cycle.json');
+
+  it('is predicted with the filesystem memory the swap-file guest measurably saves, per line', () => {
+    const part = guestModelScenario(
+      { ...file, storage: { kind: 'swapPartition', pages: 65536, offset: 0, keyAtResume: 'same' } },
+      '6.1',
+    );
+    const onFile = guestModelScenario(file, '6.1');
+    expect(onFile.workload.slab - part.workload.slab).toBe(SWAPFILE_GUEST_EXTRA['6.1']);
+    expect(
+      guestModelScenario(file, '6.12').workload.slab - GUEST_BASELINE['6.12'].slab - GUEST_BASELINE['6.12'].zero,
+    ).toBe(SWAPFILE_GUEST_EXTRA['6.12']);
+  });
+
+  it('is unsupported, with the reason, on a kernel given as a path', () => {
+    const r = openBackend('/builds/gate/bzImage').supports(file, identity(['hibernation', 'lzo']));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(/storage.kind swapFile: .* measured on debian-6.1 and debian-6.12 only/);
   });
 });

@@ -15,6 +15,17 @@ const run = promisify(execFile);
 export const GUEST_MODULE_ROOTS = ['virtio_pci', 'virtio_blk'] as const;
 /** Loaded when the kernel has them as modules: lz4 (crypto API) for `hibernate.compressor=lz4` on 6.9+. */
 export const OPTIONAL_MODULE_ROOTS = ['lz4'] as const;
+/**
+ * The swap-file target's filesystem (vm/swapfile.ts): ext4 (which mounts ext2) and the crc32c it asks the crypto API
+ * for at mount (crc32c-intel needs SSE4.2, which TCG's CPU lacks). In their own directory, loaded by init.sh only
+ * when the boot makes the filesystem, and removed from the rootfs after loading (their pages are freed).
+ */
+export const FS_MODULE_ROOTS = ['crc32c_generic', 'ext4'] as const;
+
+export interface InitramfsOptions {
+  /** add the filesystem modules (FS_MODULE_ROOTS) under /modules-fs: another initramfs (its own hash) */
+  readonly fs?: boolean;
+}
 
 const AGENT_SRC = new URL('./guest/agent.c', import.meta.url).pathname;
 const INIT_SRC = new URL('./guest/init.sh', import.meta.url).pathname;
@@ -152,12 +163,17 @@ async function readModule(path: string): Promise<Buffer> {
  * The initramfs for a kernel (its virtio modules), cached under `<cache>/initramfs/<hash>.cpio.gz` where the hash
  * covers every byte that goes in. Returns the path.
  */
-export async function buildInitramfs(kernel: Kernel, cacheDir = cacheRoot()): Promise<string> {
+export async function buildInitramfs(
+  kernel: Kernel,
+  cacheDir = cacheRoot(),
+  opts: InitramfsOptions = {},
+): Promise<string> {
   const agent = readFileSync(await buildAgent(cacheDir));
   if (!existsSync(BUSYBOX)) throw new InfraError(`initramfs: ${BUSYBOX} missing (run vm/setup.sh)`);
   const busybox = readFileSync(BUSYBOX);
   const init = readFileSync(INIT_SRC);
   const mods: { name: string; data: Buffer }[] = [];
+  const fsMods: { name: string; data: Buffer }[] = [];
   if (kernel.modulesDir !== undefined) {
     const dep = readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8');
     const builtinPath = join(kernel.modulesDir, 'modules.builtin');
@@ -168,10 +184,20 @@ export async function buildInitramfs(kernel: Kernel, cacheDir = cacheRoot()): Pr
     order.push(...optional);
     for (const p of order)
       mods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
+    if (opts.fs === true) {
+      const fs = moduleLoadOrder(dep, builtin, FS_MODULE_ROOTS);
+      if (fs.missing.length > 0)
+        throw new InfraError(`initramfs: ${kernel.spec} lacks modules ${fs.missing.join(', ')}`);
+      for (const p of fs.order.filter((q) => !order.includes(q)))
+        fsMods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
+    }
+  } else if (opts.fs === true) {
+    throw new InfraError(`initramfs: ${kernel.spec} has no modules tree: the swap file's ext4 cannot be loaded`);
   }
   const h = createHash('sha256');
   for (const b of [agent, busybox, init]) h.update(b);
   for (const m of mods) h.update(m.name).update(m.data);
+  for (const m of fsMods) h.update(`fs/${m.name}`).update(m.data);
   const hash = h.digest('hex').slice(0, 16);
   const out = join(cacheDir, 'initramfs', `${hash}.cpio.gz`);
   if (existsSync(out)) return out;
@@ -186,6 +212,13 @@ export async function buildInitramfs(kernel: Kernel, cacheDir = cacheRoot()): Pr
     fileEntry('agent', agent, 0o755),
     fileEntry('modules.order', Buffer.from(mods.map((m) => `${m.name}\n`).join(''))),
     ...mods.map((m) => fileEntry(`modules/${m.name}`, m.data)),
+    ...(fsMods.length === 0
+      ? []
+      : [
+          dirEntry('modules-fs'),
+          fileEntry('modules-fs.order', Buffer.from(fsMods.map((m) => `${m.name}\n`).join(''))),
+          ...fsMods.map((m) => fileEntry(`modules-fs/${m.name}`, m.data)),
+        ]),
   ];
   const tmp = `${out}.tmp-${process.pid}`;
   writeFileSync(tmp, gzipSync(writeNewc(entries), { level: 1 }));

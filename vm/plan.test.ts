@@ -43,7 +43,7 @@ describe('vmSupports', () => {
   it.each<[string, Partial<ScenarioInput>, RegExp]>([
     ['kexec', { protocol: { kind: 'kexec' } }, /kexec/],
     ['tiny memory', { machine: { memPages: MIN_VM_MEM_PAGES - 1 }, workload: {} }, /too small/],
-    ['swap file', { storage: { kind: 'swapFile', pages: 100 } }, /swapPartition/],
+    ['swap file at page 0', { storage: { kind: 'swapFile', pages: 100 } }, /swap file's header at page 10/],
     ['dma', { workload: { dma: 5 } }, /dma/],
     ['workload too big', { workload: { anon: 131072 - 1000 } }, /exceed/],
     ['page-cache write', { steps: [{ op: 'write', kind: 'pageCacheDirty', pages: 1 }] }, /anon pages only/],

@@ -3,6 +3,7 @@
 import { PAGE_SIZE, PAGES_FOR_IO } from '../spec/brand.ts';
 import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
 import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
+import { SWAPFILE_MIN_PAGES, SWAPFILE_OFFSET, swapFilePages } from './swapfile.ts';
 
 /** Smallest guest a Debian kernel + our initramfs boots and hibernates in (96 MiB). */
 export const MIN_VM_MEM_PAGES = 96 * 256;
@@ -20,8 +21,8 @@ export function vmSupports(s: Scenario): Support {
     return no(`machine.memPages ${s.machine.memPages} < ${MIN_VM_MEM_PAGES} (96 MiB): too small for a real kernel`);
   }
   if ((s.machine.e820 ?? []).length > 0) return no('machine.e820: QEMU firmware decides the memory map');
-  if (s.storage.kind !== 'swapPartition') return no(`storage.kind ${s.storage.kind}: only swapPartition is supported`);
-  if (s.storage.offset !== 0) return no('storage.offset: a swap partition has its header at page 0');
+  const storage = storageSupport(s);
+  if (!storage.ok) return storage;
   const p = s.protocol;
   if (p.interface === 'uswsusp' && p.compression !== 'none') {
     return no(`protocol.compression ${p.compression}: the agent writes a uswsusp image uncompressed (set "none")`);
@@ -53,6 +54,36 @@ export function vmSupports(s: Scenario): Support {
     }
   }
   return { ok: true };
+}
+
+/** The storage targets the runner builds: a swap partition (header at page 0) and a swap file on ext4 (swapfile.ts). */
+export function storageSupport(s: Scenario): Support {
+  const st = s.storage;
+  switch (st.kind) {
+    case 'swapPartition':
+      return st.offset === 0 ? { ok: true } : no('storage.offset: a swap partition has its header at page 0');
+    case 'swapFile': {
+      if (st.offset !== SWAPFILE_OFFSET) {
+        return no(
+          `storage.offset ${st.offset}: the guest's filesystem puts the swap file's header at page ${SWAPFILE_OFFSET} (its first free block; vm/swapfile.ts)`,
+        );
+      }
+      if (swapFilePages(st) < SWAPFILE_MIN_PAGES) {
+        return no(`storage.pages ${st.pages}: a swap file needs ${SWAPFILE_MIN_PAGES} pages after the offset`);
+      }
+      const i = s.steps.findIndex((x) => x.op === 'bootNoresume' && x.writeStoragePages > 0);
+      if (i >= 0) {
+        return no(
+          `steps[${i}].writeStoragePages: the model writes the device's first pages, which on a swap file are the filesystem's`,
+        );
+      }
+      return { ok: true };
+    }
+    case 'dmCrypt':
+      return no('storage.kind dmCrypt: the swsusp runner builds no dm-crypt volume (no cryptsetup in the guest)');
+    case 'fuseFile':
+      return no('storage.kind fuseFile: the swsusp runner builds no FUSE filesystem (no daemon in the guest)');
+  }
 }
 
 /** FNV-1a 32-bit of the scenario id: the tag every agent page carries. */
@@ -128,11 +159,15 @@ export function kernelCmdline(
   // no_timer_check: under TCG on a loaded host the IO-APIC timer check can time out and panic ("IO-APIC + timer
   // doesn't work!", seen in a campaign): the host's slowness, not the kernel's behaviour under test
   const words = ['console=ttyS0', 'panic=-1', 'ignore_loglevel', 'no_console_suspend', 'oops=panic', 'no_timer_check'];
+  // a swap file: its header's page (resume_offset, every boot) and, at the first boot, its size (init.sh makes it)
+  const file = s.storage.kind === 'swapFile';
+  if (file) words.push(`hibfuzz.resumeoffset=${s.storage.offset}`);
   if (role === 'first') {
     if (s.protocol.kind === 'swsusp' && s.protocol.compression === 'none') words.push('hibernate=nocompress');
     // lz4 is a module in Debian's kernels: init loads it, then selects it (/sys/module/hibernate/parameters/
     // compressor, 6.9+; a 6.1 kernel has no such parameter and keeps LZO, as the model's 6.1 profile predicts)
     if (s.protocol.kind === 'swsusp' && s.protocol.compression === 'lz4') words.push('hibfuzz.compressor=lz4');
+    if (file) words.push(`hibfuzz.swapfile=${swapFilePages(s.storage)}`);
     words.push('hibfuzz.boot=first');
     if (opts.wait === true) words.push('hibfuzz.wait=1');
     else words.push(...agentWords(s));

@@ -26,6 +26,7 @@ import { debianLineOf, scenarioIdHash, vmSupports } from './plan.ts';
 import { chooseAccel } from './qemu/accel.ts';
 import type { Accel } from './qemu/args.ts';
 import { type BootFacts, hibernateOutcome, resumeOutcome, type SystemState, writeOutcome } from './steps.ts';
+import { type SwapFileReport, swapFileDiskPages, swapFileMismatch, swapFileReport } from './swapfile.ts';
 
 export interface VmRunOptions {
   /** `debian-6.1`, `debian-6.12` or a kernel path (kernels.ts) */
@@ -127,11 +128,16 @@ class SwsuspRun {
   /** write sizes the original system ran so far (the agent's page generations) */
   #writes: number[] = [];
   #cycles = 0;
+  /** the disk's size in pages: the model's device, or larger for a swap file (swapfile.ts) */
+  readonly #diskPages: number;
+  /** storage.kind swapFile: the swap file the first boot made (its extents on the disk) */
+  #swapFile: SwapFileReport | undefined;
 
   constructor(s: Scenario, opts: VmRunOptions) {
     this.#s = s;
     this.#opts = opts;
     this.#disk = join(opts.workDir, 'disk.img');
+    this.#diskPages = s.storage.kind === 'swapFile' ? swapFileDiskPages(s.storage.pages) : s.storage.pages;
   }
 
   async run(): Promise<VmRunResult> {
@@ -139,7 +145,7 @@ class SwsuspRun {
     const first = await this.#prepared(this.#opts.kernel);
     mkdirSync(this.#opts.workDir, { recursive: true });
     const fd = openSync(this.#disk, 'w');
-    ftruncateSync(fd, this.#s.storage.pages * PAGE_SIZE);
+    ftruncateSync(fd, this.#diskPages * PAGE_SIZE);
     closeSync(fd);
     const accel =
       this.#opts.accel ?? (await chooseAccel({ kernel: first.kernel.bzImage, initrd: first.initrd, disk: this.#disk }));
@@ -168,7 +174,8 @@ class SwsuspRun {
     if (k === undefined) {
       const files = spec === this.#opts.kernel ? (this.#opts.kernelFiles ?? {}) : {};
       const kernel = await resolveKernel(spec, { log: this.#opts.log ?? (() => {}), ...files });
-      k = { kernel, initrd: await buildInitramfs(kernel) };
+      const fs = this.#s.storage.kind === 'swapFile';
+      k = { kernel, initrd: await buildInitramfs(kernel, undefined, { fs }) };
       this.#kernels.set(spec, k);
     }
     return k;
@@ -277,6 +284,7 @@ class SwsuspRun {
       seconds: r.durationMs / 1000,
     });
     if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
+    if (role === 'first') this.#checkSwapFile(r.fullConsole);
     // the original system went down in this boot (its last hibernation did not return): check the image it left
     const evs = r.events.map((e) => e.ev);
     const down = evs.lastIndexOf('hibernating') > evs.lastIndexOf('hibernateReturned');
@@ -311,13 +319,31 @@ class SwsuspRun {
     };
   }
 
+  /**
+   * A swap file: the first boot's report must be the scenario's file (header at storage.offset, its size), else the
+   * run is not the scenario's and the runner says so (never a substitute).
+   */
+  #checkSwapFile(console: string): void {
+    if (this.#s.storage.kind !== 'swapFile' || this.#swapFile !== undefined) return;
+    const r = swapFileReport(console);
+    if (r === undefined)
+      throw new InfraError('the guest made no swap file (no swapFile event: see the first boot log)');
+    const bad = swapFileMismatch(r, this.#s.storage);
+    if (bad !== undefined) throw new InfraError(`swap file: ${bad}`);
+    this.#swapFile = r;
+    this.#opts.log?.(`swap file: header at disk page ${r.header}, ${r.extents.length} extents`);
+  }
+
   /** The disk now: signed?, and a signed image checked against the guest's RAM (and the agent's pages). */
   #read(console: string, agent: AgentPages | undefined): StorageRead {
     // the first boot's map (unknown when its console tore a line: then no PFN is judged nosave)
     const ram = this.#ram ?? parseE820Ram(console);
+    // during the first boot (hibernateReturned) the report is in its console so far; #checkSwapFile judges it after
+    const file = this.#swapFile ?? (this.#s.storage.kind === 'swapFile' ? swapFileReport(console) : undefined);
     return readStorage(this.#disk, {
-      devicePages: this.#s.storage.pages,
+      devicePages: this.#diskPages,
       resumeOffset: this.#s.storage.offset,
+      ...(file === undefined ? {} : { file: file.extents }),
       check: { ram, ...(agent === undefined ? {} : { agent }) },
     });
   }
@@ -334,7 +360,7 @@ class SwsuspRun {
     const r = corruptImagePage(
       dev,
       { region: st.region, index: st.index, bit: st.bit },
-      { devicePages: this.#s.storage.pages },
+      { devicePages: this.#diskPages, resumeOffset: this.#s.storage.offset },
     );
     if (!r.ok) return false;
     const { hit } = r;

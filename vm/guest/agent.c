@@ -64,7 +64,7 @@ static void emit(const char *fmt, ...) {
    * Each event leaves the UART before the agent goes on (tcdrain): the host arms a fault on `hibernating`, and an
    * event still queued in the tty when devices suspend or the machine powers off would come late or never.
    */
-  char buf[1024];
+  static char buf[16384];
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
@@ -73,7 +73,7 @@ static void emit(const char *fmt, ...) {
   if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
   uint32_t h = 0x811c9dc5u;
   for (int i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 0x01000193u;
-  char line[1100];
+  static char line[16384 + 32];
   int m = snprintf(line, sizeof line, "HIBFUZZ %.*s #%08x\n", n, buf, h);
   if (m > 0) (void)!write(1, line, (size_t)m);
   tcdrain(1);
@@ -316,7 +316,7 @@ static int pwrite_page(int fd, uint64_t page, const void *buf) {
  * kernel allocates, chained with swap_map_page exactly as swap.c does, then the swsusp_header is signed with
  * SF_NOCOMPRESS_MODE, so the kernel's own resume path can load it.
  */
-static void hibernate_uswsusp(const char *swapdev) {
+static void hibernate_uswsusp(const char *swapdev, uint64_t resume_page) {
   struct stat st;
   emit("{\"ev\":\"hibernating\",\"mode\":\"uswsusp\",\"pmTest\":\"none\"%s}", swap_used());
   if (stat(swapdev, &st) != 0) {
@@ -330,7 +330,7 @@ static void hibernate_uswsusp(const char *swapdev) {
   }
   /* user-space dev_t encoding (new_encode_dev): minor low byte, major, then the minor's high bits */
   unsigned ma = major(st.st_rdev), mi = minor(st.st_rdev);
-  struct resume_swap_area area = {.offset = 0, .dev = (mi & 0xffu) | (ma << 8) | ((mi & ~0xffu) << 12)};
+  struct resume_swap_area area = {.offset = (int64_t)resume_page, .dev = (mi & 0xffu) | (ma << 8) | ((mi & ~0xffu) << 12)};
   const char *phase = "setSwapArea";
   int in_suspend = 0, e;
   if (ioctl(sfd, SNAPSHOT_SET_SWAP_AREA, &area) != 0) goto fail;
@@ -376,8 +376,8 @@ static void hibernate_uswsusp(const char *swapdev) {
       }
     }
     if (pwrite_page(dfd, (uint64_t)cur_map, map) != 0) goto fail_free;
-    /* sign: swsusp_header at the end of page 0 (reserved[4056], hw_sig, crc32, image, flags, orig_sig, sig) */
-    if (pread(dfd, page, PAGE, 0) != (ssize_t)PAGE) goto fail_free;
+    /* sign: swsusp_header at the end of the header page (reserved[4056], hw_sig, crc32, image, flags, orig_sig, sig) */
+    if (pread(dfd, page, PAGE, (off_t)(resume_page * PAGE)) != (ssize_t)PAGE) goto fail_free;
     if (memcmp(page + 4086, "SWAPSPACE2", 10) != 0) {
       phase = "swapHeader";
       errno = ENODEV;
@@ -389,7 +389,7 @@ static void hibernate_uswsusp(const char *swapdev) {
     memcpy(page + 4064, &first_map, 8);
     uint32_t flags = SF_NOCOMPRESS_MODE;
     memcpy(page + 4072, &flags, 4);
-    if (pwrite_page(dfd, 0, page) != 0) goto fail_free;
+    if (pwrite_page(dfd, resume_page, page) != 0) goto fail_free;
     fsync(dfd);
     emit("{\"ev\":\"uswsuspWritten\",\"streamPages\":%llu}", (unsigned long long)n);
     sync();
@@ -407,7 +407,112 @@ fail:
   close(sfd);
 }
 
+////////    swap file: a file on the guest's filesystem, its header at a given page of the disk    ////////
+
+/* linux/fiemap.h (musl has no kernel headers) */
+struct fiemap_extent {
+  uint64_t fe_logical, fe_physical, fe_length, fe_reserved64[2];
+  uint32_t fe_flags, fe_reserved[3];
+};
+struct fiemap {
+  uint64_t fm_start, fm_length;
+  uint32_t fm_flags, fm_mapped_extents, fm_extent_count, fm_reserved;
+  struct fiemap_extent fm_extents[];
+};
+#define FS_IOC_FIEMAP 0xc020660bu
+#define FIEMAP_FLAG_SYNC 1u
+#define FIEMAP_EXTENT_LAST 1u
+#define MAX_EXTENTS 1024
+struct extent {
+  uint64_t logical, physical, pages;
+};
+static struct extent g_ext[MAX_EXTENTS];
+
+/* FIEMAP of an open file in pages, adjacent extents merged: the number of extents or -errno */
+static int file_extents(int fd, struct extent *out, int max) {
+  static char buf[sizeof(struct fiemap) + 256 * sizeof(struct fiemap_extent)];
+  struct fiemap *fm = (struct fiemap *)(void *)buf;
+  int n = 0;
+  uint64_t start = 0;
+  for (;;) {
+    memset(fm, 0, sizeof(struct fiemap));
+    fm->fm_start = start;
+    fm->fm_length = ~0ull - start;
+    fm->fm_flags = FIEMAP_FLAG_SYNC;
+    fm->fm_extent_count = 256;
+    if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) return -errno;
+    if (fm->fm_mapped_extents == 0) return n;
+    for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
+      const struct fiemap_extent *e = &fm->fm_extents[i];
+      uint64_t l = e->fe_logical / PAGE, p = e->fe_physical / PAGE, len = e->fe_length / PAGE;
+      struct extent *prev = n > 0 ? &out[n - 1] : NULL;
+      if (prev && prev->logical + prev->pages == l && prev->physical + prev->pages == p) prev->pages += len;
+      else if (n == max) return -E2BIG;
+      else out[n++] = (struct extent){l, p, len};
+      start = e->fe_logical + e->fe_length;
+      if (e->fe_flags & FIEMAP_EXTENT_LAST) return n;
+    }
+  }
+}
+
+/* a file of `pages` written pages (no holes: swapon refuses them), synced; 0 or -errno */
+static int write_file_pages(const char *path, uint64_t pages) {
+  static const char zero[64 * PAGE];
+  int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  if (fd < 0) return -errno;
+  for (uint64_t done = 0; done < pages;) {
+    uint64_t n = pages - done < 64 ? pages - done : 64;
+    if (write(fd, zero, n * PAGE) != (ssize_t)(n * PAGE)) {
+      int e = -errno;
+      close(fd);
+      return e ? e : -EIO;
+    }
+    done += n;
+  }
+  int e = fsync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  return e;
+}
+
+/*
+ * agent --swapfile PATH PAGES OFFSET (init.sh, first boot, hibfuzz.swapfile): write the swap file, report its extents
+ * as "l:p:n,..." (file page, disk page, pages) in one swapFile event. Exit 0 when its header (file page 0) is at disk
+ * page OFFSET, 1 otherwise (the host refuses the run: vm/swapfile.ts).
+ */
+static int swapfile_main(int argc, char **argv) {
+  static char list[12288];
+  if (argc < 5) return 2;
+  const char *path = argv[2];
+  uint64_t pages = strtoull(argv[3], NULL, 0), offset = strtoull(argv[4], NULL, 0);
+  /* written in this process: init.sh mounts nodelalloc, so the blocks are allocated here, in order, in write() */
+  int e = write_file_pages(path, pages);
+  if (e) {
+    emit("{\"ev\":\"error\",\"what\":\"swapfile write\",\"errno\":\"%s\"}", errname(-e));
+    return 1;
+  }
+  int fd = open(path, O_RDONLY);
+  int n = fd < 0 ? -errno : file_extents(fd, g_ext, MAX_EXTENTS);
+  if (fd >= 0) close(fd);
+  if (n <= 0) {
+    emit("{\"ev\":\"error\",\"what\":\"swapfile fiemap\",\"errno\":\"%s\"}", errname(n < 0 ? -n : ENODATA));
+    return 1;
+  }
+  size_t len = 0;
+  uint64_t header = UINT64_MAX;
+  for (int i = 0; i < n; i++) {
+    if (g_ext[i].logical == 0) header = g_ext[i].physical;
+    if (len + 64 < sizeof list)
+      len += (size_t)snprintf(list + len, sizeof list - len, "%s%llu:%llu:%llu", i ? "," : "",
+                              (unsigned long long)g_ext[i].logical, (unsigned long long)g_ext[i].physical,
+                              (unsigned long long)g_ext[i].pages);
+  }
+  emit("{\"ev\":\"swapFile\",\"path\":\"%s\",\"pages\":%llu,\"header\":%llu,\"extents\":\"%s\"}", path,
+       (unsigned long long)pages, (unsigned long long)(header == UINT64_MAX ? 0 : header), list);
+  return header == offset ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--swapfile")) return swapfile_main(argc, argv);
   /* hibfuzz.* words from argv (sent by the host after a snapshot restore) come first and win over /proc/cmdline */
   static char cmdline[16384];
   size_t len = 0;
@@ -427,6 +532,8 @@ int main(int argc, char **argv) {
   static char swapdev[256];
   param_str(cmdline, "hibfuzz.swapdev=", swapdev, sizeof swapdev);
   if (!swapdev[0]) strcpy(swapdev, "/dev/vda");
+  /* hibfuzz.resumeoffset=PAGE: the swap header's page on swapdev (a swap file's resume_offset; 0 for a partition) */
+  uint64_t resume_page = param_u64(cmdline, "hibfuzz.resumeoffset=", 0);
 
   emit("{\"ev\":\"agentStart\",\"id\":%u,\"prog\":\"%s\"}", g_id, g_prog);
   /* hibfuzz.imagesize=BYTES: /sys/power/image_size, the preallocation target (scenario protocol.imageSizePages) */
@@ -447,7 +554,7 @@ int main(int argc, char **argv) {
       else if (!strcmp(op, "h")) hibernate_sysfs("shutdown", NULL);
       else if (!strcmp(op, "ht")) hibernate_sysfs("test_resume", NULL);
       else if (op[0] == 'h' && op[1] == 'p') hibernate_sysfs("shutdown", op + 2);
-      else if (!strcmp(op, "hu")) hibernate_uswsusp(swapdev);
+      else if (!strcmp(op, "hu")) hibernate_uswsusp(swapdev, resume_page);
       else emit("{\"ev\":\"error\",\"what\":\"unknown op %s\"}", op);
     }
   }

@@ -1,6 +1,9 @@
 #!/bin/busybox sh
 # Initramfs /init of the guest (busybox sh): mounts, loads modules (modules.order), then per hibfuzz.boot=:
-#   first     mkswap + swapon the swap disk, set the resume device (finds no image), run the agent
+#   first     mkswap + swapon the swap disk, set the resume device (finds no image), run the agent; with
+#             hibfuzz.swapfile=PAGES: an ext2 filesystem on the disk (ext4 driver, /modules-fs), a swap file of PAGES
+#             pages on it as its first file (the agent writes it and reports its extents), mkswap + swapon that
+#   (every boot) hibfuzz.resumeoffset=PAGE goes to /sys/power/resume_offset before the device goes to /sys/power/resume
 #   resume    write maj:min to /sys/power/resume: on success the image's agent continues and this init is gone
 #   noresume  (booted with `noresume`) with hibfuzz.wpages=N > 0: mkswap, overwrite N pages of the swap area; power off
 # With hibfuzz.wait=1 the first and resume boots stop at a `waiting` event and read one line from the console first:
@@ -25,6 +28,24 @@ SWAP=$(arg hibfuzz.swapdev); SWAP=${SWAP:-/dev/vda}
 BLK=${SWAP#/dev/}
 i=0; while [ ! -e "/sys/block/$BLK/dev" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 DEV=$(cat "/sys/block/$BLK/dev" 2>/dev/null)
+OFF=$(arg hibfuzz.resumeoffset)
+# the swap header's page on the device (a swap file's resume_offset), before the device: writing it starts a resume
+setdev() {
+  if [ -n "$OFF" ]; then echo "$OFF" > /sys/power/resume_offset || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"resume_offset\"}"; fi
+  echo "$DEV" > /sys/power/resume
+}
+# hibfuzz.swapfile=PAGES: the filesystem (vm/swapfile.ts: its first free block is the header page), the swap file
+# as its first file, swapon; its clean page cache dropped (the image holds the agent's and the guest's own memory)
+swapfile() {
+  for m in $(cat /modules-fs.order); do insmod "/modules-fs/$m" || return 1; done
+  rm -rf /modules-fs
+  mkdir -p /mnt
+  mke2fs -q -b 4096 -m 0 -i 67108864 "$SWAP" >/dev/null 2>&1 || return 1
+  mount -t ext4 -o noatime,nodelalloc "$SWAP" /mnt || return 1
+  /agent --swapfile /mnt/swap "$1" "${OFF:-0}" || return 1
+  mkswap /mnt/swap >/dev/null && sync && swapon /mnt/swap || return 1
+  echo 3 > /proc/sys/vm/drop_caches
+}
 echo "HIBFUZZ {\"ev\":\"init\",\"boot\":\"$BOOT\",\"dev\":\"$DEV\"}"
 
 case "$BOOT" in
@@ -35,8 +56,10 @@ first)
     if [ -e $P ] && echo "$C" > $P; then echo "HIBFUZZ {\"ev\":\"compressor\",\"name\":\"$(cat $P)\"}"
     else echo "HIBFUZZ {\"ev\":\"compressor\",\"name\":\"lzo\",\"unsupported\":\"$C\"}"; fi
   fi
-  mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"
-  echo "$DEV" > /sys/power/resume
+  SWF=$(arg hibfuzz.swapfile)
+  if [ -n "$SWF" ]; then swapfile "$SWF" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapfile\"}"
+  else mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"; fi
+  setdev
   LINE=""
   if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
   # shellcheck disable=SC2086 # LINE is a list of hibfuzz.key=value words
@@ -46,7 +69,7 @@ resume)
   if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
   echo "HIBFUZZ {\"ev\":\"resuming\"}"
   drain
-  echo "$DEV" > /sys/power/resume
+  setdev
   echo "HIBFUZZ {\"ev\":\"resumeReturned\"}"
   ;;
 noresume)
@@ -57,7 +80,7 @@ noresume)
     mkswap "$SWAP" >/dev/null
     dd if=/dev/urandom of="$SWAP" bs=4096 seek=1 count="$N" conv=notrunc,fsync 2>/dev/null
   fi
-  SIG=$(dd if="$SWAP" bs=1 skip=4086 count=10 2>/dev/null | tr -d '\000')
+  SIG=$(dd if="$SWAP" bs=4096 skip="${OFF:-0}" count=1 2>/dev/null | dd bs=1 skip=4086 count=10 2>/dev/null | tr -d '\000')
   echo "HIBFUZZ {\"ev\":\"noresumeDone\",\"wrote\":$N,\"sig\":\"$SIG\"}"
   ;;
 *)

@@ -5,6 +5,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { ImageCheck, ImageStats, StorageFacts, TaggedCheck } from '../../spec/outcome.ts';
 import { AGENT_KIND_ANON, agentTagMatcher } from './agent-tag.ts';
 import { checkSwsuspImage, findTaggedPages, type PfnRange } from './check.ts';
+import { type Extent, imagePagesOutside } from './extents.ts';
 import { HIBERNATE_SIG, PAGE_SIZE, type PageReader } from './format.ts';
 import { decodeSwsuspHeader, imageStats, parseSwsuspImage, type SwsuspImage } from './parse.ts';
 
@@ -119,6 +120,8 @@ export interface ReadStorageOptions {
   readonly devicePages: number;
   /** page of the swap header (0 for a partition) */
   readonly resumeOffset?: number;
+  /** a swap file's extents on the disk: every page of the image must be one of the file's (after its header) */
+  readonly file?: readonly Extent[];
   /** check a signed image: the guest's RAM (nosave = outside it) and, optionally, the agent's pages */
   readonly check?: { readonly ram: readonly PfnRange[] | undefined; readonly agent?: AgentPages };
 }
@@ -152,7 +155,17 @@ export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead
     const full = parseSwsuspImage(reader, popts);
     if (full.ok) {
       const image = imageCheckOf(full.image, opts.check.ram, opts.check.agent);
-      return { facts: { signed, image }, stats: imageStats(full.image) };
+      const outside = opts.file === undefined ? [] : imagePagesOutside(full.image, opts.file, at);
+      // pages written outside the swap file overwrote the filesystem: not an image the file holds
+      const checked: ImageCheck =
+        outside.length === 0
+          ? image
+          : {
+              ...image,
+              complete: false,
+              problem: `${outside.length} image pages outside the swap file's extents (first: disk page ${outside[0]})`,
+            };
+      return { facts: { signed, image: checked }, stats: imageStats(full.image) };
     }
     const meta = metadata();
     const stats = meta.ok ? imageStats(meta.image) : undefined;
