@@ -110,6 +110,35 @@ describe('reports to stdout and to non-regular files (item 6)', () => {
     expect(existsSync(join(dir, '-'))).toBe(false);
   });
 
+  it('--junit /dev/stdout with stdout redirected to a file writes the XML in its place in the output', () => {
+    // Arrange
+    const dir = tmp();
+    // Act
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `exec "$0" "$@" > out.txt`,
+        process.execPath,
+        BIN,
+        'fuzz',
+        '--runs',
+        '20',
+        '--corpus',
+        'c',
+        '--junit',
+        '/dev/stdout',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    // Assert
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toMatch(
+      /^hibfuzz fuzz: [\s\S]* runs in [\s\S]*\n<\?xml [\s\S]*<\/testsuites>\nexit 0: all held\n$/,
+    );
+    expect(lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
+  });
+
   it('--junit through a symbolic link writes the link target and keeps the link', async () => {
     // Arrange
     const dir = tmp();

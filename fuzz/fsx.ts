@@ -5,6 +5,7 @@ import {
   accessSync,
   closeSync,
   constants,
+  fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -160,13 +161,26 @@ export function outputPathProblem(path: string): string | undefined {
   }
 }
 
-/** Write a report: `-` to `out`, a non-regular file (FIFO, device, symlink) directly, a regular file atomically. */
+/** True when `st` is the file open as descriptor `fd`. */
+function isOpenAs(st: Stats, fd: number): boolean {
+  try {
+    const f = fstatSync(fd);
+    return f.dev === st.dev && f.ino === st.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Write a report: `-` to `out`, a non-regular file (FIFO, device, symlink) through, a regular file atomically. */
 export function writeOutput(path: string, text: string, out: (t: string) => void): void {
   if (path === STDOUT) {
     out(text);
     return;
   }
-  const l = statOrUndefined(path, false);
-  if (l !== undefined && !l.isFile()) writeFileSync(path, text);
+  // /dev/stdout, /proc/self/fd/2, the file stdout is redirected to: written where that stream is, in its order
+  const st = statOrUndefined(path, true);
+  if (st !== undefined && isOpenAs(st, 1)) out(text);
+  else if (st !== undefined && isOpenAs(st, 2)) writeAll(2, text);
+  else if (statOrUndefined(path, false)?.isFile() === false) writeFileSync(path, text);
   else atomicWrite(path, text);
 }
