@@ -22,7 +22,7 @@ export default defineConfig({
               ? []
               : process.env.HIBFUZZ_VM_SUITE === 'smoke'
                 ? ['vm/smoke.vmtest.ts', 'vm/kjump/smoke.vmtest.ts']
-                : process.env.HIBFUZZ_VM_SUITE === 'gate'
+                : process.env.HIBFUZZ_VM_SUITE === 'gate' || process.env.HIBFUZZ_VM_SUITE === 'gate-smoke'
                   ? ['fuzz/gate.vmtest.ts']
                   : ['vm/**/*.vmtest.ts', 'fuzz/**/*.vmtest.ts'],
           testTimeout: 1_800_000,

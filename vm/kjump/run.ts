@@ -29,6 +29,9 @@ export interface KjumpRunOptions {
    * then ignored (they say how to build).
    */
   readonly kernel?: { readonly bzImage: string; readonly label: string };
+  /** build with gate.fragment too (default true: the configuration of kjump-6.12 and of every gate build, one build
+   * serves both) */
+  readonly gate?: boolean;
   /** extra kernel patches (e.g. JUMP_BACK_PATCH from build.ts) */
   readonly patches?: readonly string[];
   readonly kernelTree?: string;
@@ -148,6 +151,7 @@ function diskFacts(d: DiskImage): DiskFacts {
 async function builtKernel(cacheDir: string, opts: KjumpRunOptions): Promise<{ bzImage: string; label: string }> {
   const k: KjumpKernel = await ensureKjumpKernel({
     cacheDir,
+    gate: opts.gate ?? true,
     ...(opts.patches !== undefined ? { patches: opts.patches } : {}),
     ...(opts.kernelTree !== undefined ? { kernelTree: opts.kernelTree } : {}),
   });
