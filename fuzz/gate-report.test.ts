@@ -79,6 +79,7 @@ const rec: GateRecord = {
   base: kernel('base'),
   candidate: kernel('candidate'),
   kexec: { ran: false, why: 'the change does not touch kexec' },
+  swapFile: { ran: false, why: 'the gate configuration builds no ext4' },
   rows,
   timings: { build: 20, base: 0, candidate: 100, total: 130 },
   workDir: '/w',
@@ -105,6 +106,8 @@ describe('gate reports', () => {
     expect(md).toContain('hibfuzz vm run vm/scenarios/vm-resume-twice.json --kernel /cache/kjump/candidate/bzImage');
     expect(md).toContain('reproducer: `/w/reproducers/vm-resume-twice`');
     expect(md).toContain('| vm-resume-twice | **regression** |');
+    // what the gate did not run is said, with the reason
+    expect(md).toContain('- swap-file scenarios: not run (the gate configuration builds no ext4)');
   });
 
   it('writes JUnit with one testsuite per kernel, unique names and per-case times', () => {
