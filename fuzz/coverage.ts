@@ -1,8 +1,8 @@
 // Campaign coverage: which protocols, phases, step outcomes, fault kinds, invariants and formula boundaries the runs
 // exercised, against the universe of each, so the summary can say what was NOT reached.
 import {
+  CLAIM_NAMES,
   FAULT_REGIONS,
-  INVARIANT_NAMES,
   type InvariantName,
   KEXEC_ABORT_POINTS,
   type ModelJudgement,
@@ -182,6 +182,7 @@ const EXERCISED = {
   ImageResumedAtMostOnce: (r) => r.resumeAttempts > 1 && r.phases.has('written'),
   MismatchedImageRefused: (r) => r.faults.some((f) => f.startsWith('mismatch:')) && r.phases.has('written'),
   NosaveNeverSaved: (r) => r.holes && r.phases.has('written'),
+  OutcomeAllowed: (r) => r.outcomes.size > 0,
   QuiescedMemoryUnchanged: (r) => r.phases.has('written'),
   RestoreNeverClobbers: (r) => r.phases.has('resume:loaded'),
   ResumeRestoresIdenticalMemory: (r) => r.phases.has('resume:jumped'),
@@ -226,7 +227,7 @@ export function newCoverage(): Coverage {
     outcomes: new Map(),
     faults: new Map(),
     boundaries: new Map(),
-    invariants: new Map(INVARIANT_NAMES.map((n) => [n, { exercised: 0, violated: 0, predicted: 0 }])),
+    invariants: new Map(CLAIM_NAMES.map((n) => [n, { exercised: 0, violated: 0, predicted: 0 }])),
   };
 }
 
@@ -252,7 +253,7 @@ export function addRun(c: Coverage, trace: RunTrace, obs: Observation, j: ModelJ
     resumed: outcomes.has('resume:resumed:intact') || outcomes.has('resume:resumed:corrupt'),
     holes: (s.machine.e820 ?? []).length > 0,
   };
-  for (const name of INVARIANT_NAMES) {
+  for (const name of CLAIM_NAMES) {
     const ic = c.invariants.get(name) as InvariantCoverage;
     if (EXERCISED[name](facts)) ic.exercised++;
   }
@@ -292,7 +293,7 @@ export function coverageLines(c: Coverage): string[] {
     dim('outcomes', c.outcomes, KNOWN_OUTCOMES),
     dim('faults', c.faults, KNOWN_FAULTS),
     dim('boundaries', c.boundaries, KNOWN_BOUNDARIES),
-    dim('invariants', inv, INVARIANT_NAMES),
+    dim('invariants', inv, CLAIM_NAMES),
   ];
 }
 
@@ -303,7 +304,7 @@ export function coverageShort(c: Coverage): string {
   return (
     `phases ${n(c.phases, KNOWN_PHASES)}/${KNOWN_PHASES.length} outcomes ${n(c.outcomes, KNOWN_OUTCOMES)}/${KNOWN_OUTCOMES.length} ` +
     `faults ${n(c.faults, KNOWN_FAULTS)}/${KNOWN_FAULTS.length} boundaries ${n(c.boundaries, KNOWN_BOUNDARIES)}/${KNOWN_BOUNDARIES.length} ` +
-    `invariants ${inv}/${INVARIANT_NAMES.length}`
+    `invariants ${inv}/${CLAIM_NAMES.length}`
   );
 }
 

@@ -184,6 +184,30 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-nosave', KEXEC, HR),
   }),
   plant({
+    // Why this plant? Refusing a valid image violates no safety invariant; only the outcome oracle's liveness
+    // ("a complete, valid, matching image resumes") sees it.
+    name: 'memsize-counts-holes',
+    description: 'check_header() compares num_physpages with every frame of the machine, holes included',
+    invariant: 'OutcomeAllowed',
+    override: {
+      checkHeader: (info, boot) =>
+        info.e820Checksum !== boot.e820Checksum
+          ? 'memoryMapMismatch'
+          : info.numPhyspages !== boot.memPages
+            ? 'memorySizeMismatch'
+            : undefined,
+    },
+    witness: witness('w-memsize-holes', SWSUSP, HR),
+  }),
+  plant({
+    name: 'epoch-checked-after-mount',
+    description:
+      'the kexec loader mounts filesystems read-write before it compares the storage epoch: every image is stale',
+    invariant: 'OutcomeAllowed',
+    override: { epochMatches: (header, dev) => header.epoch === dev.epoch + 1 },
+    witness: witness('w-epoch-mount', KEXEC, HR),
+  }),
+  plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
     // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
     name: 'swsusp-signs-after-error',

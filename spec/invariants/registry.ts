@@ -4,6 +4,7 @@
 
 import type { RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
+import { outcomeAllowed } from '../protocol/abstract.ts';
 import {
   abortCopiesNothing,
   failureLosesNothing,
@@ -114,6 +115,17 @@ export const invariantInfo = {
     source: 'arch/x86/kernel/e820.c: e820__register_nosave_regions(); snapshot.c: mark_nosave_pages()',
     bugClasses: [8, 13],
     check: nosaveNeverSaved,
+  },
+  OutcomeAllowed: {
+    kind: 'liveness',
+    over: "every step: its outcome against the abstract protocol's prediction from the system at the request",
+    protocols: BOTH,
+    summary:
+      "Each step ends as the abstract protocol predicts: ENOMEM/ENOSPC exactly at the formulas' limits, scheduled faults fire, a complete, valid, matching image resumes intact.",
+    source:
+      'kernel/power/snapshot.c hibernate_preallocate_memory(), swap.c enough_swap()/save_image()/swap_writer_finish(), software_resume(); spec/protocol/',
+    bugClasses: [],
+    check: outcomeAllowed,
   },
   QuiescedMemoryUnchanged: {
     kind: 'safety',

@@ -1,0 +1,8 @@
+// OutcomeAllowed: every step ends as the abstract protocol (spec/protocol/abstract.ts) predicts, over the full
+// scenario arbitrary with every fault kind: ENOMEM and ENOSPC exactly at their limits, faults that fire, valid
+// images that resume intact.
+
+import { FAULT_KINDS } from '../arbitraries/scenario.ts';
+import { invariantSuite } from '../harness.ts';
+
+invariantSuite('OutcomeAllowed', FAULT_KINDS);

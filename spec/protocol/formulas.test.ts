@@ -1,0 +1,71 @@
+// The oracle's formulas at n-1, n, n+1 of each limit, against numbers worked out by hand from kernel/power.
+import { describe, expect, it } from 'vitest';
+import { parseScenario, type Scenario, type ScenarioInput } from '../scenario/schema.ts';
+import { enoughSwap, preallocate, stream, writeEnd } from './formulas.ts';
+
+const scenario = (memPages: number, protocol: ScenarioInput['protocol']): Scenario => {
+  const p = parseScenario({
+    version: 1,
+    id: 'f',
+    machine: { memPages },
+    protocol,
+    storage: { pages: 100 },
+    steps: [{ op: 'hibernate' }],
+  });
+  if (!p.ok) throw new Error(p.error);
+  return p.scenario;
+};
+
+describe('oracle formulas', () => {
+  it('preallocate: max_size = floor((count - (2 + PAGES_FOR_IO)) / 2) - 2 * reserved, ENOMEM just above it', () => {
+    // Arrange: 4096 frames: bitmap 2, PAGES_FOR_IO 128, reserved 64 → max_size = floor((4096-130)/2) - 128 = 1855
+    const s = scenario(4096, { kind: 'swsusp', imageSizePages: 4096 });
+    const at = (saveable: number) => preallocate(s, 4096, { saveable, free: 4096 - saveable, cleanCache: 0 });
+    // Act / Assert
+    expect(at(1855).maxSize).toBe(1855);
+    expect(at(1854).enomem).toBe(false);
+    expect(at(1855).enomem).toBe(false);
+    expect(at(1856).enomem).toBe(true);
+  });
+  it('preallocate: clean page cache is dropped down to image_size, never further', () => {
+    const s = scenario(4096, { kind: 'swsusp', imageSizePages: 1000 });
+    const r = preallocate(s, 4096, { saveable: 1200, free: 2896, cleanCache: 500 });
+    expect(r.dropped).toBe(200);
+    expect(r.saveable).toBe(1000);
+    expect(preallocate(s, 4096, { saveable: 1200, free: 2896, cleanCache: 150 }).dropped).toBe(150);
+  });
+  it('stream: meta pages at 512 entries, a second map page at 511 stream pages', () => {
+    expect(stream(512, 0).metaPages).toBe(1);
+    expect(stream(513, 0).metaPages).toBe(2);
+    // 1 info + 1 meta + 508 data = 510 stream pages: one map page; 511: two
+    expect(stream(508, 0).mapPages).toBe(1);
+    expect(stream(509, 0).streamPages).toBe(511);
+    expect(stream(509, 0).mapPages).toBe(2);
+    expect(stream(10, 4)).toMatchObject({ dataPages: 6, zeroPages: 4, streamPages: 8, slots: 9, writes: 10 });
+  });
+  it('enough_swap: free slots after the first map page must exceed PAGES_FOR_IO + pages', () => {
+    const s = scenario(4096, { kind: 'swsusp', compression: 'none' }); // PAGES_FOR_IO 128
+    expect(enoughSwap(s, 128 + 10 + 1, 10)).toBe(false);
+    expect(enoughSwap(s, 128 + 10 + 2, 10)).toBe(true);
+  });
+  it('writeEnd: ENOSPC exactly when slots run out, a fault only when its write comes', () => {
+    const st = stream(10, 0); // 12 stream pages, 1 map page: 13 slots, 14 writes
+    expect(writeEnd('kexec', st, 12, { afterSignature: false }).kind).toBe('enospc');
+    expect(writeEnd('kexec', st, 13, { afterSignature: false })).toEqual({ kind: 'complete', torn: false });
+    expect(writeEnd('kexec', st, 13, { ioErrorAtWrite: 13, afterSignature: false })).toEqual({ kind: 'eio', at: 14 });
+    expect(writeEnd('kexec', st, 13, { ioErrorAtWrite: 14, afterSignature: false }).kind).toBe('complete');
+    // swsusp signs at write 13 and flushes the last map page at 14, ignoring its error: signed but torn
+    expect(writeEnd('swsusp', st, 13, { ioErrorAtWrite: 13, afterSignature: false })).toEqual({
+      kind: 'complete',
+      torn: true,
+    });
+    expect(writeEnd('swsusp', st, 13, { ioErrorAtWrite: 12, afterSignature: false }).kind).toBe('eio');
+    expect(writeEnd('swsusp', st, 13, { powerLossAfterWrite: 5, afterSignature: false })).toEqual({
+      kind: 'powerLost',
+      writes: 5,
+    });
+    // a fault due after ENOSPC ended the write never fires
+    expect(writeEnd('kexec', st, 6, { ioErrorAtWrite: 5, afterSignature: false }).kind).toBe('enospc');
+    expect(writeEnd('kexec', st, 6, { ioErrorAtWrite: 4, afterSignature: false }).kind).toBe('eio');
+  });
+});
