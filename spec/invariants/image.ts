@@ -1,8 +1,8 @@
 // Monitors over what hibernation wrote: the image on storage against the memory it was made from.
 
 import { decodeSnapshot, isSigned } from '../model/image.ts';
-import { nosaveMap } from '../model/init.ts';
-import { OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
+import { nosaveMap, saveRegion } from '../model/init.ts';
+import { KIND, type Memory, OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { hex, violation } from './util.ts';
@@ -24,10 +24,44 @@ const wroteImage = (r: HibernateRecord): boolean =>
  * once (strictly ascending list), zero-flagged entries are zero pages, and the k-th data page is the content of
  * the k-th unflagged PFN.
  */
+/**
+ * The system at the request against the image point: every page the original system had when hibernation was
+ * requested is still its own, unchanged, when the image is defined, unless it was legitimately reclaimed: clean page
+ * cache (shrink_all_memory(); the kexec region's reclaim), or dirty page cache in the kexec page-cache region,
+ * which is written back to its file before it is dropped (the model keeps no file data: that write is unchecked).
+ */
+export function lostBeforeImage(
+  s: RunTrace['scenario'],
+  before: Memory,
+  at: Memory,
+): { message: string; expected: string; actual: string } | undefined {
+  const region = saveRegion(s);
+  const writeback = s.protocol.kind === 'kexec' && s.protocol.reservation === 'reclaimPageCache';
+  for (let p = 0; p < before.nr; p++) {
+    if (before.owner[p] !== OWNER.ORIG) continue;
+    if (at.owner[p] === OWNER.ORIG && at.content[p] === before.content[p] && at.kind[p] === before.kind[p]) continue;
+    const k = before.kind[p];
+    if (at.owner[p] !== OWNER.ORIG && k === KIND.PC_CLEAN) continue;
+    const inRegion = region !== undefined && p >= region.start && p < region.end;
+    if (at.owner[p] !== OWNER.ORIG && k === KIND.PC_DIRTY && writeback && inRegion) continue;
+    return {
+      message: `PFN ${p} (kind ${k}) of the system at the request was lost before the image point`,
+      expected: `owner ORIG, ${hex(before.content[p])}`,
+      actual: `owner ${at.owner[p]}, ${hex(at.content[p])}`,
+    };
+  }
+  return undefined;
+}
+
 export function everyPageSavedOnce(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of hibernations(t)) {
     if (!wroteImage(r) || r.atImage === undefined) continue;
+    const lost = lostBeforeImage(t.scenario, r.before, r.atImage);
+    if (lost !== undefined) {
+      out.push(violation('EveryPageSavedOnce', r.step, lost.message, lost.expected, lost.actual));
+      return out;
+    }
     const d = decodeSnapshot(r.storageAfter, t.scenario.storage.offset);
     if (!d.ok) continue; // an unreadable image is ImageCommittedAtomically's concern
     const m = r.atImage;
