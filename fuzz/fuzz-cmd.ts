@@ -19,8 +19,30 @@ import {
   INFRA_ERRORS_IN_A_ROW,
   runCampaign,
 } from './campaign.ts';
-import { fail, type Io, infra, parse, plantParts, value } from './cli-kit.ts';
-import { CorpusWriteError, checkReadableDir, openCorpus, readCorpus, scenarioJson, sweepTemps } from './corpus.ts';
+import {
+  asRun,
+  type Command,
+  fail,
+  type Io,
+  infra,
+  MAX_RSS_OPT,
+  type ModelParts,
+  modelParts,
+  PARTS_OPT,
+  PLANT_OPT,
+  parse,
+  partsFlags,
+  value,
+} from './cli-kit.ts';
+import {
+  CorpusWriteError,
+  checkReadableDir,
+  openCorpus,
+  readCorpus,
+  scenarioJson,
+  signatureOf,
+  sweepTemps,
+} from './corpus.ts';
 import { coverageLines, coverageShort } from './coverage.ts';
 import { exitCodeFor } from './exit-code.ts';
 import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
@@ -29,6 +51,7 @@ import { formatKtap } from './ktap.ts';
 import { gib, type MemoryLimit, memoryBytes, memoryLimitFlag, memoryRefusal } from './memory.ts';
 import { violationLines } from './replay.ts';
 import { DIFF_TEST, modelResults, type TestResult } from './results.ts';
+import { modelReplayCommand, modelTarget, type Target } from './target.ts';
 import { printScenarioText, stepText } from './text.ts';
 import { runVmCampaign, VM_SHRINK_EVALS, VM_SHRINK_MS } from './vm-target.ts';
 
@@ -164,26 +187,49 @@ function corpusFailed(io: Io, e: CorpusWriteError, reported: readonly Finding[])
   return code;
 }
 
+/** `hibfuzz fuzz`: the one table its parser and help come from. */
+export const FUZZ_CMD = {
+  name: 'fuzz',
+  summary: 'a campaign: generated scenarios (after the corpus and the shipped seeds) on the model or a real kernel',
+  options: {
+    target: { type: 'string', arg: 'model|vm', help: 'where scenarios run (default model)' },
+    kernel: { type: 'string', arg: 'K', help: '--target vm: debian-6.1, debian-6.12, kjump-6.12 or PATH/bzImage' },
+    budget: { type: 'string', arg: '60s|10m', help: 'wall-clock budget (default 60s unless --runs is given)' },
+    runs: { type: 'string', arg: 'N', help: 'stop after N generated runs' },
+    seed: { type: 'string', arg: 'S', help: 'campaign seed (default $HIBFUZZ_SEED or random); printed first' },
+    shard: { type: 'string', arg: 'k/n', help: 'run shard k of n (disjoint batches of one seed)' },
+    corpus: { type: 'string', arg: 'DIR', help: 'where findings are saved and replayed from (default corpus)' },
+    plant: PLANT_OPT,
+    parts: PARTS_OPT,
+    ktap: { type: 'string', arg: 'FILE', help: 'KTAP report (nested suite, replay headers); - is stdout' },
+    junit: { type: 'string', arg: 'FILE', help: 'JUnit XML report; - is stdout' },
+    'max-mem-pages': { type: 'string', arg: 'N', help: 'largest generated machine (default 4096; vm 65536)' },
+    protocol: { type: 'string', arg: 'kexec|swsusp', help: '--target model: generate this protocol only' },
+    jobs: { type: 'string', arg: 'N', help: '--target vm: parallel real-kernel runs (default: the cores)' },
+    'no-replay': { type: 'boolean', help: 'do not replay the corpus and the seeds first' },
+    'shrink-evals': { type: 'string', arg: 'N', help: 'shrink candidates per finding (default 3000; vm fewer)' },
+    'shrink-budget': { type: 'string', arg: 'DURATION', help: '--target vm: wall-clock cap on shrinking a finding' },
+    'max-rss': MAX_RSS_OPT,
+  },
+  notes: ['exit status: 0 every run held, 1 a violation was found, 2 usage or infrastructure error.'],
+} as const satisfies Command;
+
+/** The model with a variant's parts; every scenario goes through its `scenario`, replays name its --parts. */
+function variantTarget(m: ModelParts, shrinkEvals: number): Target {
+  const t = modelTarget({ parts: m.parts, shrinkEvals, signature: signatureOf });
+  return {
+    ...t,
+    generated: (s) => asRun(m, s),
+    replayed: (s) => asRun(m, s),
+    run: (s, ctx) => t.run(asRun(m, s), ctx),
+    // shrink only to scenarios already in the variant's form: the saved finding is what ran
+    shrink: { ...t.shrink, admissible: (s) => JSON.stringify(asRun(m, s)) === JSON.stringify(s) },
+    replayCommand: (file: string) => `${modelReplayCommand(file, undefined)}${partsFlags(m)}`,
+  };
+}
+
 export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    target: { type: 'string' },
-    kernel: { type: 'string' },
-    budget: { type: 'string' },
-    runs: { type: 'string' },
-    seed: { type: 'string' },
-    shard: { type: 'string' },
-    corpus: { type: 'string' },
-    plant: { type: 'string' },
-    ktap: { type: 'string' },
-    junit: { type: 'string' },
-    'max-mem-pages': { type: 'string' },
-    protocol: { type: 'string' },
-    jobs: { type: 'string' },
-    'no-replay': { type: 'boolean' },
-    'shrink-evals': { type: 'string' },
-    'shrink-budget': { type: 'string' },
-    'max-rss': { type: 'string' },
-  });
+  const { values, positionals } = parse(args, FUZZ_CMD);
   if (positionals.length > 0) fail(`fuzz: unexpected argument '${positionals[0]}'`);
   // Every flag is validated before anything is created or written; a flag that would do nothing is refused.
   const target = values.target ?? 'model';
@@ -221,7 +267,11 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
         ? VM_SHRINK_EVALS
         : 3000;
   const shrinkMs = values['shrink-budget'] !== undefined ? value(parseBudget(values['shrink-budget'])) : VM_SHRINK_MS;
-  const { parts, plant } = plantParts(values.plant);
+  if (target === 'vm' && values.parts !== undefined) {
+    fail('--parts applies to --target model (a real kernel runs its own code; --plant changes its prediction)');
+  }
+  const swapped = await modelParts(values);
+  const { parts, plant, variant } = swapped;
   const limit = memoryLimitFlag(values['max-rss']);
   checkReportPaths({ ktap: values.ktap, junit: values.junit });
   const corpusDir = values.corpus ?? 'corpus';
@@ -241,7 +291,12 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
     }
   }
 
-  const plantInfo = plant !== undefined ? `, plant ${plant} (${plantByName(plant)?.invariant})` : '';
+  const plantInfo =
+    plant !== undefined
+      ? `, plant ${plant} (${plantByName(plant)?.invariant})`
+      : variant !== undefined
+        ? `, variant ${variant.name} (${variant.spec}: ${variant.replaced.join(', ')})`
+        : '';
   io.out(
     `hibfuzz fuzz: target ${target}${target === 'vm' ? ` (${values.kernel}, ${jobs} jobs)` : ''}${plantInfo}, seed ${seed}, shard ${shard.k}/${shard.n}, ` +
       `${budgetMs !== undefined ? `budget ${budgetMs / 1000}s` : 'no time budget'}${runs !== undefined ? `, ${runs} runs` : ''}, corpus ${corpusDir}\n`,
@@ -312,6 +367,12 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
       result = await runCampaign({
         seed,
         shard,
+        // a variant's findings replay with the same --parts (the record's command says so)
+        ...(variant !== undefined
+          ? {
+              target: variantTarget(swapped, shrinkEvals),
+            }
+          : {}),
         ...(budgetMs !== undefined ? { budgetMs } : {}),
         ...(runs !== undefined ? { runs } : {}),
         parts,

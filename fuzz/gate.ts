@@ -10,7 +10,7 @@ import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
 import { cacheRoot } from '../vm/kernels.ts';
 import { parseBudget, parseIntFlag } from './args.ts';
-import { fail, type Io, infra, openReports, parse } from './cli-kit.ts';
+import { type Command, fail, type Io, infra, openReports, parse } from './cli-kit.ts';
 import { scenarioJson } from './corpus.ts';
 import { buildGateKernel, GateBuildError, type GateKernel, type GateSource, treeChangedFiles } from './gate-build.ts';
 import { runGateCampaign } from './gate-campaign.ts';
@@ -40,11 +40,38 @@ import { selectScenarios, shippedScenarios } from './suite.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-export const GATE_USAGE = `  hibfuzz gate --patch FILE... [--source debian-6.12|debian-6.1] | --kernel-tree DIR [--base REV] |
-               --kernel BZIMAGE --base-kernel BZIMAGE  [--budget 10m] [--jobs N] [--all] [--ktap F] [--junit F]
-               [--only SUBSTR]... [--summary F.md] [--json F] [--timings] [--seed S] [--work-dir DIR] [--quiet]
-                                   does a kernel patch break hibernation? base vs candidate on every shipped scenario
-`;
+export const GATE_CMD = {
+  name: 'gate',
+  synopsis: `hibfuzz gate --patch FILE... [--source debian-6.12|debian-6.1] | --kernel-tree DIR [--base REV] |
+             --kernel BZIMAGE --base-kernel BZIMAGE  [--budget 10m] [--jobs N] [--all] [--only SUBSTR]...
+             [--ktap F] [--junit F] [--summary F.md] [--json F] [--timings] [--seed S] [--work-dir DIR] [--quiet]`,
+  summary: 'does a kernel patch break hibernation? base vs candidate on every shipped scenario',
+  options: {
+    patch: { type: 'string', multiple: true, arg: 'FILE', help: "the candidate: Debian's source with these patches" },
+    source: { type: 'string', arg: 'debian-6.12|debian-6.1', help: 'with --patch: the source line (default 6.12)' },
+    'kernel-tree': { type: 'string', arg: 'DIR', help: 'the candidate: HEAD of this git tree' },
+    base: { type: 'string', arg: 'REV', help: 'with --kernel-tree: the base revision (default HEAD~1)' },
+    kernel: { type: 'string', arg: 'BZIMAGE', help: 'the candidate: a prebuilt kernel (with --base-kernel)' },
+    'base-kernel': { type: 'string', arg: 'BZIMAGE', help: 'the base: a prebuilt kernel (with --kernel)' },
+    budget: {
+      type: 'string',
+      arg: 'DURATION',
+      help: 'the whole gate (default 10m); time left after the shipped scenarios goes to generated ones',
+    },
+    jobs: { type: 'string', arg: 'N', help: 'parallel builds and real-kernel runs (default: the cores)' },
+    all: { type: 'boolean', help: 'also run the kexec scenarios when the change does not touch kexec code' },
+    only: { type: 'string', multiple: true, arg: 'SUBSTR', help: 'only shipped scenarios whose file or id has it' },
+    ktap: { type: 'string', arg: 'F', help: 'KTAP report' },
+    junit: { type: 'string', arg: 'F', help: 'JUnit XML report' },
+    summary: { type: 'string', arg: 'F.md', help: 'Markdown summary (for a CI job page)' },
+    json: { type: 'string', arg: 'F', help: 'the gate record as JSON' },
+    timings: { type: 'boolean', help: 'print one line of build and run timings' },
+    seed: { type: 'string', arg: 'S', help: 'seed of the generated scenarios (default 24301)' },
+    'work-dir': { type: 'string', arg: 'DIR', help: 'where reproducers and logs go' },
+    quiet: { type: 'boolean', help: 'no build or console lines on stderr' },
+  },
+  notes: ['exit status: 0 no regression, 1 a regression, 2 usage, build or infrastructure error.'],
+} as const satisfies Command;
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
@@ -142,26 +169,7 @@ interface Values {
 }
 
 function parseGateArgs(args: readonly string[]): Values {
-  const { values, positionals } = parse(args, {
-    patch: { type: 'string', multiple: true },
-    source: { type: 'string' },
-    'kernel-tree': { type: 'string' },
-    base: { type: 'string' },
-    kernel: { type: 'string' },
-    'base-kernel': { type: 'string' },
-    budget: { type: 'string' },
-    jobs: { type: 'string' },
-    all: { type: 'boolean' },
-    only: { type: 'string', multiple: true },
-    ktap: { type: 'string' },
-    junit: { type: 'string' },
-    summary: { type: 'string' },
-    json: { type: 'string' },
-    timings: { type: 'boolean' },
-    seed: { type: 'string' },
-    'work-dir': { type: 'string' },
-    quiet: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(args, GATE_CMD);
   if (positionals.length > 0) fail(`gate: unexpected argument '${positionals[0]}'`);
   const patches = values.patch ?? [];
   const modes = [patches.length > 0, values['kernel-tree'] !== undefined, values.kernel !== undefined];

@@ -2,12 +2,24 @@
 // replay, shrink, explain, report and bench modules to files and streams (fuzz/cli-kit.ts: what they share).
 // Decisions live in those modules; the exit status comes from exitCodeFor().
 
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PLANTS } from '../properties/__fixtures__/plants.ts';
 import { scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
 import { runBench } from './bench.ts';
 import { findingText } from './campaign.ts';
-import { fail, type Io, infra, parse, processIo, UsageError } from './cli-kit.ts';
+import {
+  type Command,
+  commandHelp,
+  fail,
+  HelpRequested,
+  type Io,
+  infra,
+  parse,
+  processIo,
+  synopsis,
+  UsageError,
+} from './cli-kit.ts';
 import {
   atomicWrite,
   type FindingRecord,
@@ -19,29 +31,67 @@ import {
 } from './corpus.ts';
 import { EXIT, exitCodeFor } from './exit-code.ts';
 import { errnoText } from './fsx.ts';
-import { cmdFuzz } from './fuzz-cmd.ts';
-import { cmdGate, GATE_USAGE } from './gate.ts';
-import { cmdExplain, cmdReplay, cmdShrink } from './replay-cmd.ts';
-import { cmdVm, VM_USAGE } from './vm-cli.ts';
+import { cmdFuzz, FUZZ_CMD } from './fuzz-cmd.ts';
+import { cmdGate, GATE_CMD } from './gate.ts';
+import { cmdExplain, cmdReplay, cmdShrink, EXPLAIN_CMD, REPLAY_CMD, SHRINK_CMD } from './replay-cmd.ts';
+import { cmdVm, VM_COMMANDS } from './vm-cli.ts';
 
 export { orderFindings, SEEDS_DIR } from './fuzz-cmd.ts';
 
+const SCHEMA_CMD = {
+  name: 'schema',
+  summary: 'the JSON Schema of the scenario format (draft 2020-12) on stdout',
+  options: {},
+} as const satisfies Command;
+
+const PLANTS_CMD = {
+  name: 'plants',
+  summary: 'the planted bugs (for --plant): name, the invariant that catches it, what it breaks',
+  options: {},
+} as const satisfies Command;
+
+const MERGE_CMD = {
+  name: 'merge',
+  args: 'DIR...',
+  summary: 'merge corpora (dedup by invariant and signature; hit counts add up)',
+  options: { into: { type: 'string', arg: 'DIR', help: 'the corpus merged into (default corpus)' } },
+} as const satisfies Command;
+
+const BENCH_CMD = {
+  name: 'bench',
+  summary: 'model and campaign throughput',
+  options: {
+    json: { type: 'boolean', help: 'one JSON object per measurement' },
+    quick: { type: 'boolean', help: 'small sizes only (seconds, not minutes)' },
+  },
+} as const satisfies Command;
+
+/** Every subcommand's table, in the order of the usage. */
+export const COMMANDS: readonly Command[] = [
+  FUZZ_CMD,
+  REPLAY_CMD,
+  SHRINK_CMD,
+  EXPLAIN_CMD,
+  SCHEMA_CMD,
+  PLANTS_CMD,
+  MERGE_CMD,
+  BENCH_CMD,
+  ...VM_COMMANDS,
+  GATE_CMD,
+];
+
+/** The package's version (package.json), for --version. */
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** `hibfuzz --help`: every command's synopsis (made from its table) and summary. */
 export const USAGE = `hibfuzz: property-based testing and fuzzing of Linux hibernation (kexec approach and swsusp)
 
 usage:
-  hibfuzz fuzz [--target model|vm] [--kernel K] [--budget 60s|10m] [--runs N] [--seed S] [--shard k/n]
-               [--corpus DIR] [--plant NAME] [--ktap FILE] [--junit FILE] [--max-mem-pages N]
-               [--protocol kexec|swsusp] [--jobs N] [--no-replay] [--max-rss SIZE]
-  hibfuzz replay FILE|DIR [--plant NAME] [--json] [--max-rss SIZE]
-                                                re-run scenarios on the model; verdict and first divergence
-  hibfuzz shrink FILE [--plant NAME] [--invariant NAME] [--out FILE] [--max-rss SIZE]
-  hibfuzz explain FILE [--plant NAME] [--svg OUT] [--max-rss SIZE]
-                                                the run as a story, phase by phase; memory as SVG
-  hibfuzz schema                                the JSON Schema of the scenario format
-  hibfuzz plants                                the planted bugs (for --plant)
-  hibfuzz merge DIR... [--into DIR]             merge corpora (dedup by invariant and signature)
-  hibfuzz bench [--json] [--quick]              model and campaign throughput
-${VM_USAGE}${GATE_USAGE}  hibfuzz --help
+${COMMANDS.map((c) => [...synopsis(c, '  '), `      ${c.summary}`].join('\n')).join('\n')}
+  hibfuzz CMD --help                            one command's flags, each with what it does
+  hibfuzz --version
 
 A report or output path may be '-' (stdout). --max-rss: the memory a model run may take (default 90% of RAM).
 --kernel, --jobs and --shrink-budget are for --target vm, --protocol for --target model.
@@ -52,7 +102,7 @@ exit status: 0 every run held, 1 a violation was found, 2 usage or infrastructur
 // ---- merge -----------------------------------------------------------------------------------------------------
 
 function cmdMerge(args: readonly string[], io: Io): number {
-  const { values, positionals } = parse(args, { into: { type: 'string' } });
+  const { values, positionals } = parse(args, MERGE_CMD);
   if (positionals.length === 0) fail('merge: expected at least one DIR');
   const into = values.into ?? 'corpus';
   const sources = positionals.map((d) => {
@@ -108,20 +158,38 @@ function cmdMerge(args: readonly string[], io: Io): number {
 
 // ---- main ------------------------------------------------------------------------------------------------------
 
-function noArguments(cmd: string, args: readonly string[]): void {
-  const { positionals } = parse(args, {});
-  if (positionals.length > 0) fail(`${cmd}: unexpected argument '${positionals[0]}'`);
+function noArguments(cmd: Command, args: readonly string[]): void {
+  const { positionals } = parse(args, cmd);
+  if (positionals.length > 0) fail(`${cmd.name}: unexpected argument '${positionals[0]}'`);
+}
+
+/** `hibfuzz help [CMD...]`: the usage, or one command's help. */
+function help(words: readonly string[]): string {
+  if (words.length === 0) return USAGE;
+  const name = words.join(' ');
+  const c = COMMANDS.find((x) => x.name === name);
+  if (c === undefined) fail(`help: unknown command '${name}' (see hibfuzz --help)`);
+  return commandHelp(c);
 }
 
 async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case undefined:
+      io.err(USAGE);
+      return EXIT.ERROR;
     case '--help':
     case '-h':
-    case 'help':
       io.out(USAGE);
-      return cmd === undefined ? EXIT.ERROR : EXIT.HELD;
+      return EXIT.HELD;
+    case 'help':
+      io.out(help(rest));
+      return EXIT.HELD;
+    case '--version':
+    case '-V':
+    case 'version':
+      io.out(`hibfuzz ${VERSION}\n`);
+      return EXIT.HELD;
     case 'fuzz':
       return cmdFuzz(rest, io);
     case 'replay':
@@ -131,18 +199,18 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case 'explain':
       return cmdExplain(rest, io);
     case 'schema':
-      noArguments('schema', rest);
+      noArguments(SCHEMA_CMD, rest);
       io.out(scenarioJsonSchema());
       return EXIT.HELD;
     case 'plants': {
-      noArguments('plants', rest);
+      noArguments(PLANTS_CMD, rest);
       for (const p of PLANTS) io.out(`${p.name.padEnd(28)} ${p.invariant.padEnd(30)} ${p.description}\n`);
       return EXIT.HELD;
     }
     case 'merge':
       return cmdMerge(rest, io);
     case 'bench': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, quick: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, BENCH_CMD);
       if (positionals.length > 0) fail(`bench: unexpected argument '${positionals[0]}'`);
       await runBench(values.quick === true, (r) => {
         if (values.json) io.out(`${JSON.stringify(r)}\n`);
@@ -168,6 +236,10 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   try {
     return await dispatch(argv, io);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      io.out(e.text);
+      return EXIT.HELD;
+    }
     if (e instanceof UsageError) {
       io.err(`hibfuzz: ${e.message}\n`);
       return exitCodeFor({ usageError: e.message, findings: 0 });

@@ -2,10 +2,23 @@
 // invalid, a machine the model cannot set up, more memory than the limit) is never a pass: one FILE is refused with
 // one line (exit 2); a DIR replays every file it can, warns about each other one and says how many ran.
 import { readFileSync } from 'node:fs';
-import type { ModelRun, Parts } from '../impl/index.ts';
+import type { ModelRun } from '../impl/index.ts';
 import { INVARIANT_NAMES, isInvariantName, type Scenario } from '../spec/index.ts';
 import { parseIntFlag } from './args.ts';
-import { fail, type Io, parse, plantParts, value } from './cli-kit.ts';
+import {
+  asRun,
+  type Command,
+  fail,
+  type Io,
+  MAX_RSS_OPT,
+  type ModelParts,
+  modelParts,
+  PARTS_OPT,
+  PLANT_OPT,
+  parse,
+  partsLabel,
+  value,
+} from './cli-kit.ts';
 import { type FindingRecord, readScenarioFile, scenarioFilesOf, scenarioJson } from './corpus.ts';
 import { exitCodeFor } from './exit-code.ts';
 import { memorySvg, storyLines } from './explain.ts';
@@ -19,19 +32,20 @@ import { printScenarioText } from './text.ts';
 type Ran = { ok: true; scenario: Scenario; run: ModelRun } | { ok: false; error: string };
 
 /** Read `file`, check its memory need against `limit`, run it on the model: the run or the one-line reason. */
-function runFile(file: string, parts: Parts, limit: MemoryLimit): Ran {
+function runFile(file: string, m: ModelParts, limit: MemoryLimit): Ran {
   const r = readScenarioFile(file);
   if (!r.ok) return r;
-  const big = memoryRefusal(r.scenario, limit);
+  const scenario = asRun(m, r.scenario);
+  const big = memoryRefusal(scenario, limit);
   if (big !== undefined) return { ok: false, error: `${file}: ${big}` };
-  const run = replayScenario(r.scenario, parts);
+  const run = replayScenario(scenario, m.parts);
   if (!run.ok) return { ok: false, error: `${file}: the model cannot set up this machine: ${run.error}` };
-  return { ok: true, scenario: r.scenario, run };
+  return { ok: true, scenario, run };
 }
 
 /** runFile, or the reason as a usage error (one line, exit 2). */
-function mustRun(file: string, parts: Parts, limit: MemoryLimit): { scenario: Scenario; run: ModelRun } {
-  const r = runFile(file, parts, limit);
+function mustRun(file: string, m: ModelParts, limit: MemoryLimit): { scenario: Scenario; run: ModelRun } {
+  const r = runFile(file, m, limit);
   if (!r.ok) fail(r.error);
   return r;
 }
@@ -64,14 +78,56 @@ function recordedPlant(file: string): string | undefined {
   }
 }
 
-export function cmdReplay(args: readonly string[], io: Io): number {
-  const { values, positionals } = parse(args, {
-    plant: { type: 'string' },
-    json: { type: 'boolean' },
-    'max-rss': { type: 'string' },
-  });
+const PLANT = PLANT_OPT;
+const PARTS = PARTS_OPT;
+const MAX_RSS = MAX_RSS_OPT;
+const EXIT_NOTE = 'exit status: 0 every run held, 1 a violation was found, 2 usage error or a scenario not run.';
+
+export const REPLAY_CMD = {
+  name: 'replay',
+  args: 'FILE|DIR',
+  summary: 're-run scenarios on the model; the verdict and the first divergence',
+  options: {
+    plant: PLANT,
+    parts: PARTS,
+    json: { type: 'boolean', help: 'one JSON array on stdout: file, verdict, unexpected violations, first divergence' },
+    'max-rss': MAX_RSS,
+  },
+  notes: [EXIT_NOTE],
+} as const satisfies Command;
+
+export const SHRINK_CMD = {
+  name: 'shrink',
+  args: 'FILE',
+  summary: 'shrink a violating scenario to a smaller one that still violates the invariant',
+  options: {
+    plant: PLANT,
+    parts: PARTS,
+    invariant: { type: 'string', arg: 'NAME', help: 'the invariant to keep violated (default: the first violated)' },
+    out: { type: 'string', arg: 'FILE', help: 'write the shrunk scenario here (default: JSON on stdout)' },
+    'max-evals': { type: 'string', arg: 'N', help: 'candidate runs at most (default 5000)' },
+    'max-rss': MAX_RSS,
+  },
+  notes: [EXIT_NOTE],
+} as const satisfies Command;
+
+export const EXPLAIN_CMD = {
+  name: 'explain',
+  args: 'FILE',
+  summary: 'the run as a story, phase by phase; physical memory as an SVG picture',
+  options: {
+    plant: PLANT,
+    parts: PARTS,
+    svg: { type: 'string', arg: 'OUT', help: 'write the memory picture (SVG) here; - is stdout' },
+    'max-rss': MAX_RSS,
+  },
+  notes: [EXIT_NOTE],
+} as const satisfies Command;
+
+export async function cmdReplay(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, REPLAY_CMD);
   if (positionals.length !== 1) fail('replay: expected one FILE or DIR');
-  const { parts, plant } = plantParts(values.plant);
+  const swapped = await modelParts(values);
   const limit = memoryLimitFlag(values['max-rss']);
   const path = positionals[0] as string;
   const files = scenarioFilesOf(path);
@@ -82,7 +138,7 @@ export function cmdReplay(args: readonly string[], io: Io): number {
   let notRun = 0;
   const json: unknown[] = [];
   for (const file of files.files) {
-    const r = dir ? runFile(file, parts, limit) : { ok: true as const, ...mustRun(file, parts, limit) };
+    const r = dir ? runFile(file, swapped, limit) : { ok: true as const, ...mustRun(file, swapped, limit) };
     if (!r.ok) {
       notRun++;
       io.err(`warning: not run: ${r.error}\n`);
@@ -101,9 +157,9 @@ export function cmdReplay(args: readonly string[], io: Io): number {
       });
       continue;
     }
-    io.out(`== ${file}${plant ? ` (plant ${plant})` : ''}\n${replayLines(scenario, run).join('\n')}\n`);
+    io.out(`== ${file}${partsLabel(swapped)}\n${replayLines(scenario, run).join('\n')}\n`);
     const rp = recordedPlant(file);
-    if (rp !== undefined && plant === undefined) {
+    if (rp !== undefined && swapped.plant === undefined && swapped.variant === undefined) {
       io.out(`note: this finding was recorded with plant ${rp}; add --plant ${rp} to reproduce it\n`);
     }
   }
@@ -117,16 +173,11 @@ export function cmdReplay(args: readonly string[], io: Io): number {
   return exitCodeFor({ findings, notRun });
 }
 
-export function cmdShrink(args: readonly string[], io: Io): number {
-  const { values, positionals } = parse(args, {
-    plant: { type: 'string' },
-    invariant: { type: 'string' },
-    out: { type: 'string' },
-    'max-evals': { type: 'string' },
-    'max-rss': { type: 'string' },
-  });
+export async function cmdShrink(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, SHRINK_CMD);
   if (positionals.length !== 1) fail('shrink: expected one FILE');
-  const { parts } = plantParts(values.plant);
+  const swapped = await modelParts(values);
+  const { parts } = swapped;
   if (values.invariant !== undefined && !isInvariantName(values.invariant)) {
     fail(`--invariant: unknown invariant '${values.invariant}' (${INVARIANT_NAMES.join(', ')})`);
   }
@@ -134,11 +185,11 @@ export function cmdShrink(args: readonly string[], io: Io): number {
     values['max-evals'] !== undefined ? value(parseIntFlag('max-evals', values['max-evals'], 1, 1e7)) : 5000;
   checkOutput('out', values.out);
   const file = positionals[0] as string;
-  const { scenario: s, run: r } = mustRun(file, parts, memoryLimitFlag(values['max-rss']));
+  const { scenario: s, run: r } = mustRun(file, swapped, memoryLimitFlag(values['max-rss']));
   const inv = values.invariant ?? r.judgement.unexpected[0]?.invariant;
   if (inv === undefined || !r.judgement.unexpected.some((v) => v.invariant === inv)) {
     fail(
-      `shrink: ${file} does not violate ${inv ?? 'any invariant'} on the model${values.plant ? ` with plant ${values.plant}` : ''} (nothing to shrink; try --plant)`,
+      `shrink: ${file} does not violate ${inv ?? 'any invariant'} on the model${partsLabel(swapped)} (nothing to shrink; try --plant)`,
     );
   }
   const sh = shrinkScenario(
@@ -162,16 +213,13 @@ export function cmdShrink(args: readonly string[], io: Io): number {
   return exitCodeFor({ findings: 1, ...(error !== undefined ? { infraError: error } : {}) });
 }
 
-export function cmdExplain(args: readonly string[], io: Io): number {
-  const { values, positionals } = parse(args, {
-    plant: { type: 'string' },
-    svg: { type: 'string' },
-    'max-rss': { type: 'string' },
-  });
+export async function cmdExplain(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, EXPLAIN_CMD);
   if (positionals.length !== 1) fail('explain: expected one FILE');
-  const { parts } = plantParts(values.plant);
+  const swapped = await modelParts(values);
+  if (swapped.variant !== undefined) io.out(`variant ${swapped.variant.name} (${swapped.variant.spec})\n`);
   checkOutput('svg', values.svg);
-  const { run: r } = mustRun(positionals[0] as string, parts, memoryLimitFlag(values['max-rss']));
+  const { run: r } = mustRun(positionals[0] as string, swapped, memoryLimitFlag(values['max-rss']));
   io.out(`${storyLines(r).join('\n')}\n`);
   const error = values.svg !== undefined ? written(io, values.svg, memorySvg(r), 'memory picture:') : undefined;
   return exitCodeFor({

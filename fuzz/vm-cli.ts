@@ -9,7 +9,19 @@ import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
 import { cacheRoot } from '../vm/kernels.ts';
 import { ensureKjumpKernel, kernelLabel } from '../vm/kjump/build.ts';
-import { fail, type Io, infra, loadScenario, need, openReports, parse, plantParts } from './cli-kit.ts';
+import {
+  type Command,
+  commandHelp,
+  fail,
+  HelpRequested,
+  type Io,
+  infra,
+  loadScenario,
+  need,
+  openReports,
+  parse,
+  plantParts,
+} from './cli-kit.ts';
 import { makeDirs } from './fsx.ts';
 import { REAL_RESULT_FORMAT, type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
 import {
@@ -27,17 +39,56 @@ import {
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-export const VM_USAGE = `  hibfuzz vm run FILE... --kernel K [--modules DIR] [--config FILE] [--json] [--work-dir DIR] [--plant NAME]
-                 [--quiet] [--no-fast]
-                                   scenarios on a real kernel (K: debian-6.1, debian-6.12, kjump-6.12,
-                                   kjump-6.12-patched or PATH/bzImage) next to the model's prediction for it
-  hibfuzz vm suite [--kernel K]... [--only SUBSTR]... [--ktap F] [--junit F] [--markdown F] [--json F]
-                   [--work-dir DIR] [--quiet] [--no-fast]
-                                   every shipped scenario on each kernel; known real-kernel findings allow-listed
-  hibfuzz vm build [--gate] [--patch FILE]... [--kernel-tree DIR]
-                                   build (or take from the cache) a kexec-jump kernel; --gate: one that also runs
-                                   the shipped swsusp scenarios (vm/kjump/gate.fragment)
-`;
+const KERNEL_NAMES = 'debian-6.1, debian-6.12, kjump-6.12, kjump-6.12-patched or PATH/bzImage';
+
+export const VM_RUN_CMD = {
+  name: 'vm run',
+  args: 'FILE...',
+  summary: "scenarios on a real kernel in QEMU next to the model's prediction for it",
+  options: {
+    kernel: { type: 'string', arg: 'K', required: true, help: `the kernel (required): ${KERNEL_NAMES}` },
+    modules: { type: 'string', arg: 'DIR', help: 'PATH kernels: the modules tree (lib/modules/<release>)' },
+    config: { type: 'string', arg: 'FILE', help: "PATH kernels: the kernel's .config (its capabilities)" },
+    json: { type: 'boolean', help: 'one RealResult per file as JSON (format hibfuzz-real-run/1)' },
+    'work-dir': { type: 'string', arg: 'DIR', help: 'where console logs and disks go (default in $HIBFUZZ_CACHE)' },
+    plant: { type: 'string', arg: 'NAME', help: "the model's prediction with a planted bug swapped in" },
+    quiet: { type: 'boolean', help: 'no console lines on stderr' },
+    'no-fast': { type: 'boolean', help: 'boot every run from scratch (no snapshot fast path)' },
+  },
+  notes: ['exit status: 0 every run passed, 1 a finding, 2 usage, infrastructure error or a scenario not run.'],
+} as const satisfies Command;
+
+export const VM_SUITE_CMD = {
+  name: 'vm suite',
+  summary: 'every shipped scenario on each kernel; known real-kernel findings allow-listed',
+  options: {
+    kernel: { type: 'string', multiple: true, arg: 'K', help: `a kernel (default: all four): ${KERNEL_NAMES}` },
+    only: { type: 'string', multiple: true, arg: 'SUBSTR', help: 'only shipped scenarios whose file or id has it' },
+    ktap: { type: 'string', arg: 'F', help: 'KTAP report (one suite per kernel)' },
+    junit: { type: 'string', arg: 'F', help: 'JUnit XML report' },
+    markdown: { type: 'string', arg: 'F', help: 'Markdown table' },
+    json: { type: 'string', arg: 'F', help: 'every RealResult as JSON' },
+    'work-dir': { type: 'string', arg: 'DIR', help: 'where console logs and disks go' },
+    quiet: { type: 'boolean', help: 'no console lines on stderr' },
+    'no-fast': { type: 'boolean', help: 'boot every run from scratch (no snapshot fast path)' },
+  },
+  notes: [
+    'exit status: 0 every row passed or is allow-listed, 1 a finding, 2 an error or an unlisted unsupported row.',
+  ],
+} as const satisfies Command;
+
+export const VM_BUILD_CMD = {
+  name: 'vm build',
+  summary: 'build (or take from the cache) a kexec-jump kernel',
+  options: {
+    gate: { type: 'boolean', help: 'a kernel that also runs the shipped swsusp scenarios (vm/kjump/gate.fragment)' },
+    patch: { type: 'string', multiple: true, arg: 'FILE', help: 'apply this patch to the source first' },
+    'kernel-tree': { type: 'string', arg: 'DIR', help: "build this tree instead of Debian's linux-source-6.12" },
+  },
+  notes: ['prints the built kernel (bzImage, config, label) as JSON; exit 2 if the build fails.'],
+} as const satisfies Command;
+
+export const VM_COMMANDS = [VM_RUN_CMD, VM_SUITE_CMD, VM_BUILD_CMD] as const;
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
@@ -45,16 +96,7 @@ const runRoot = (io: Io, what: string) =>
   join(cacheRoot(io.env), 'vm-runs', `${what}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 
 async function cmdRun(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    kernel: { type: 'string' },
-    json: { type: 'boolean' },
-    'work-dir': { type: 'string' },
-    plant: { type: 'string' },
-    quiet: { type: 'boolean' },
-    'no-fast': { type: 'boolean' },
-    modules: { type: 'string' },
-    config: { type: 'string' },
-  });
+  const { values, positionals } = parse(args, VM_RUN_CMD);
   if (positionals.length === 0) fail('vm run: expected FILE...');
   const kernel = need(values.kernel, 'vm run: --kernel K is required (debian-6.1, debian-6.12, kjump-6.12 or a path)');
   const { parts } = plantParts(values.plant);
@@ -108,17 +150,7 @@ async function cmdRun(args: readonly string[], io: Io): Promise<number> {
 }
 
 async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    kernel: { type: 'string', multiple: true },
-    only: { type: 'string', multiple: true },
-    ktap: { type: 'string' },
-    junit: { type: 'string' },
-    markdown: { type: 'string' },
-    json: { type: 'string' },
-    'work-dir': { type: 'string' },
-    quiet: { type: 'boolean' },
-    'no-fast': { type: 'boolean' },
-  });
+  const { values, positionals } = parse(args, VM_SUITE_CMD);
   if (positionals.length > 0) fail(`vm suite: unexpected argument '${positionals[0]}'`);
   openReports('vm suite', [values.ktap, values.junit, values.markdown, values.json]);
   const kernels = values.kernel ?? [...SUITE_KERNELS];
@@ -226,11 +258,7 @@ function errorRow(
 }
 
 async function cmdBuild(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    patch: { type: 'string', multiple: true },
-    'kernel-tree': { type: 'string' },
-    gate: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(args, VM_BUILD_CMD);
   if (positionals.length > 0) fail(`vm build: unexpected argument '${positionals[0]}'`);
   try {
     const k = await ensureKjumpKernel({
@@ -256,6 +284,10 @@ export async function cmdVm(args: readonly string[], io: Io): Promise<number> {
       return cmdSuite(rest, io);
     case 'build':
       return cmdBuild(rest, io);
+    case '--help':
+    case '-h':
+    case 'help':
+      throw new HelpRequested(VM_COMMANDS.map(commandHelp).join('\n'));
     default:
       return fail(`vm: unknown subcommand '${sub ?? ''}' (expected run, suite or build)`);
   }
