@@ -429,7 +429,30 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
       io.err(`hibfuzz: ${reportErrors.at(-1)}\n`);
     }
   };
-  report(values.ktap, () => formatKtap(tests));
+  report(values.ktap, () =>
+    formatKtap(tests, {
+      suite: target === 'vm' ? `hibfuzz_vm_${String(values.kernel).replace(/[^A-Za-z0-9]+/g, '_')}` : 'hibfuzz_model',
+      seed,
+      shard: `${shard.k}/${shard.n}`,
+      target,
+      ...(values.kernel !== undefined ? { kernel: values.kernel } : {}),
+      ...(plant !== undefined ? { plant } : {}),
+      ...(variant !== undefined ? { parts: variant.spec } : {}),
+      replay: [
+        `hibfuzz fuzz --target ${target} --seed ${seed} --shard ${shard.k}/${shard.n}`,
+        ...(values.kernel !== undefined ? [`--kernel ${values.kernel}`] : []),
+        partsFlags(swapped).trim(),
+        runs !== undefined ? `--runs ${runs}` : '',
+        values.budget !== undefined ? `--budget ${values.budget}` : '',
+        values['max-mem-pages'] !== undefined ? `--max-mem-pages ${maxMemPages}` : '',
+        protocol !== undefined ? `--protocol ${protocol}` : '',
+        values['no-replay'] ? '--no-replay' : '',
+      ]
+        .filter((x) => x !== '')
+        .join(' '),
+      errors: infraErrors,
+    }),
+  );
   report(values.junit, () =>
     formatJunit(tests, {
       seconds: secs,
