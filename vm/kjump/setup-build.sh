@@ -4,6 +4,7 @@
 set -euo pipefail
 declare -A PROBE=(
   [linux-source-6.12]=/usr/src/linux-source-6.12.tar.xz
+  [linux-source-6.1]=/usr/src/linux-source-6.1.tar.xz
   [bc]=/usr/bin/bc
   [bison]=/usr/bin/bison
   [flex]=/usr/bin/flex
