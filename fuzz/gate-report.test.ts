@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as junitConsumer } from 'junit2json';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
 } from './gate-report.ts';
 import { parseXml } from './junit.ts';
 import type { RealResult } from './real-run.ts';
+import { kunitPy } from './testdata/kunit.ts';
 
 const result = (status: RealResult['status'], reasons: string[] = []): RealResult => ({
   format: 'hibfuzz-real-run/1',
@@ -145,13 +146,7 @@ describe('gate reports', () => {
     expect(Object.keys(j.rows[0]?.candidate[0] ?? {})).not.toContain('observation');
   });
 
-  const srcRoot = join(process.env.HIBFUZZ_CACHE ?? join(homedir(), '.cache/hibfuzz'), 'kjump');
-  const kunit = existsSync(srcRoot)
-    ? readdirSync(srcRoot)
-        .filter((d) => d.startsWith('src-'))
-        .map((d) => join(srcRoot, d, 'linux-source-6.12', 'tools/testing/kunit/kunit.py'))
-        .find((p) => existsSync(p))
-    : undefined;
+  const kunit = kunitPy();
   it.skipIf(kunit === undefined)("writes KTAP that the kernel's kunit.py parses: a suite per kernel", () => {
     // Arrange
     const f = join(mkdtempSync(join(tmpdir(), 'hibfuzz-gate-ktap-')), 'gate.ktap');

@@ -2,13 +2,14 @@
 // (seed, shard, target, kernel, plant), infrastructure errors as `# ERROR` cases, checked by the kernel's own
 // tools/testing/kunit/kunit.py from the linux-source tree the kjump build unpacks (skipped when it is absent).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatKtap, type KtapHeader, parseKtap } from './ktap.ts';
 import type { TestResult } from './results.ts';
 import { runCli } from './test-io.ts';
+import { kunitPy } from './testdata/kunit.ts';
 
 const results: TestResult[] = [
   { target: 'model', name: 'AbortCopiesNothing', exercised: 12, runs: 100, failures: [] },
@@ -30,13 +31,7 @@ const header: KtapHeader = {
   replay: 'hibfuzz fuzz --target model --seed 7 --shard 2/4 --plant pack-pfns-drops-last --runs 100',
 };
 
-const srcRoot = join(process.env.HIBFUZZ_CACHE ?? join(homedir(), '.cache', 'hibfuzz'), 'kjump');
-const kunit = existsSync(srcRoot)
-  ? readdirSync(srcRoot)
-      .filter((d) => d.startsWith('src-'))
-      .map((d) => join(srcRoot, d, 'linux-source-6.12', 'tools/testing/kunit/kunit.py'))
-      .find((p) => existsSync(p))
-  : undefined;
+const kunit = kunitPy();
 
 interface KunitJson {
   sub_groups?: { name: string; test_cases: { name: string; status: string }[] }[];

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as junitConsumer } from 'junit2json';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,8 @@ import {
   suiteJunit,
   suiteKtap,
 } from './suite.ts';
+
+import { kunitPy } from './testdata/kunit.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -150,14 +152,7 @@ describe('suite reports', () => {
     ).toContain('protocol.compression lz4: no hibernate.compressor');
   });
 
-  // The kernel's own KTAP parser, from the linux-source tree the kjump build unpacks (vm/kjump/build.ts).
-  const srcRoot = join(process.env.HIBFUZZ_CACHE ?? join(homedir(), '.cache', 'hibfuzz'), 'kjump');
-  const tree = existsSync(srcRoot)
-    ? readdirSync(srcRoot)
-        .filter((d) => d.startsWith('src-'))
-        .map((d) => join(srcRoot, d, 'linux-source-6.12', 'tools/testing/kunit/kunit.py'))
-        .find((p) => existsSync(p))
-    : undefined;
+  const tree = kunitPy();
   it.skipIf(tree === undefined)("writes nested KTAP that the kernel's kunit.py parses, suite by suite", () => {
     // Arrange
     const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-ktap-'));
