@@ -213,9 +213,12 @@ export function swapSlotsFreedOnError(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of hibernations(t)) {
     if (r.outcome.op !== 'hibernate' || r.outcome.result !== 'failed') continue;
+    // the slots this hibernation allocated: allocated after it and not before it (an earlier cycle's image may
+    // still hold slots the model's device keeps after a resume; they are not this failure's)
     const a = r.storageAfter.allocated;
+    const b = r.storageBefore.allocated;
     let n = 0;
-    for (let i = 0; i < a.length; i++) n += a[i] as number;
+    for (let i = 0; i < a.length; i++) if ((a[i] as number) > 0 && !((b[i] ?? 0) > 0)) n++;
     if (n > 0)
       out.push(violation('SwapSlotsFreedOnError', r.step, `${n} slots still allocated after failure`, '0', `${n}`));
   }

@@ -293,7 +293,22 @@ export function outcomeAllowed(t: RunTrace): Violation[] {
     } else if (step.op === 'write') {
       allowed = o.op === 'write' && o.pages <= step.pages ? [{ op: 'write' }] : [{ op: 'write', pages: step.pages }];
     } else if (step.op === 'hibernate' && rec.kind === 'hibernate') {
-      allowed = [s.protocol.kind === 'kexec' ? predictKexec(s, a, rec, step) : predictSwsusp(s, a, rec, step)];
+      const before = a.image;
+      const predicted = s.protocol.kind === 'kexec' ? predictKexec(s, a, rec, step) : predictSwsusp(s, a, rec, step);
+      // DMA after the devices stopped changes up to dmaAfterStopPages saved pages after they were counted: a zero
+      // page may become data (and back), so the stream's length, and whether it fits, is not known at the request
+      allowed =
+        (step.dmaAfterStopPages ?? 0) > 0
+          ? [
+              predicted,
+              { op: 'hibernate', result: 'poweredOff' },
+              { op: 'hibernate', result: 'failed', errno: 'ENOSPC' },
+            ]
+          : [predicted];
+      if (o.op === 'hibernate' && (o.result === 'failed' || o.result === 'aborted')) {
+        a.on = true;
+        a.image = before;
+      }
     } else if (step.op === 'resume' && rec.kind === 'resume') {
       allowed = predictResume(s, a, step, ramOf(s, rec.memPages));
     } else if (step.op === 'bootNoresume') {
