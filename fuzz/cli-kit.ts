@@ -1,6 +1,6 @@
 // What every hibfuzz subcommand shares: the Io it writes to, strict flag parsing with one-line usage errors, the
 // infrastructure-error line, loading scenario files and planted bugs.
-import { closeSync, openSync } from 'node:fs';
+
 import { parseArgs } from 'node:util';
 import type { Parts } from '../impl/index.ts';
 import { defaultParts } from '../impl/index.ts';
@@ -8,6 +8,7 @@ import { plantByName } from '../properties/__fixtures__/plants.ts';
 import type { Scenario } from '../spec/index.ts';
 import { readScenarioFile } from './corpus.ts';
 import { exitCodeFor } from './exit-code.ts';
+import { outputPathProblem } from './fsx.ts';
 import { type LoadedVariant, loadVariant } from './variant.ts';
 
 export interface Io {
@@ -238,10 +239,7 @@ export function infra(io: Io, message: string): number {
 export function openReports(command: string, paths: readonly (string | undefined)[]): void {
   for (const p of paths) {
     if (p === undefined) continue;
-    try {
-      closeSync(openSync(p, 'w'));
-    } catch (e) {
-      fail(`${command}: cannot write ${p}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0] ?? ''}`);
-    }
+    const why = outputPathProblem(p);
+    if (why !== undefined) fail(`${command}: cannot write ${p}: ${why}`);
   }
 }

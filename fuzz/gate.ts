@@ -12,6 +12,7 @@ import { cacheRoot } from '../vm/kernels.ts';
 import { parseBudget, parseIntFlag } from './args.ts';
 import { type Command, fail, type Io, infra, openReports, parse } from './cli-kit.ts';
 import { scenarioJson } from './corpus.ts';
+import { writeOutput } from './fsx.ts';
 import { buildGateKernel, GateBuildError, type GateKernel, type GateSource, treeChangedFiles } from './gate-build.ts';
 import { runGateCampaign } from './gate-campaign.ts';
 import { classifyAttempts, patchFiles, touchesKexec } from './gate-classify.ts';
@@ -398,7 +399,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
     if (isInfraError(e)) return infra(io, `gate: ${oneLine(e)}`);
     throw e;
   }
-  writeReports(v, rec);
+  writeReports(v, rec, io);
   for (const r of sortRows(rec.rows))
     io.out(`${r.class.padEnd(12)} ${r.scenario.padEnd(30)} ${r.class === 'pass' ? '' : r.summary}\n`);
   const counts = rec.rows.filter((r) => r.class === 'regression').length;
@@ -424,9 +425,13 @@ function timingsLine(rec: GateRecord, b: Built, cachedBase: number): string {
   ].join(', ');
 }
 
-function writeReports(v: Values, rec: GateRecord): void {
-  if (v.ktap !== undefined) writeFileSync(v.ktap, gateKtap(rec));
-  if (v.junit !== undefined) writeFileSync(v.junit, gateJunit(rec));
-  if (v.summary !== undefined) writeFileSync(v.summary, gateMarkdown(rec));
-  if (v.json !== undefined) writeFileSync(v.json, gateJson(rec));
+/** Every report: `-` to stdout, a FIFO or device through, a regular file atomically (fsx.ts writeOutput). */
+function writeReports(v: Values, rec: GateRecord, io: Io): void {
+  const put = (path: string | undefined, text: () => string) => {
+    if (path !== undefined) writeOutput(path, text(), io.out);
+  };
+  put(v.ktap, () => gateKtap(rec));
+  put(v.junit, () => gateJunit(rec));
+  put(v.summary, () => gateMarkdown(rec));
+  put(v.json, () => gateJson(rec));
 }

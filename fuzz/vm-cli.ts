@@ -1,6 +1,6 @@
 // `hibfuzz vm run|suite|build`: scenarios on real kernels through the backend registry (vm/backends.ts), judged
 // by spec/verdict.ts judgeRealRun(), reported as RealResult (fuzz/real-run.ts). One CLI for every backend.
-import { writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../spec/index.ts';
@@ -22,7 +22,7 @@ import {
   parse,
   plantParts,
 } from './cli-kit.ts';
-import { makeDirs } from './fsx.ts';
+import { makeDirs, writeOutput } from './fsx.ts';
 import { REAL_RESULT_FORMAT, type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
 import {
   KNOWN_FINDINGS,
@@ -212,10 +212,13 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
     `kernels: ${kernels.join(' ')}`,
     `seconds: ${((performance.now() - t0) / 1000).toFixed(0)}`,
   ];
-  if (values.ktap !== undefined) writeFileSync(values.ktap, suiteKtap(results, KNOWN_FINDINGS, header));
-  if (values.junit !== undefined) writeFileSync(values.junit, suiteJunit(results, KNOWN_FINDINGS));
-  if (values.markdown !== undefined) writeFileSync(values.markdown, `${markdownTable(results, KNOWN_FINDINGS)}\n`);
-  if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+  const put = (path: string | undefined, text: () => string) => {
+    if (path !== undefined) writeOutput(path, text(), io.out);
+  };
+  put(values.ktap, () => suiteKtap(results, KNOWN_FINDINGS, header));
+  put(values.junit, () => suiteJunit(results, KNOWN_FINDINGS));
+  put(values.markdown, () => `${markdownTable(results, KNOWN_FINDINGS)}\n`);
+  put(values.json, () => `${JSON.stringify(results, null, 2)}\n`);
   const n = (o: string) => results.filter((r) => rowOutcome(r, KNOWN_FINDINGS) === o).length;
   io.out(
     `suite: ${results.length} rows: ${n('pass')} pass, ${n('known')} known findings, ${n('fail')} findings, ${n('skip')} unsupported, ${n('error')} errors\n`,
