@@ -171,6 +171,14 @@ function isOpenAs(st: Stats, fd: number): boolean {
   }
 }
 
+/** Every report asked for (a path given), each through writeOutput; the text is made only for those. */
+export function writeOutputs(
+  reports: readonly (readonly [string | undefined, () => string])[],
+  out: (t: string) => void,
+): void {
+  for (const [path, text] of reports) if (path !== undefined) writeOutput(path, text(), out);
+}
+
 /** Write a report: `-` to `out`, a non-regular file (FIFO, device, symlink) through, a regular file atomically. */
 export function writeOutput(path: string, text: string, out: (t: string) => void): void {
   if (path === STDOUT) {

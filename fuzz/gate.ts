@@ -12,7 +12,7 @@ import { cacheRoot } from '../vm/kernels.ts';
 import { parseBudget, parseIntFlag } from './args.ts';
 import { type Command, fail, type Io, infra, openReports, parse } from './cli-kit.ts';
 import { scenarioJson } from './corpus.ts';
-import { writeOutput } from './fsx.ts';
+import { writeOutputs } from './fsx.ts';
 import { buildGateKernel, GateBuildError, type GateKernel, type GateSource, treeChangedFiles } from './gate-build.ts';
 import { runGateCampaign } from './gate-campaign.ts';
 import { classifyAttempts, patchFiles, touchesKexec } from './gate-classify.ts';
@@ -37,7 +37,7 @@ import {
   type RunOptions,
   runGateCases,
 } from './gate-run.ts';
-import { selectScenarios, shippedScenarios } from './suite.ts';
+import { type ShippedScenario, selectScenarios, shippedScenarios } from './suite.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -157,8 +157,8 @@ interface Values {
   readonly budgetMs: number;
   readonly jobs: number;
   readonly all: boolean;
-  /** shipped scenarios whose file or id contains one of these (none: all) */
-  readonly only: readonly string[];
+  /** the shipped scenarios `--only` selected (all of them without it), read once when the arguments are */
+  readonly shipped: readonly ShippedScenario[];
   readonly ktap?: string;
   readonly junit?: string;
   readonly summary?: string;
@@ -206,7 +206,7 @@ function parseGateArgs(args: readonly string[]): Values {
     budgetMs: budget.value,
     jobs: jobs.value,
     all: values.all === true,
-    only: values.only ?? [],
+    shipped: selected.cases,
     ...(values.ktap !== undefined ? { ktap: values.ktap } : {}),
     ...(values.junit !== undefined ? { junit: values.junit } : {}),
     ...(values.summary !== undefined ? { summary: values.summary } : {}),
@@ -231,10 +231,8 @@ export const GATE_SKIPS_SWAP_FILES =
 function gateCases(
   touched: readonly string[] | undefined,
   all: boolean,
-  only: readonly string[],
+  shipped: readonly ShippedScenario[],
 ): { cases: GateCase[]; kexec: GateRecord['kexec']; swapFile: NonNullable<GateRecord['swapFile']> } {
-  const picked = selectScenarios(shippedScenarios(ROOT), only);
-  const shipped = picked.ok ? picked.cases : [];
   const kx = all ? true : touched !== undefined && touchesKexec(touched);
   const why = all
     ? '--all'
@@ -318,7 +316,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
     const cache = new BaseCache(join(cacheRoot(io.env), 'gate', 'base-results'), baseId);
     const base: GateSide = { role: 'base', backend: baseB, id: baseId };
     const cand: GateSide = { role: 'candidate', backend: candB, id: candId };
-    const { cases, kexec, swapFile } = gateCases(built.touched, v.all, v.only);
+    const { cases, kexec, swapFile } = gateCases(built.touched, v.all, v.shipped);
     io.err(`gate: ${cases.length} scenarios on both kernels, ${v.jobs} at a time; kexec: ${kexec.why}\n`);
     const progress: Pick<RunOptions, 'onResult'> = {
       onResult: (side, r, cached) => {
@@ -427,11 +425,13 @@ function timingsLine(rec: GateRecord, b: Built, cachedBase: number): string {
 
 /** Every report: `-` to stdout, a FIFO or device through, a regular file atomically (fsx.ts writeOutput). */
 function writeReports(v: Values, rec: GateRecord, io: Io): void {
-  const put = (path: string | undefined, text: () => string) => {
-    if (path !== undefined) writeOutput(path, text(), io.out);
-  };
-  put(v.ktap, () => gateKtap(rec));
-  put(v.junit, () => gateJunit(rec));
-  put(v.summary, () => gateMarkdown(rec));
-  put(v.json, () => gateJson(rec));
+  writeOutputs(
+    [
+      [v.ktap, () => gateKtap(rec)],
+      [v.junit, () => gateJunit(rec)],
+      [v.summary, () => gateMarkdown(rec)],
+      [v.json, () => gateJson(rec)],
+    ],
+    io.out,
+  );
 }

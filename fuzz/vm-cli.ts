@@ -22,7 +22,7 @@ import {
   parse,
   plantParts,
 } from './cli-kit.ts';
-import { makeDirs, writeOutput } from './fsx.ts';
+import { makeDirs, writeOutputs } from './fsx.ts';
 import { REAL_RESULT_FORMAT, type RealResult, realExitCode, realResultLines, runReal } from './real-run.ts';
 import {
   KNOWN_FINDINGS,
@@ -212,13 +212,15 @@ async function cmdSuite(args: readonly string[], io: Io): Promise<number> {
     `kernels: ${kernels.join(' ')}`,
     `seconds: ${((performance.now() - t0) / 1000).toFixed(0)}`,
   ];
-  const put = (path: string | undefined, text: () => string) => {
-    if (path !== undefined) writeOutput(path, text(), io.out);
-  };
-  put(values.ktap, () => suiteKtap(results, KNOWN_FINDINGS, header));
-  put(values.junit, () => suiteJunit(results, KNOWN_FINDINGS));
-  put(values.markdown, () => `${markdownTable(results, KNOWN_FINDINGS)}\n`);
-  put(values.json, () => `${JSON.stringify(results, null, 2)}\n`);
+  writeOutputs(
+    [
+      [values.ktap, () => suiteKtap(results, KNOWN_FINDINGS, header)],
+      [values.junit, () => suiteJunit(results, KNOWN_FINDINGS)],
+      [values.markdown, () => `${markdownTable(results, KNOWN_FINDINGS)}\n`],
+      [values.json, () => `${JSON.stringify(results, null, 2)}\n`],
+    ],
+    io.out,
+  );
   const n = (o: string) => results.filter((r) => rowOutcome(r, KNOWN_FINDINGS) === o).length;
   io.out(
     `suite: ${results.length} rows: ${n('pass')} pass, ${n('known')} known findings, ${n('fail')} findings, ${n('skip')} unsupported, ${n('error')} errors\n`,
