@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INVARIANT_NAMES, parseScenario } from '../spec/index.ts';
+import { CLAIM_NAMES, parseScenario } from '../spec/index.ts';
 import { readCorpus } from './corpus.ts';
 import { parseXml } from './junit.ts';
 import { parseKtap } from './ktap.ts';
@@ -40,7 +40,7 @@ describe('hibfuzz fuzz', () => {
     expect(r.out).toMatch(/coverage over \d+ runs/);
     expect(readdirSync(join(dir, 'corpus'))).toEqual([]);
     const k = parseKtap(readFileSync(ktap, 'utf8'));
-    expect(k.ok && k.tests.map((t) => t.name)).toEqual([...INVARIANT_NAMES]);
+    expect(k.ok && k.tests.map((t) => t.name)).toEqual([...CLAIM_NAMES]);
     expect(k.ok && k.tests.every((t) => t.ok)).toBe(true);
     const x = parseXml(readFileSync(junit, 'utf8'));
     expect(x.ok && x.root.attrs.failures).toBe('0');

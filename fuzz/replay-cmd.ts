@@ -3,7 +3,7 @@
 // one line (exit 2); a DIR replays every file it can, warns about each other one and says how many ran.
 import { readFileSync } from 'node:fs';
 import type { ModelRun } from '../impl/index.ts';
-import { INVARIANT_NAMES, isInvariantName, type Scenario } from '../spec/index.ts';
+import { CLAIM_NAMES, isInvariantName, type Scenario } from '../spec/index.ts';
 import { parseIntFlag } from './args.ts';
 import {
   asRun,
@@ -179,7 +179,7 @@ export async function cmdShrink(args: readonly string[], io: Io): Promise<number
   const swapped = await modelParts(values);
   const { parts } = swapped;
   if (values.invariant !== undefined && !isInvariantName(values.invariant)) {
-    fail(`--invariant: unknown invariant '${values.invariant}' (${INVARIANT_NAMES.join(', ')})`);
+    fail(`--invariant: unknown invariant '${values.invariant}' (${CLAIM_NAMES.join(', ')})`);
   }
   const maxEvals =
     values['max-evals'] !== undefined ? value(parseIntFlag('max-evals', values['max-evals'], 1, 1e7)) : 5000;

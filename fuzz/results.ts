@@ -1,5 +1,5 @@
 // Per-invariant, per-target test results of a campaign: the input of the KTAP and JUnit reports.
-import { INVARIANT_NAMES } from '../spec/index.ts';
+import { CLAIM_NAMES } from '../spec/index.ts';
 import type { CampaignResult } from './campaign.ts';
 
 /** The differential check of target vm: the model's prediction agrees with the kernel. */
@@ -27,9 +27,12 @@ export function testStatus(t: TestResult): 'ok' | 'notOk' | 'skip' {
   return t.exercised > 0 ? 'ok' : 'skip';
 }
 
-/** One result per invariant for the model target. */
+/**
+ * One result per claim (every invariant and the outcome oracle): a finding of any claim a campaign can report must
+ * appear as a failing case, or a KTAP/JUnit consumer would read a failed campaign as green.
+ */
 export function modelResults(r: CampaignResult, target: 'model' | 'vm' = 'model'): TestResult[] {
-  return INVARIANT_NAMES.map((name) => ({
+  return CLAIM_NAMES.map((name) => ({
     target,
     name,
     exercised: r.coverage.invariants.get(name)?.exercised ?? 0,
