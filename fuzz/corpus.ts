@@ -7,9 +7,11 @@
 // update adds what this process counted since it last read or wrote the record; a finding another campaign saved
 // first is kept and gets our hits; only the temp files of dead writers are swept.
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PhaseEvent, Scenario, Violation } from '../spec/index.ts';
 import { parseScenario } from '../spec/index.ts';
+import { SCENARIO_SCHEMA_URL } from '../spec/scenario/json-schema.ts';
 import { isAlive, withCorpusLock } from './corpus-lock.ts';
 import { atomicWrite, errnoText, makeDirs, probeDir, tempWriter } from './fsx.ts';
 
@@ -201,9 +203,16 @@ export function scenarioFilesOf(path: string): { ok: true; files: string[] } | {
   }
 }
 
-/** The scenario as stored: canonical key order, pretty, trailing newline. */
-export function scenarioJson(s: Scenario): string {
-  return `${JSON.stringify(s, null, 2)}\n`;
+/**
+ * The scenario as stored: canonical key order, pretty, trailing newline. With `file` (where the text is written),
+ * `$schema` comes first and names scenario.schema.json relative to that file, so an editor validates and completes it
+ * offline; without it (hashing, comparison), no `$schema`: the text is the scenario's content only.
+ */
+export function scenarioJson(s: Scenario, file?: string): string {
+  const { $schema: _, ...content } = s;
+  if (file === undefined) return `${JSON.stringify(content, null, 2)}\n`;
+  const schema = relative(dirname(resolve(file)), fileURLToPath(SCENARIO_SCHEMA_URL));
+  return `${JSON.stringify({ $schema: schema, ...content }, null, 2)}\n`;
 }
 
 /** A save or count update that failed; `unsaved` is the finding that could not be saved (the caller prints it). */
@@ -241,7 +250,7 @@ export function saveFinding(dir: string, rec: FindingRecord, scenario: Scenario,
       if (disk !== undefined && readScenarioFile(`${base}.json`).ok) {
         atomicWrite(recFile, recordJson(merged(rec, disk, 0)));
       } else {
-        atomicWrite(`${base}.json`, scenarioJson(scenario));
+        atomicWrite(`${base}.json`, scenarioJson(scenario, `${base}.json`));
         atomicWrite(`${base}.txt`, text);
         atomicWrite(recFile, recordJson(rec));
       }

@@ -59,7 +59,7 @@ export function campaignCases(
       const s = { ...v.scenario, id: `gen-${seed}-${b}-${path}` };
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${s.id}.json`);
-      writeFileSync(file, scenarioJson(s));
+      writeFileSync(file, scenarioJson(s, file));
       out.push({ file, scenario: s, note: `generated: seed ${seed}, batch ${b}, path ${path}` });
       if (out.length >= count) break;
     }

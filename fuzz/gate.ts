@@ -263,7 +263,7 @@ function info(role: 'base' | 'candidate', k: GateKernel, id: KernelIdentity): Ga
 /** Scenario, both results with the kernel identities, and every console log, in one directory. */
 function saveReproducer(dir: string, row: GateRow, c: GateCase, base: GateKernelInfo, cand: GateKernelInfo): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'scenario.json'), scenarioJson(c.scenario));
+  writeFileSync(join(dir, 'scenario.json'), scenarioJson(c.scenario, join(dir, 'scenario.json')));
   for (const [role, k, rs] of [
     ['base', base, row.base],
     ['candidate', cand, row.candidate],

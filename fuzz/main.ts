@@ -147,7 +147,7 @@ function cmdMerge(args: readonly string[], io: Io): number {
       if (withRecord.has(file)) continue;
       const dest = join(into, file.slice(dir.length).replace(/^\/+/, ''));
       if (haveFiles.has(dest)) continue;
-      atomicWrite(dest, scenarioJson(scenario));
+      atomicWrite(dest, scenarioJson(scenario, dest));
       haveFiles.add(dest);
       plain++;
     }

@@ -208,8 +208,10 @@ export async function cmdShrink(args: readonly string[], io: Io): Promise<number
   io.out(printScenarioText(out));
   const again = replayScenario(out, parts);
   if (again.ok) for (const v of again.judgement.unexpected) io.out(`${violationLines(v, '  ').join('\n')}\n`);
-  if (values.out === undefined) io.out(scenarioJson(out));
-  const error = values.out !== undefined ? written(io, values.out, scenarioJson(out), 'saved') : undefined;
+  // Printed to stdout, `$schema` is relative to the working directory (where a redirect usually puts it).
+  const text = scenarioJson(out, values.out === undefined || values.out === STDOUT ? STDOUT : values.out);
+  if (values.out === undefined) io.out(text);
+  const error = values.out !== undefined ? written(io, values.out, text, 'saved') : undefined;
   return exitCodeFor({ findings: 1, ...(error !== undefined ? { infraError: error } : {}) });
 }
 

@@ -1,8 +1,7 @@
 // Writes spec/scenario/scenario.schema.json from the zod schema; with --check, fails (exit 1) if it differs.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
+import { SCENARIO_SCHEMA_URL as path, scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
 
-const path = new URL('../spec/scenario/scenario.schema.json', import.meta.url);
 const text = scenarioJsonSchema();
 if (process.argv.includes('--check')) {
   let old = '';

@@ -19,6 +19,12 @@ declare -A PROBE=(
   [util-linux]=/sbin/mkswap
   [gcc]=/usr/bin/gcc
   [xz-utils]=/usr/bin/xz
+  # The real consumers tests check hibfuzz's formats and codecs against (fuzz/junit, spec/scenario, vm/image).
+  [libxml2-utils]=/usr/bin/xmllint
+  [python3-junitparser]=/usr/lib/python3/dist-packages/junitparser/__init__.py
+  [python3-jsonschema]=/usr/lib/python3/dist-packages/jsonschema/__init__.py
+  [lz4]=/usr/bin/lz4
+  [python3-lzo]=/usr/share/doc/python3-lzo/copyright
 )
 
 missing=()

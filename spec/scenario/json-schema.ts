@@ -2,6 +2,9 @@
 import { z } from 'zod';
 import { ScenarioSchema } from './schema.ts';
 
+/** Where the generated schema is committed (shipped scenario files name it by a path relative to themselves). */
+export const SCENARIO_SCHEMA_URL = new URL('./scenario.schema.json', import.meta.url);
+
 export function scenarioJsonSchema(): string {
   const schema = z.toJSONSchema(ScenarioSchema, { io: 'input', target: 'draft-2020-12' });
   const withId = { $id: 'https://hibfuzz.dev/schema/scenario-v1.json', title: 'hibfuzz scenario v1', ...schema };
