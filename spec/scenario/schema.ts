@@ -51,7 +51,7 @@ export const E820EntrySchema = z
   .object({
     start: pages().describe('first PFN of the range'),
     pages: z.int().min(1).max(MAX_MEM_PAGES).describe('length of the range in pages'),
-    type: z.enum(E820_TYPES),
+    type: z.enum(E820_TYPES).describe('the e820 type the firmware reports for the range'),
   })
   .strict();
 
@@ -63,7 +63,7 @@ export const MachineSchema = z
       .max(64)
       .optional()
       .describe('non-RAM holes inside [0, memPages): reserved, ACPI or NVS ranges; everything else is RAM'),
-    cpus: z.int().min(1).max(8).default(1),
+    cpus: z.int().min(1).max(8).default(1).describe('CPUs of the machine'),
   })
   .strict();
 
@@ -73,8 +73,8 @@ export const WorkloadSchema = z
     anon: pages().default(0).describe('anonymous pages with distinct content (the agent: mlocked, tagged)'),
     zero: pages().default(0).describe('in-use pages whose content is all zero'),
     pageCacheClean: pages().default(0).describe('clean page cache: may be dropped instead of saved'),
-    pageCacheDirty: pages().default(0),
-    slab: pages().default(0),
+    pageCacheDirty: pages().default(0).describe('dirty page cache: written back or saved, never dropped'),
+    slab: pages().default(0).describe('kernel slab pages (saved like other in-use pages)'),
     kernelText: pages().default(0).describe('kernel text and data of the original kernel'),
     dma: pages().default(0).describe('DMA buffers of devices (saved like other in-use pages)'),
   })
@@ -82,7 +82,7 @@ export const WorkloadSchema = z
 
 export const KexecProtocolSchema = z
   .object({
-    kind: z.literal('kexec'),
+    kind: z.literal('kexec').describe('the 2007 kexec-jump proposal: a save kernel writes the image'),
     reservation: z
       .enum(KEXEC_RESERVATIONS)
       .default('exchange')
@@ -107,7 +107,7 @@ export const KexecProtocolSchema = z
 
 export const SwsuspProtocolSchema = z
   .object({
-    kind: z.literal('swsusp'),
+    kind: z.literal('swsusp').describe('the in-kernel swsusp path of mainline Linux'),
     kernel: z.enum(KERNEL_LINES).default('6.12').describe('kernel line whose swsusp behaviour is modelled'),
     compression: z.enum(SWSUSP_COMPRESSIONS).default('lzo').describe('none = hibernate=nocompress (no CRC)'),
     interface: z.enum(SWSUSP_INTERFACES).default('sysfs').describe('sysfs: echo disk; uswsusp: /dev/snapshot'),
@@ -120,7 +120,12 @@ export const ProtocolSchema = z.discriminatedUnion('kind', [KexecProtocolSchema,
 
 export const StorageSchema = z
   .object({
-    kind: z.enum(STORAGE_KINDS).default('swapPartition'),
+    kind: z
+      .enum(STORAGE_KINDS)
+      .default('swapPartition')
+      .describe(
+        'where the image goes: a swap partition, a swap file, swap inside dm-crypt, or a file on FUSE (freezing fails: EBUSY)',
+      ),
     pages: z
       .int()
       .min(2)
@@ -135,15 +140,17 @@ export const StorageSchema = z
 
 export const WriteStepSchema = z
   .object({
-    op: z.literal('write'),
-    kind: z.enum(WORKLOAD_KINDS).default('anon'),
+    op: z.literal('write').describe('user space writes pages (they join the workload)'),
+    kind: z.enum(WORKLOAD_KINDS).default('anon').describe('which kind of page is written'),
     pages: z.int().min(1).max(MAX_MEM_PAGES).describe('user space writes this many pages of the kind'),
   })
   .strict();
 
 export const HibernateStepSchema = z
   .object({
-    op: z.literal('hibernate'),
+    op: z
+      .literal('hibernate')
+      .describe('hibernate: write the image and power off (or abort, or fail as the faults say)'),
     powerLossAfterWrite: z.int().min(0).optional().describe('power is lost after this many image writes'),
     ioErrorAtWrite: z.int().min(0).optional().describe('the storage returns EIO for this image write'),
     ioErrorAfterSignature: z
@@ -160,8 +167,10 @@ export const HibernateStepSchema = z
 
 export const CorruptStepSchema = z
   .object({
-    op: z.literal('corrupt'),
-    region: z.enum(FAULT_REGIONS),
+    op: z.literal('corrupt').describe('flip one bit of the stored image while the machine is off'),
+    region: z
+      .enum(FAULT_REGIONS)
+      .describe('which part of the image: header page, map (PFN list) pages, metadata or data pages'),
     index: z.int().min(0).describe('which page of the region (taken modulo its length)'),
     bit: z
       .int()
@@ -174,14 +183,14 @@ export const CorruptStepSchema = z
 
 export const BootNoresumeStepSchema = z
   .object({
-    op: z.literal('bootNoresume'),
+    op: z.literal('bootNoresume').describe('boot with noresume: the image is not restored and may be overwritten'),
     writeStoragePages: z.int().min(0).default(0).describe('pages the fresh system writes to the swap area'),
   })
   .strict();
 
 export const ResumeStepSchema = z
   .object({
-    op: z.literal('resume'),
+    op: z.literal('resume').describe('boot and resume from the image'),
     memPages: z.int().min(MIN_MEM_PAGES).max(MAX_MEM_PAGES).optional().describe('resume on another memory size'),
     e820Changed: z.boolean().default(false).describe('firmware memory map differs at resume'),
     kernel: z.enum(KERNEL_LINES).optional().describe('resume with another kernel line'),
@@ -198,16 +207,20 @@ export const StepSchema = z.discriminatedUnion('op', [
 
 export const ScenarioSchema = z
   .object({
-    $schema: z.string().optional(),
-    version: z.literal(SCENARIO_VERSION),
+    $schema: z
+      .string()
+      .optional()
+      .describe('this JSON Schema (a path relative to the file, or a URL): editors validate and complete with it'),
+    version: z.literal(SCENARIO_VERSION).describe('scenario format version (1)'),
     id: z
       .string()
       .min(1)
       .max(128)
-      .regex(/^[A-Za-z0-9._-]+$/),
-    description: z.string().max(4096).optional(),
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .describe('name of the scenario in reports (letters, digits, dot, dash, underscore)'),
+    description: z.string().max(4096).optional().describe('what the scenario exercises, for people'),
     seed: z.int().min(0).max(0xffffffff).default(1).describe('seeds page contents; runs are deterministic'),
-    machine: MachineSchema,
+    machine: MachineSchema.describe('the simulated machine: memory size, firmware memory map, CPUs'),
     workload: WorkloadSchema.default({
       anon: 0,
       zero: 0,
@@ -216,10 +229,10 @@ export const ScenarioSchema = z
       slab: 0,
       kernelText: 0,
       dma: 0,
-    }),
-    protocol: ProtocolSchema,
-    storage: StorageSchema,
-    steps: z.array(StepSchema).min(1).max(64),
+    }).describe('pages in use before the first step, by kind; the rest of memory is free'),
+    protocol: ProtocolSchema.describe('how the machine hibernates: the kexec proposal or swsusp, with its options'),
+    storage: StorageSchema.describe('the swap area the image is written to'),
+    steps: z.array(StepSchema).min(1).max(64).describe('what happens, in order (each step is one op)'),
   })
   .strict();
 
