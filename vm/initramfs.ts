@@ -1,4 +1,5 @@
-// Guest initramfs builder: busybox + agent (musl static) + the kernel's virtio modules, as gzip'd cpio newc, cached by content hash.
+// Guest initramfs builder: busybox + agent (musl static) + the kernel's virtio modules (+ a storage target's drivers and
+// hibfused), as gzip'd cpio newc, cached by content hash.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -21,14 +22,26 @@ export const OPTIONAL_MODULE_ROOTS = ['lz4'] as const;
  * when the boot makes the filesystem, and removed from the rootfs after loading (their pages are freed).
  */
 export const FS_MODULE_ROOTS = ['crc32c_generic', 'ext4'] as const;
+/** The FUSE target's driver (a module on 6.1, built in on 6.12: skipped through modules.builtin). */
+export const FUSE_MODULE_ROOTS = ['fuse'] as const;
+/**
+ * The dm-crypt target (vm/dmcrypt.ts): device mapper, dm-crypt and the XTS mode of its aes-xts-plain64 table (AES
+ * itself is built in on both Debian lines; xts is a module).
+ */
+export const DMCRYPT_MODULE_ROOTS = ['dm_mod', 'dm_crypt', 'xts'] as const;
 
 export interface InitramfsOptions {
   /** add the filesystem modules (FS_MODULE_ROOTS) under /modules-fs: another initramfs (its own hash) */
   readonly fs?: boolean;
+  /** add /hibfused (guest/hibfused.c) and the fuse module (6.1: =m) under /modules-fs: the FUSE storage target */
+  readonly fuse?: boolean;
+  /** add dm-crypt (DMCRYPT_MODULE_ROOTS) under /modules-fs: the dm-crypt storage target */
+  readonly dmCrypt?: boolean;
 }
 
 const AGENT_SRC = new URL('./guest/agent.c', import.meta.url).pathname;
 const INIT_SRC = new URL('./guest/init.sh', import.meta.url).pathname;
+const HIBFUSED_SRC = new URL('./guest/hibfused.c', import.meta.url).pathname;
 const BUSYBOX = '/bin/busybox';
 
 ////////    pure: module order    ////////
@@ -133,22 +146,33 @@ export function writeNewc(entries: readonly CpioEntry[]): Buffer {
 
 ////////    I/O    ////////
 
-/** Compile the agent (static, musl) once per source hash. */
-export async function buildAgent(cacheDir = cacheRoot()): Promise<string> {
-  const src = readFileSync(AGENT_SRC);
+/** Compile one guest program (static, musl) once per source hash: `<cache>/agent/<name>-<hash>`. */
+async function buildGuestProgram(name: string, srcPath: string, cacheDir: string): Promise<string> {
+  const src = readFileSync(srcPath);
   const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
-  const out = join(cacheDir, 'agent', `agent-${hash}`);
+  const out = join(cacheDir, 'agent', `${name}-${hash}`);
   if (existsSync(out)) return out;
   mkdirSync(join(cacheDir, 'agent'), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await run('musl-gcc', ['-static', '-O2', '-Wall', '-o', tmp, AGENT_SRC]);
+    await run('musl-gcc', ['-static', '-O2', '-Wall', '-o', tmp, srcPath]);
   } catch (e) {
-    throw new InfraError(`building the guest agent failed (run vm/setup.sh): ${String(e).split('\n')[0]}`);
+    throw new InfraError(`building the guest ${name} failed (run vm/setup.sh): ${String(e).split('\n')[0]}`);
   }
   renameSync(tmp, out);
   return out;
 }
+
+/** Compile the agent (static, musl) once per source hash. */
+export const buildAgent = (cacheDir = cacheRoot()): Promise<string> => buildGuestProgram('agent', AGENT_SRC, cacheDir);
+
+/**
+ * Compile hibfused (guest/hibfused.c: the FUSE server of one file backed by a block device range) once per source
+ * hash; a static binary for any initramfs (the swsusp guest's /hibfused, the kexec save kernel's).
+ * Usage in the guest: `hibfused [-f] BACKING OFFSET SIZE MOUNTPOINT [NAME]` (see the source's header).
+ */
+export const buildHibfused = (cacheDir = cacheRoot()): Promise<string> =>
+  buildGuestProgram('hibfused', HIBFUSED_SRC, cacheDir);
 
 async function readModule(path: string): Promise<Buffer> {
   if (path.endsWith('.ko')) return readFileSync(path);
@@ -184,20 +208,29 @@ export async function buildInitramfs(
     order.push(...optional);
     for (const p of order)
       mods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
-    if (opts.fs === true) {
-      const fs = moduleLoadOrder(dep, builtin, FS_MODULE_ROOTS);
+    const fsRoots = [
+      ...(opts.fs === true ? FS_MODULE_ROOTS : []),
+      ...(opts.fuse === true ? FUSE_MODULE_ROOTS : []),
+      ...(opts.dmCrypt === true ? DMCRYPT_MODULE_ROOTS : []),
+    ];
+    if (fsRoots.length > 0) {
+      const fs = moduleLoadOrder(dep, builtin, fsRoots);
       if (fs.missing.length > 0)
         throw new InfraError(`initramfs: ${kernel.spec} lacks modules ${fs.missing.join(', ')}`);
       for (const p of fs.order.filter((q) => !order.includes(q)))
         fsMods.push({ name: `${moduleName(p)}.ko`, data: await readModule(join(kernel.modulesDir, p)) });
     }
-  } else if (opts.fs === true) {
-    throw new InfraError(`initramfs: ${kernel.spec} has no modules tree: the swap file's ext4 cannot be loaded`);
+  } else if (opts.fs === true || opts.fuse === true || opts.dmCrypt === true) {
+    throw new InfraError(
+      `initramfs: ${kernel.spec} has no modules tree: the storage target's drivers cannot be loaded`,
+    );
   }
+  const hibfused = opts.fuse === true ? readFileSync(await buildHibfused(cacheDir)) : undefined;
   const h = createHash('sha256');
   for (const b of [agent, busybox, init]) h.update(b);
   for (const m of mods) h.update(m.name).update(m.data);
   for (const m of fsMods) h.update(`fs/${m.name}`).update(m.data);
+  if (hibfused !== undefined) h.update('hibfused').update(hibfused);
   const hash = h.digest('hex').slice(0, 16);
   const out = join(cacheDir, 'initramfs', `${hash}.cpio.gz`);
   if (existsSync(out)) return out;
@@ -210,6 +243,7 @@ export async function buildInitramfs(
     symlinkEntry('bin/sh', 'busybox'),
     fileEntry('init', init, 0o755),
     fileEntry('agent', agent, 0o755),
+    ...(hibfused === undefined ? [] : [fileEntry('hibfused', hibfused, 0o755)]),
     fileEntry('modules.order', Buffer.from(mods.map((m) => `${m.name}\n`).join(''))),
     ...mods.map((m) => fileEntry(`modules/${m.name}`, m.data)),
     ...(fsMods.length === 0
