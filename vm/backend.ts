@@ -15,6 +15,9 @@ import type { BootSummary, KernelLine, Observation, ProtocolKind, Scenario } fro
 
 // keep-sorted start
 export const CAPABILITIES = [
+  'dmCrypt',
+  'ext4',
+  'fuse',
   'hibernation',
   'hibernationSnapshotDev',
   'kexecJump',
@@ -24,7 +27,10 @@ export const CAPABILITIES = [
   'pmDebug',
 ] as const;
 // keep-sorted end
-/** What a kernel can do that a scenario may need (CONFIG_HIBERNATION, _SNAPSHOT_DEV, KEXEC_JUMP, LZ4/LZO, PM_DEBUG). */
+/**
+ * What a kernel can do that a scenario may need (CONFIG_HIBERNATION, _SNAPSHOT_DEV, KEXEC_JUMP, LZ4/LZO, PM_DEBUG; the
+ * storage targets' EXT4_FS, DM_CRYPT, FUSE_FS).
+ */
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** Where the capabilities were read: the kernel's .config, or declared by a backend that builds the kernel. */

@@ -114,6 +114,8 @@ describe('capabilities from a .config', () => {
     ]);
     const noMods = parseKernelConfig('# CONFIG_MODULES is not set\nCONFIG_KEXEC_JUMP=y\nCONFIG_CRYPTO_LZ4=m\n');
     expect(capabilitiesFromConfig(noMods, { modulesAvailable: true })).toEqual(['kexecJump']);
+    const targets = parseKernelConfig('CONFIG_EXT4_FS=y\nCONFIG_DM_CRYPT=y\nCONFIG_FUSE_FS=m\n');
+    expect(capabilitiesFromConfig(targets, { modulesAvailable: false })).toEqual(['dmCrypt', 'ext4']);
   });
 });
 

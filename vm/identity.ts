@@ -120,6 +120,9 @@ export const looksLikeKernelConfig = (text: string): boolean =>
 
 /** The config option behind each capability. */
 export const CAPABILITY_CONFIG = {
+  dmCrypt: 'CONFIG_DM_CRYPT',
+  ext4: 'CONFIG_EXT4_FS',
+  fuse: 'CONFIG_FUSE_FS',
   hibernation: 'CONFIG_HIBERNATION',
   hibernationSnapshotDev: 'CONFIG_HIBERNATION_SNAPSHOT_DEV',
   kexecJump: 'CONFIG_KEXEC_JUMP',

@@ -85,4 +85,27 @@ describe('gate fragment', () => {
     }
     expect(fragmentExpectations(joinFragments(base, gate)).unset).toContain('CONFIG_MODULES');
   });
+
+  it('builds in what the storage targets need (issue 11): ext4, dm-crypt with aes-xts, FUSE', () => {
+    const { set } = fragmentExpectations(gate);
+    for (const sym of [
+      'EXT4_FS',
+      'MD',
+      'BLK_DEV_DM',
+      'DM_CRYPT',
+      'CRYPTO_AES',
+      'CRYPTO_XTS',
+      'CRYPTO_SHA256',
+      'FUSE_FS',
+    ]) {
+      expect(set).toContain(`CONFIG_${sym}=y`);
+      // documented in the header comment
+      expect(
+        gate
+          .split('\n')
+          .filter((l) => l.startsWith('#'))
+          .join('\n'),
+      ).toContain(sym);
+    }
+  });
 });
