@@ -2,7 +2,7 @@
 // only created) and the memory the runs need are checked before any run; a flag that would do nothing is refused.
 // A finding wins over every later error: a save that fails prints the finding in full, and the status is 1.
 import { randomInt } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { plantByName } from '../properties/__fixtures__/plants.ts';
@@ -456,6 +456,9 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
   report(values.junit, () =>
     formatJunit(tests, {
       seconds: secs,
+      startedAt: new Date(Date.now() - result.elapsedMs),
+      shard,
+      hostname: hostname(),
       properties: { seed: String(seed), shard: `${shard.k}/${shard.n}`, target, ...(plant ? { plant } : {}) },
     }),
   );

@@ -14,9 +14,9 @@ import {
   gateKtap,
   gateMarkdown,
 } from './gate-report.ts';
-import { parseXml } from './junit.ts';
 import type { RealResult } from './real-run.ts';
 import { kunitPy } from './testdata/kunit.ts';
+import { JENKINS_JUNIT_XSD, junitparser, xmllint } from './testdata/xml-consumers.ts';
 
 const result = (status: RealResult['status'], reasons: string[] = []): RealResult => ({
   format: 'hibfuzz-real-run/1',
@@ -112,18 +112,17 @@ describe('gate reports', () => {
   });
 
   it('writes JUnit with one testsuite per kernel, unique names and per-case times', () => {
-    const parsed = parseXml(gateJunit(rec));
-    if (!parsed.ok) throw new Error(parsed.error);
-    const suites = parsed.root.children.filter((c) => c.name === 'testsuite');
-    expect(suites.map((s) => s.attrs.name)).toEqual(['hibfuzz.gate.base', 'hibfuzz.gate.candidate']);
+    expect(xmllint(gateJunit(rec), JENKINS_JUNIT_XSD)).toEqual([]);
+    const suites = junitparser(gateJunit(rec));
+    expect(suites.map((s) => s.name)).toEqual(['hibfuzz.gate.base', 'hibfuzz.gate.candidate']);
     const cand = suites[1];
-    expect(cand?.attrs).toMatchObject({ tests: '5', failures: '1', skipped: '1', errors: '0' });
-    const cases = cand?.children.filter((c) => c.name === 'testcase') ?? [];
-    expect(cases.every((c) => c.attrs.time === '4.000')).toBe(true);
-    const failed = cases.find((c) => c.attrs.name === 'vm-resume-twice');
-    expect(failed?.children[0]?.attrs.message).toContain('ImageResumedAtMostOnce');
+    expect(cand).toMatchObject({ tests: 5, failures: 1, skipped: 1, errors: 0 });
+    const cases = cand?.cases ?? [];
+    expect(cases.every((c) => c.time === 4)).toBe(true);
+    const failed = cases.find((c) => c.name === 'vm-resume-twice');
+    expect(failed?.results[0]?.message).toContain('ImageResumedAtMostOnce');
     // the base suite never fails: a pre-existing finding is the base's state, not the gate's
-    expect(suites[0]?.attrs.failures).toBe('0');
+    expect(suites[0]?.failures).toBe(0);
   });
 
   it('is read by a JUnit consumer (junit2json, xml2js) as CI would: suites, counts, times, the failure', async () => {

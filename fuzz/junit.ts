@@ -1,5 +1,7 @@
-// JUnit XML output (the Jenkins/GitLab schema: testsuites > testsuite > testcase > failure|skipped), one testcase
-// per invariant per target, and a minimal XML reader used to check the output is well-formed.
+// JUnit XML output of a campaign, one testcase per claim per target, in the format Jenkins and GitLab read. Tests
+// check it with the consumers themselves (xmllint against the Jenkins schema, python3-junitparser, junit2json),
+// never with a reader of our own.
+import { resolve } from 'node:path';
 import { type TestResult, testStatus } from './results.ts';
 
 export function xmlEscape(s: string): string {
@@ -12,20 +14,48 @@ export function xmlEscape(s: string): string {
     .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD]/gu, '?');
 }
 
-export function formatJunit(
-  tests: readonly TestResult[],
-  opts: { readonly seconds: number; readonly properties?: Readonly<Record<string, string>> },
-): string {
+/** What a JUnit report says besides the results. */
+export interface JunitOptions {
+  /** the campaign's wall time */
+  readonly seconds: number;
+  /** when the campaign started: every testsuite's `timestamp` (ISO 8601, UTC, seconds, as Ant and Surefire write it) */
+  readonly startedAt: Date;
+  /** this report's shard: with n > 1, suite and class names carry it, so merged shard reports hold no duplicates */
+  readonly shard?: { readonly k: number; readonly n: number };
+  readonly hostname?: string;
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+/** `hibfuzz.TARGET`, or `hibfuzz.TARGET.shard-K-of-N` for one shard of a sharded campaign. */
+export function junitSuiteName(target: string, shard?: JunitOptions['shard']): string {
+  return shard !== undefined && shard.n > 1 ? `hibfuzz.${target}.shard-${shard.k}-of-${shard.n}` : `hibfuzz.${target}`;
+}
+
+/** The line the Jenkins JUnit Attachments plugin and GitLab read from a testcase's system-out. */
+export const attachmentLine = (path: string): string => `[[ATTACHMENT|${resolve(path)}]]`;
+
+/**
+ * Jenkins (xunit-plugin junit-10.xsd) and GitLab JUnit: testsuites > testsuite (one per target) > testcase (one per
+ * claim) > failure | skipped, with system-out attachment lines naming each failure's saved scenario and picture.
+ * A case's time is its share of the campaign: the wall time times the fraction of runs that exercised the claim
+ * (every run is judged by every claim, so cases overlap; the suite's time is the wall time). `skipped` is counted
+ * on testsuite only: the Jenkins schema rejects it on testsuites.
+ */
+export function formatJunit(tests: readonly TestResult[], opts: JunitOptions): string {
   const targets = [...new Set(tests.map((t) => t.target))];
   const count = (ts: readonly TestResult[], st: 'notOk' | 'skip') => ts.filter((t) => testStatus(t) === st).length;
+  const secs = (x: number) => x.toFixed(3);
+  const stamp = opts.startedAt.toISOString().slice(0, 19);
+  const host = opts.hostname !== undefined ? ` hostname="${xmlEscape(opts.hostname)}"` : '';
   const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
   out.push(
-    `<testsuites name="hibfuzz" tests="${tests.length}" failures="${count(tests, 'notOk')}" errors="0" skipped="${count(tests, 'skip')}" time="${opts.seconds.toFixed(3)}">`,
+    `<testsuites name="hibfuzz" tests="${tests.length}" failures="${count(tests, 'notOk')}" errors="0" time="${secs(opts.seconds)}">`,
   );
   for (const target of targets) {
     const ts = tests.filter((t) => t.target === target);
+    const name = xmlEscape(junitSuiteName(target, opts.shard));
     out.push(
-      `  <testsuite name="hibfuzz.${target}" tests="${ts.length}" failures="${count(ts, 'notOk')}" errors="0" skipped="${count(ts, 'skip')}" time="${opts.seconds.toFixed(3)}">`,
+      `  <testsuite name="${name}" tests="${ts.length}" failures="${count(ts, 'notOk')}" errors="0" skipped="${count(ts, 'skip')}" time="${secs(opts.seconds)}" timestamp="${stamp}"${host}>`,
     );
     const props = Object.entries(opts.properties ?? {});
     if (props.length > 0) {
@@ -35,7 +65,8 @@ export function formatJunit(
     }
     for (const t of ts) {
       const st = testStatus(t);
-      const open = `    <testcase classname="hibfuzz.${target}" name="${xmlEscape(t.name)}" time="0"`;
+      const share = t.runs > 0 ? (opts.seconds * t.exercised) / t.runs : 0;
+      const open = `    <testcase classname="${name}" name="${xmlEscape(t.name)}" time="${secs(share)}"`;
       if (st === 'ok') {
         out.push(`${open}/>`);
       } else if (st === 'skip') {
@@ -46,9 +77,13 @@ export function formatJunit(
         const body = t.failures
           .flatMap((f) => [`scenario: ${f.file ?? '(not saved)'} (hits: ${f.count})`, ...f.lines.map((l) => `  ${l}`)])
           .join('\n');
+        const attached = t.failures.flatMap((f) =>
+          [f.file, f.picture].filter((p) => p !== undefined).map(attachmentLine),
+        );
         out.push(
           `${open}>`,
           `      <failure message="${xmlEscape(msg)}" type="${xmlEscape(t.name)}">${xmlEscape(body)}</failure>`,
+          ...(attached.length > 0 ? [`      <system-out>${xmlEscape(attached.join('\n'))}</system-out>`] : []),
           '    </testcase>',
         );
       }
@@ -57,69 +92,4 @@ export function formatJunit(
   }
   out.push('</testsuites>');
   return `${out.join('\n')}\n`;
-}
-
-export interface XmlElement {
-  readonly name: string;
-  readonly attrs: Readonly<Record<string, string>>;
-  readonly children: XmlElement[];
-  text: string;
-}
-
-const xmlUnescape = (s: string) =>
-  s.replace(
-    /&(lt|gt|amp|quot|apos);/g,
-    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e] ?? '',
-  );
-
-/**
- * A strict reader for the XML subset we write (declaration, elements, attributes, text, the five entities): returns
- * the root element, or a one-line error for anything not well-formed (bad nesting, stray `<` or `&`, two roots).
- */
-export function parseXml(text: string): { ok: true; root: XmlElement } | { ok: false; error: string } {
-  let i = 0;
-  const src = text.replace(/^<\?xml[^?]*\?>\s*/, '');
-  const stack: XmlElement[] = [];
-  let root: XmlElement | undefined;
-  const badText = (t: string) => /<|&(?!(lt|gt|amp|quot|apos);)/.test(t);
-  while (i < src.length) {
-    const lt = src.indexOf('<', i);
-    const chunk = lt < 0 ? src.slice(i) : src.slice(i, lt);
-    if (chunk.trim() !== '') {
-      const top = stack.at(-1);
-      if (top === undefined || badText(chunk))
-        return { ok: false, error: `text outside an element or bad entity at ${i}` };
-      top.text += xmlUnescape(chunk);
-    }
-    if (lt < 0) break;
-    const gt = src.indexOf('>', lt);
-    if (gt < 0) return { ok: false, error: `unterminated tag at ${lt}` };
-    const tag = src.slice(lt + 1, gt);
-    i = gt + 1;
-    if (tag.startsWith('/')) {
-      const top = stack.pop();
-      if (top === undefined || top.name !== tag.slice(1).trim())
-        return { ok: false, error: `mismatched </${tag.slice(1)}>` };
-      continue;
-    }
-    const self = tag.endsWith('/');
-    const m = /^([A-Za-z_][\w.-]*)((?:\s+[A-Za-z_][\w.-]*="[^"<]*")*)\s*\/?$/.exec(tag);
-    if (m === null) return { ok: false, error: `malformed tag <${tag}>` };
-    const attrs: Record<string, string> = {};
-    for (const a of (m[2] ?? '').matchAll(/([A-Za-z_][\w.-]*)="([^"]*)"/g)) {
-      const [, k, v] = a as unknown as [string, string, string];
-      if (k in attrs) return { ok: false, error: `duplicate attribute ${k}` };
-      if (badText(v)) return { ok: false, error: `bad entity in attribute ${k}` };
-      attrs[k] = xmlUnescape(v);
-    }
-    const el: XmlElement = { name: m[1] as string, attrs, children: [], text: '' };
-    const parent = stack.at(-1);
-    if (parent !== undefined) parent.children.push(el);
-    else if (root !== undefined) return { ok: false, error: 'more than one root element' };
-    else root = el;
-    if (!self) stack.push(el);
-  }
-  if (stack.length > 0) return { ok: false, error: `unclosed <${stack.at(-1)?.name}>` };
-  if (root === undefined) return { ok: false, error: 'no root element' };
-  return { ok: true, root };
 }

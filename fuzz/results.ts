@@ -8,7 +8,10 @@ export const DIFF_TEST = 'ModelAgreesWithKernel' as const;
 export const BOOT_TEST = 'KernelBootsAndRuns' as const;
 
 export interface TestFailure {
+  /** the saved scenario */
   readonly file?: string;
+  /** its memory picture (SVG), when one was drawn */
+  readonly picture?: string;
   readonly count: number;
   readonly lines: readonly string[];
 }
