@@ -25,6 +25,9 @@ declare -A PROBE=(
   [python3-jsonschema]=/usr/lib/python3/dist-packages/jsonschema/__init__.py
   [lz4]=/usr/bin/lz4
   [python3-lzo]=/usr/share/doc/python3-lzo/copyright
+  [python3-lz4]=/usr/lib/python3/dist-packages/lz4/__init__.py
+  # The browser fuzz/explain-html.test.ts opens `explain --html` and `--svg` in (through playwright-core).
+  [chromium]=/usr/bin/chromium
 )
 
 missing=()

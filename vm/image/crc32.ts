@@ -1,4 +1,5 @@
 // CRC32 as the swsusp CRC thread computes it (lib/crc32.c crc32_le, reflected 0xEDB88320, no pre/post inversion).
+// Computed by node:zlib's crc32; this is not a plain re-export because crc32_le has no pre/post-inversion.
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
 /**

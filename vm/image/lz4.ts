@@ -1,4 +1,7 @@
 // Raw LZ4 block decompressor with the end-of-block rules of lib/lz4/lz4_decompress.c (LZ4_decompress_safe), plus a literal-only encoder.
+// Kept instead of a library (Node's zlib has no LZ4; npm's bindings report only "failed"): the image checker needs the
+// kernel's end-of-block rules, which error class a damaged block gives and the offsets reached (the corruption
+// locator), decoding into a caller's buffer. codecs-debian.test.ts cross-checks it against Debian's liblz4 both ways.
 
 import { copyMatch, SHORT_COPY } from './lzo.ts';
 

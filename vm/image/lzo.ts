@@ -1,4 +1,8 @@
 // LZO1X decompressor with the semantics of lib/lzo/lzo1x_decompress_safe.c, plus a literal-only LZO1X encoder for tests.
+// Kept instead of a library (Node's zlib has no LZO; binding liblzo2 would need a native addon): the image checker
+// needs the kernel's verdict on a damaged chunk (its LZO_E_* class, including the lzo-rle variant and trailing input)
+// and the output and input offsets where decoding stopped, which the corruption locator maps back to pages; it also
+// decodes into a caller's buffer. codecs-debian.test.ts cross-checks it against Debian's liblzo2 both ways.
 
 // keep-sorted start
 export const LZO_ERRORS = [

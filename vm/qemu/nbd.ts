@@ -1,4 +1,6 @@
 // NBD server for the guest's swap disk (fixed newstyle, one client): exact, page-granular write faults.
+// Kept instead of nbdkit: its error filter fails requests at a rate or while a trigger file exists, never "exactly the
+// request holding page write n", and no filter stores writes 0..n-1 then stops answering (power loss) in write order.
 //
 // QEMU connects with `file.driver=nbd,file.server.type=unix`. Requests are served one at a time in arrival order.
 // Once armed (when the agent says it is hibernating), every 4 KiB page written gets a write index 0, 1, 2, ... in

@@ -1,4 +1,6 @@
 // QMP client over a unix socket: capabilities handshake, then one command at a time (quit, query-blockstats, migrate).
+// Kept instead of a library: a few commands over one socket, a connection that never comes up or an error reply
+// raised as an InfraError (host trouble, never a finding); QEMU's own client (python qemu.qmp) is a separate process.
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfraError } from '../errors.ts';
