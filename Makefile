@@ -6,7 +6,7 @@ export HIBFUZZ_CACHE ?= $(HOME)/.cache/hibfuzz
 NPX := npx --no-install
 HIBFUZZ := node bin/hibfuzz.mjs
 
-.PHONY: setup setup-npm setup-vm test check unit properties test-smoke test-gate test-vm demo bench clean
+.PHONY: setup setup-npm setup-vm test check unit properties test-smoke test-gate test-vm demo bench clean mutation
 
 setup: setup-npm setup-vm
 
@@ -61,6 +61,12 @@ demo: setup
 
 bench: setup-npm
 	$(HIBFUZZ) bench
+
+# Mutation testing (docs/mutation.md): Stryker over impl/ and spec/model/, a mutant killed only by a judging property
+# (vitest.mutation.config.ts). Not part of make test: it takes long. FILES narrows it (make mutation
+# FILES=impl/power/swap.ts); out/mutation/ keeps the report and the incremental file that makes a rerun cheap.
+mutation: setup-npm
+	FILES='$(FILES)' nice -n 15 $(NPX) stryker run
 
 clean:
 	rm -rf corpus out

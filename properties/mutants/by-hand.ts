@@ -1,0 +1,74 @@
+// Apply Stryker mutants by hand and run the same judges on them, to check the report (docs/mutation.md):
+//   npx tsx properties/mutants/by-hand.ts <mutation.json> <worktree> <id>...
+// Each mutant's replacement is spliced into the file's original source (from the report) inside <worktree> (a git
+// worktree of the same commit, node_modules linked), vitest.mutation.config.ts runs there, the file is restored.
+// Prints one line per mutant: Stryker's status, the by-hand result (killed: the judges failed) and whether they agree.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Pos {
+  line: number;
+  column: number;
+}
+interface Mutant {
+  id: string;
+  mutatorName: string;
+  replacement?: string;
+  status: string;
+  location: { start: Pos; end: Pos };
+}
+interface Report {
+  files: Record<string, { source: string; mutants: Mutant[] }>;
+}
+
+/** Offset of a 1-based line/column in `src`. */
+function offsetOf(src: string, p: Pos): number {
+  let off = 0;
+  for (let l = 1; l < p.line; l++) off = src.indexOf('\n', off) + 1;
+  return off + p.column - 1;
+}
+
+export function applyMutant(src: string, m: Mutant): string {
+  if (m.replacement === undefined) throw new Error(`mutant ${m.id} has no replacement`);
+  return src.slice(0, offsetOf(src, m.location.start)) + m.replacement + src.slice(offsetOf(src, m.location.end));
+}
+
+function main(argv: string[]): number {
+  const [reportPath, dir, ...ids] = argv;
+  if (reportPath === undefined || dir === undefined || ids.length === 0) {
+    process.stderr.write('usage: by-hand.ts <mutation.json> <worktree> <id>...\n');
+    return 2;
+  }
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as Report;
+  let disagree = 0;
+  for (const id of ids) {
+    const hit = Object.entries(report.files).flatMap(([file, f]) =>
+      f.mutants.filter((m) => m.id === id).map((m) => ({ file, f, m })),
+    )[0];
+    if (hit === undefined) throw new Error(`no mutant ${id} in ${reportPath}`);
+    const target = join(dir, hit.file);
+    const original = readFileSync(target, 'utf8');
+    if (original !== hit.f.source) throw new Error(`${target} differs from the source in the report`);
+    writeFileSync(target, applyMutant(original, hit.m));
+    try {
+      const r = spawnSync('npx', ['--no-install', 'vitest', 'run', '--config', 'vitest.mutation.config.ts'], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
+      if (r.status !== 0 && r.status !== 1) throw new Error(`vitest exited ${r.status}: ${r.stderr}`);
+      const byHand = r.status === 1 ? 'killed' : 'survived';
+      const stryker = hit.m.status === 'Killed' || hit.m.status === 'Timeout' ? 'killed' : 'survived';
+      if (byHand !== stryker) disagree++;
+      const line = `${hit.m.location.start.line}:${hit.m.location.start.column}`;
+      process.stdout.write(
+        `${id}\t${hit.file}:${line}\t${hit.m.mutatorName}\tstryker ${hit.m.status}\tby hand ${byHand}\t${byHand === stryker ? 'agree' : 'DISAGREE'}\n`,
+      );
+    } finally {
+      writeFileSync(target, original);
+    }
+  }
+  return disagree === 0 ? 0 : 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = main(process.argv.slice(2));
