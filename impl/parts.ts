@@ -1,6 +1,15 @@
 // The replaceable parts of the reference implementation. A planted bug (properties/__fixtures__/) swaps one part
 // for a broken one; production code has no bug flags. Every part defaults to the faithful implementation.
-import type { BlockDevice, KResult, Memory, SwapHeader, SwsuspInfo } from '../spec/index.ts';
+import {
+  type BlockDevice,
+  type KResult,
+  type Memory,
+  OWNER,
+  type Scenario,
+  type SwapHeader,
+  type SwsuspInfo,
+  saveRegion,
+} from '../spec/index.ts';
 import {
   type CopyCounter,
   getBuffer,
@@ -56,8 +65,19 @@ export interface Parts {
   readonly restoreImage: (st: RestoreState, counter: CopyCounter) => void;
   /** frames devices may still write after "stop devices" (a well-behaved set is empty) */
   readonly framesDmaAfterStop: (mem: Memory) => Uint32Array;
-  /** the save kernel's own working set inside its region [start, end) */
-  readonly saveKernelWorkingSet: (region: { start: number; end: number }) => Uint32Array;
+  /**
+   * the save kernel's own working set inside its region [start, end): the frames it writes while it runs (the model
+   * writes them). `mem` is the machine while the save kernel runs, for a variant whose save kernel writes otherwise
+   * (the monitors read what changed in memory, not this list).
+   */
+  readonly saveKernelWorkingSet: (region: { start: number; end: number }, mem: Memory) => Uint32Array;
+  /** kexec_load()'s placement of the save kernel's region (crashkernel= style); undefined: no room */
+  readonly saveKernelRegion: (s: Scenario) => { start: number; end: number } | undefined;
+  /**
+   * kimage_alloc_page() for the exchange: `n` staging frames the region is swapped with (fewer: ENOMEM). The rule:
+   * free frames of the original kernel outside the region, never a nosave frame.
+   */
+  readonly kimageStagingFrames: (mem: Memory, region: { start: number; end: number }, n: number) => Uint32Array;
   /** kexec jump back (abort): undo the region exchange and return; pages are already in place */
   readonly kexecJumpBack: (mem: Memory, exchange: ExchangeMap | undefined, counter: CopyCounter) => void;
   /** what a write error does in the save kernel / hibernate(): return to the original kernel (true) */
@@ -112,6 +132,15 @@ export const defaultParts: Parts = {
   saveKernelWorkingSet(region) {
     const n = Math.min(8, region.end - region.start);
     return Uint32Array.from({ length: n }, (_, i) => region.start + i);
+  },
+  saveKernelRegion: saveRegion,
+  kimageStagingFrames(mem, region, n) {
+    const staging = new Uint32Array(n);
+    let k = 0;
+    for (let p = 0; p < mem.nr && k < n; p++) {
+      if (mem.owner[p] === OWNER.FREE && (p < region.start || p >= region.end)) staging[k++] = p;
+    }
+    return staging.subarray(0, k);
   },
   kexecJumpBack(mem, exchange, counter) {
     if (exchange !== undefined) swapPages(mem, exchange, counter);

@@ -21,6 +21,7 @@ import {
   saveRegion,
   WORKLOAD_KIND,
 } from '../spec/index.ts';
+import { restoreKernelFrames } from '../spec/model/boot.ts';
 import { bootMemory, type Ctx, e820Checksum, event, loadImage, memoryAfterJump, ramPages } from './context.ts';
 import { profileOf } from './power/power.ts';
 
@@ -198,25 +199,23 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
     return done({ ...extra, outcome: refusal(reason, errno) });
   };
   if (kexec && !ctx.parts.epochMatches(header, ctx.dev)) return refuse('staleImage', 'EINVAL');
-  // The loader's own footprint. swsusp: the boot kernel sits where the image kernel's text sits (the same
-  // kernel image), so those destinations are busy; kexec: the restore kernel is confined to the region.
-  const region = saveRegion(s);
-  const loaderPages = s.protocol.kind === 'kexec' ? s.protocol.loaderPages : Math.max(16, s.workload.kernelText);
-  let footprint: (p: number) => boolean;
-  if (kexec && region !== undefined) {
-    const end = Math.min(region.end, region.start + loaderPages);
-    footprint = (p) => p >= region.start && p < end;
-  } else footprint = (p) => p < loaderPages;
-  const boot = bootMemory(ctx, memPages, footprint, ctx.dev.epoch * 7919 + i);
+  // The loader's own footprint (spec/model/boot.ts: swsusp's boot kernel where the image kernel's text sits; the
+  // kexec restore kernel confined to the region): those destinations are busy.
+  const own = restoreKernelFrames(s);
+  const boot = bootMemory(ctx, memPages, (p) => p >= own.start && p < own.end, ctx.dev.epoch * 7919 + i);
   const bootMachine = {
     memPages,
     ramPages: ramPages(boot),
     e820Checksum: e820Checksum(memPages, s.machine.e820, st.e820Changed),
   };
+  // The machine when the restore kernel starts and when loading ends: the monitors derive the loader's writes
+  // from these snapshots, not from its own lists.
+  const atBoot = boot.content.slice();
   const lr = loadImage(ctx, boot, bootMachine, header, {
     zeroElision: bootProfile.zeroElision,
     lz4: bootProfile.lz4,
   });
+  const snaps = { atBoot, atLoaded: boot.content.slice() };
   const loadOf = (stt: NonNullable<typeof lr.st>) => ({
     allocated: stt.allocated,
     written: stt.written,
@@ -227,6 +226,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   });
   if (!lr.ok) {
     const extra = {
+      ...snaps,
       ...(lr.st ? { load: loadOf(lr.st) } : {}),
       ...(lr.imageId !== undefined ? { imageId: lr.imageId } : {}),
     };
@@ -246,6 +246,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   ctx.gen++;
   return done({
     imageId: lr.imageId,
+    ...snaps,
     load: loadOf(lr.st),
     after, // shared with ctx.mem until the next step that mutates memory copies it (ctx.memShared)
     outcome: { op: 'resume', result: 'resumed', pagesChecked: v.checked, pagesCorrupt: v.corrupt },

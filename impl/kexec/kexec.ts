@@ -18,7 +18,6 @@ import {
   OWNER as OWNER_,
   pageToken as pageToken_,
   SIG,
-  saveRegion,
 } from '../../spec/index.ts';
 import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
@@ -34,7 +33,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const s = ctx.s;
   if (s.protocol.kind !== 'kexec') throw new Error('kexecHibernate: not a kexec scenario');
   const proto = s.protocol;
-  const region = saveRegion(s);
+  const region = ctx.parts.saveKernelRegion(s);
   const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i, region);
   const failed = (errno: 'ENOMEM' | 'EIO' | 'ENOSPC' | 'ENODEV' | 'EBUSY', phase: string, extra = {}) =>
     rec({ after: cloneMemory(mem), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
@@ -59,13 +58,9 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   if (proto.reservation === 'exchange') {
     // kimage_alloc_page(): one staging frame per region page, from free memory outside the region.
     const n = region.end - region.start;
-    const staging = new Uint32Array(n);
-    let k = 0;
-    for (let p = 0; p < mem.nr && k < n; p++) {
-      if (mem.owner[p] === OWNER.FREE && (p < region.start || p >= region.end)) staging[k++] = p;
-    }
-    if (k < n) {
-      event(ctx, i, 'kexec_load:failed', { need: n, free: k }, 'not enough free memory for staging pages');
+    const staging = ctx.parts.kimageStagingFrames(mem, region, n);
+    if (staging.length < n) {
+      event(ctx, i, 'kexec_load:failed', { need: n, free: staging.length }, 'not enough free memory for staging pages');
       return failed('ENOMEM', 'load');
     }
     for (const f of staging) {
@@ -131,11 +126,13 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   }
   // ---- jump to the save kernel ----
   if (exchange) swapPages(mem, exchange, copies);
-  const working = ctx.parts.saveKernelWorkingSet(region);
-  for (const f of working) mem.content[f] = bTok(f) ^ 0x77;
+  // Devices that ignored the stop write at the jump; then the save kernel runs, from the snapshot on.
   const rogue = ctx.parts.framesDmaAfterStop(mem);
   if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
   if ((st.dmaAfterStopPages ?? 0) > 0) dmaWrite(mem, dmaVictims(mem, st.dmaAfterStopPages ?? 0, region), s.seed);
+  const atJump = mem.content.slice();
+  const working = ctx.parts.saveKernelWorkingSet(region, mem);
+  for (const f of working) mem.content[f] = bTok(f) ^ 0x77;
   event(ctx, i, 'jump', { exchanged: exchange?.staging.length ?? 0, saveKernelWrites: working.length });
   // The original kernel's view: region pages live in the staging frames while the save kernel runs.
   const viewOf = (p: number): number =>
@@ -154,10 +151,16 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     freeList();
     unload();
   };
-  const extra = { atImage, saveKernelWrites: working };
+  const extra = { atImage, saveKernelWrites: working, atJump };
   if (st.abortAt === 'afterJump') {
+    const atSaveKernelEnd = mem.content.slice();
     back();
-    return rec({ ...extra, after: cloneMemory(mem), outcome: { op: 'hibernate', result: 'aborted', at: 'afterJump' } });
+    return rec({
+      ...extra,
+      atSaveKernelEnd,
+      after: cloneMemory(mem),
+      outcome: { op: 'hibernate', result: 'aborted', at: 'afterJump' },
+    });
   }
   // ---- the save kernel writes the image ----
   const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
@@ -173,23 +176,24 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     commit: 'kexec',
   });
   const afterWrite = aView();
+  const ran = { ...extra, atSaveKernelEnd: mem.content.slice() };
   if (!w.ok) {
     event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes, ...w.geometry }, w.errno);
     if (w.powerLost) {
       ctx.mem = undefined;
-      return rec({ ...extra, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
+      return rec({ ...ran, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
     }
     if (!ctx.parts.returnOnWriteError) {
       ctx.mem = undefined;
       return rec({
-        ...extra,
+        ...ran,
         afterWrite,
         outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
       });
     }
     back();
     return rec({
-      ...extra,
+      ...ran,
       afterWrite,
       after: cloneMemory(mem),
       outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
@@ -205,7 +209,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, SIG.KEXECHIB);
     event(ctx, i, 'jumpBack', { copied: copies.image });
     return rec({
-      ...extra,
+      ...ran,
       afterWrite,
       after: cloneMemory(mem),
       outcome: { op: 'hibernate', result: 'aborted', at: 'afterImageWritten', image: w.stats },
@@ -213,5 +217,5 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   }
   ctx.mem = undefined;
   event(ctx, i, 'poweredOff');
-  return rec({ ...extra, afterWrite, outcome: { op: 'hibernate', result: 'poweredOff', image: w.stats } });
+  return rec({ ...ran, afterWrite, outcome: { op: 'hibernate', result: 'poweredOff', image: w.stats } });
 }

@@ -2,7 +2,7 @@
 // code), names the invariant that must catch it, and carries a witness scenario on which it shows. The fuzz CLI
 // lists them (`hibfuzz plants`) and swaps them in (`hibfuzz fuzz --plant NAME`).
 import { defaultParts, flushSwapWriter, markSwapfiles, type Parts } from '../../impl/index.ts';
-import { type InvariantName, KIND, OWNER, type ScenarioInput } from '../../spec/index.ts';
+import { type InvariantName, KIND, type Memory, OWNER, type ScenarioInput } from '../../spec/index.ts';
 
 export interface Plant {
   readonly name: string;
@@ -44,6 +44,15 @@ const plant = (p: Omit<Plant, 'parts'> & { override: Partial<Parts> }): Plant =>
   witness: p.witness,
   parts: { ...defaultParts, ...p.override },
 });
+
+/** A stray write: `tok` into the first frame owned by `owner`, walking from `from` by `step` (none found: none). */
+function strayWrite(mem: Memory, owner: number, tok: number, from = 0, step = 1): void {
+  for (let p = from; p >= 0 && p < mem.nr; p += step)
+    if (mem.owner[p] === owner) {
+      mem.content[p] = tok;
+      return;
+    }
+}
 
 const KEXEC = { kind: 'kexec' } as const;
 const SWSUSP = { kind: 'swsusp' } as const;
@@ -99,6 +108,25 @@ export const PLANTS: readonly Plant[] = [
     invariant: 'AbortCopiesNothing',
     override: { kexecJumpBack: () => {} },
     witness: witness('w-jb', KEXEC, [{ op: 'hibernate', abortAt: 'afterJump' }]),
+  }),
+  plant({
+    // Why this plant? It counts no copy: a monitor that read the implementation's copy counter saw zero.
+    name: 'jump-back-bounce-copy',
+    description: "kexec jump back goes through a copy of the original kernel's pages in free memory, counted nowhere",
+    invariant: 'AbortCopiesNothing',
+    override: {
+      kexecJumpBack: (mem, exchange, counter) => {
+        defaultParts.kexecJumpBack(mem, exchange, counter);
+        let q = mem.nr - 1;
+        for (let p = 0; p < mem.nr; p++) {
+          if (mem.owner[p] !== OWNER.ORIG) continue;
+          while (q >= 0 && mem.owner[q] !== OWNER.FREE) q--;
+          if (q < 0) break;
+          mem.content[q--] = mem.content[p] as number;
+        }
+      },
+    },
+    witness: witness('w-bounce', KEXEC, [{ op: 'hibernate', abortAt: 'afterJump' }]),
   }),
   plant({
     name: 'kexec-sign-before-flush',
@@ -160,15 +188,102 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-clobber', SWSUSP, HR),
   }),
   plant({
+    // Why this plant? It marks the frame it writes as its own: a monitor that read the loader's `allocated` map saw a
+    // clean load. The frame is the restore kernel's own (its text), as the owner tags at boot say.
+    name: 'loader-claims-busy-frames',
+    description:
+      'get_buffer() loads busy destinations in place and marks them allocated: it overwrites the restore kernel',
+    invariant: 'RestoreNeverClobbers',
+    override: {
+      getBuffer: (st, pfn) => {
+        st.allocated[pfn] = 1;
+        return pfn;
+      },
+    },
+    witness: witness('w-claims', SWSUSP, HR),
+  }),
+  plant({
+    // Why below the region? The region is the highest RAM run, often the top of memory: frames past its end do not
+    // exist, and a monitor that trusted the reported list flagged writes that never happened.
     name: 'save-kernel-overruns-region',
-    description: "the save kernel's working set runs 4 frames past the end of its region",
+    description: "the save kernel's working set starts 4 frames below its region (an off-by-4 base)",
     invariant: 'SaveKernelStaysInItsBox',
     override: {
-      saveKernelWorkingSet: (r) => Uint32Array.from({ length: 8 }, (_, i) => r.end - 4 + i),
+      saveKernelWorkingSet: (r) => Uint32Array.from({ length: 8 }, (_, i) => r.start - 4 + i),
     },
     witness: witness('w-box', { kind: 'kexec', reservation: 'bootReserved', saveKernelPages: 32 }, [
       { op: 'hibernate', abortAt: 'afterImageWritten' },
     ]),
+  }),
+  plant({
+    // Why this plant? The save kernel reports only its region's frames; a monitor that read that list saw nothing.
+    name: 'save-kernel-scratch-outside',
+    description: 'the save kernel keeps a scratch page in a free frame of the original kernel below its region',
+    invariant: 'SaveKernelStaysInItsBox',
+    override: {
+      saveKernelWorkingSet: (r, mem) => {
+        strayWrite(mem, OWNER.FREE, 0x5c7a7c4, r.start - 1, -1);
+        return defaultParts.saveKernelWorkingSet(r, mem);
+      },
+    },
+    witness: witness('w-box-scratch', { kind: 'kexec', reservation: 'bootReserved' }, [{ op: 'hibernate' }]),
+  }),
+  plant({
+    // Why this plant? Nosave was checked in the image and the loader only; the save kernel's writes were not.
+    name: 'save-kernel-scratch-in-hole',
+    description: 'the save kernel keeps a scratch page in the first nosave frame (the legacy VGA hole at 0xa0000)',
+    invariant: 'NosaveNeverSaved',
+    override: {
+      saveKernelWorkingSet: (r, mem) => {
+        strayWrite(mem, OWNER.NOSAVE, 0x5c7a7c5);
+        return defaultParts.saveKernelWorkingSet(r, mem);
+      },
+    },
+    witness: witness('w-nosave-savek', KEXEC, [{ op: 'hibernate' }]),
+  }),
+  plant({
+    name: 'staging-ignores-e820',
+    description:
+      'kimage_alloc_page() takes any frame the original kernel does not use for the exchange, nosave included',
+    invariant: 'NosaveNeverSaved',
+    override: {
+      kimageStagingFrames: (mem, r, n) => {
+        const out: number[] = [];
+        for (let p = 0; p < mem.nr && out.length < n; p++)
+          if (mem.owner[p] !== OWNER.ORIG && (p < r.start || p >= r.end)) out.push(p);
+        return Uint32Array.from(out);
+      },
+    },
+    // a region larger than the free frames below the legacy hole, so the staging frames reach it
+    witness: witness('w-nosave-staging', { kind: 'kexec', reservation: 'exchange', saveKernelPages: 256 }, HR),
+  }),
+  plant({
+    name: 'region-over-holes',
+    description: 'kexec_load places the save kernel in the top frames of memory whatever the e820 map says',
+    invariant: 'NosaveNeverSaved',
+    override: {
+      saveKernelRegion: (s) =>
+        s.protocol.kind === 'kexec' && s.protocol.saveKernelPages <= s.machine.memPages
+          ? { start: s.machine.memPages - s.protocol.saveKernelPages, end: s.machine.memPages }
+          : undefined,
+    },
+    witness: {
+      ...witness('w-nosave-region', { kind: 'kexec', reservation: 'bootReserved', saveKernelPages: 32 }, HR),
+      machine: { memPages: 2048, e820: [{ start: 2040, pages: 8, type: 'reserved' }] },
+    },
+  }),
+  plant({
+    // Why this plant? The loader's write counts stop before the final copy; a write there was invisible.
+    name: 'restore-pgtable-in-hole',
+    description: 'the final copy builds its temporary page tables in the first nosave frame',
+    invariant: 'NosaveNeverSaved',
+    override: {
+      restoreImage: (st, counter) => {
+        strayWrite(st.mem, OWNER.NOSAVE, 0x9a6e7ab1);
+        defaultParts.restoreImage(st, counter);
+      },
+    },
+    witness: witness('w-nosave-restore', SWSUSP, HR),
   }),
   plant({
     name: 'saveable-includes-nosave',

@@ -106,10 +106,12 @@ describe('ObservedFacts', () => {
   };
   /** Plants whose effect no observer outside the kernel can see, and why (the trace monitor alone catches them). */
   const unobservable: Readonly<Record<string, string>> = {
-    'save-kernel-overruns-region':
-      "it writes the 4 frames past the region's end, and the region is the highest run of RAM (above it: the end of " +
-      "memory or a nosave hole), so no page of the original system changes; only the save kernel's write list " +
-      '(a trace fact) shows the overrun',
+    'jump-back-bounce-copy':
+      "its copies land in free frames and the original kernel's pages come back unchanged: the agent checks its own " +
+      'pages only (a real kernel shows the copies as abort latency); the trace monitor derives them from memory',
+    'save-kernel-scratch-outside':
+      'its scratch page is a free frame of the original kernel, which no observer checks; the trace monitor derives ' +
+      'the write from memory',
   };
   for (const plant of PLANTS) {
     const faults = observable[plant.invariant];

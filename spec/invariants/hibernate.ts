@@ -1,10 +1,11 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
+import { PFNS_PER_META } from '../model/image.ts';
 import { saveRegion } from '../model/init.ts';
 import { KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
-import { hex, violation } from './util.ts';
+import { diffWhere, hex, violation } from './util.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const KIND = KIND_;
@@ -58,22 +59,57 @@ function writtenBackBy(t: RunTrace): (p: number) => boolean {
 const isPmTestAbort = (at: string): boolean => at !== 'testResume';
 
 /**
- * AbortCopiesNothing: an abort jumps back with pages already in place: zero image copies, and every in-use page of
- * the original kernel unchanged (the kexec-jump region exchange is an involution, so the region comes back too).
+ * What an abort may write besides the original kernel's own pages, from the scenario and the spec's formulas alone:
+ * the save kernel's region while it is the save kernel's (bootReserved, reclaimPageCache: `inBox`); the exchange's
+ * staging frames (one per region page); the PFN list pages (pfnList handoff: ceil(saveable / 512), once devices
+ * stopped). swsusp's pm_test levels roll back before the atomic copy: nothing. Anything else written is a copy.
+ */
+function abortMayWrite(t: RunTrace, r: HibernateRecord): { budget: number; inBox: (p: number) => boolean } {
+  const proto = t.scenario.protocol;
+  const box = saveRegion(t.scenario);
+  if (proto.kind !== 'kexec' || box === undefined) return { budget: 0, inBox: () => false };
+  let budget = proto.reservation === 'exchange' ? box.end - box.start : 0;
+  if (proto.handoff === 'pfnList' && r.atImage !== undefined) {
+    let saveable = 0;
+    const o = r.atImage.owner;
+    for (let p = 0; p < o.length; p++) if (o[p] === OWNER.ORIG) saveable++;
+    budget += Math.ceil(saveable / PFNS_PER_META);
+  }
+  if (proto.reservation === 'exchange') return { budget, inBox: () => false };
+  return { budget, inBox: (p) => p >= box.start && p < box.end };
+}
+
+/**
+ * AbortCopiesNothing: an abort jumps back with pages already in place: no page of the original kernel is copied,
+ * and every in-use page of it is unchanged (the kexec-jump region exchange is an involution, so the region comes back
+ * too). Copies are derived from memory, not from the implementation's counters: a frame that was not the original
+ * kernel's at the request and holds other content after the abort was written, and the protocol may write only the
+ * frames `abortMayWrite` allows.
  */
 export function abortCopiesNothing(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of hibernations(t)) {
     const o = r.outcome;
     if (o.op !== 'hibernate' || o.result !== 'aborted' || !isPmTestAbort(o.at) || r.after === undefined) continue;
-    if (r.copies.image !== 0) {
+    const { budget, inBox } = abortMayWrite(t, r);
+    const b = r.before;
+    const a = r.after.content;
+    let wrote = 0;
+    let first = -1;
+    for (let p = 0; p < b.nr; p++) {
+      const w = b.owner[p];
+      if (w === OWNER.ORIG || w === OWNER.NOSAVE || a[p] === b.content[p] || inBox(p)) continue;
+      if (first < 0) first = p;
+      wrote++;
+    }
+    if (wrote > budget) {
       out.push(
         violation(
           'AbortCopiesNothing',
           r.step,
-          `abort at ${o.at} copied ${r.copies.image} pages`,
-          '0',
-          `${r.copies.image}`,
+          `abort at ${o.at} wrote ${wrote} frames outside the original kernel's pages (the protocol may write ${budget}: staging and PFN list pages), first PFN ${first}: page copies`,
+          `<= ${budget}`,
+          `${wrote}`,
         ),
       );
     }
@@ -94,26 +130,37 @@ export function abortCopiesNothing(t: RunTrace): Violation[] {
 }
 
 /**
- * SaveKernelStaysInItsBox: the save kernel writes only frames of its region, so after an abort every page of the
- * original kernel outside the region is unchanged.
+ * SaveKernelStaysInItsBox: the save kernel writes only frames of its region (the spec's placement, not the one the
+ * implementation reports), so after an abort every page of the original kernel outside the region is unchanged. Its
+ * writes are derived from memory: the frames that changed between the jump and the moment it stopped.
  */
 export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
   const out: Violation[] = [];
+  const box = saveRegion(t.scenario);
+  const outside = (p: number) => box === undefined || p < box.start || p >= box.end;
+  const boxName = box === undefined ? 'no region' : `[${box.start}, ${box.end})`;
   for (const r of hibernations(t)) {
-    const reg = r.region;
-    if (reg === undefined || r.saveKernelWrites === undefined) continue;
-    const outside = r.saveKernelWrites.find((p) => p < reg.start || p >= reg.end);
-    if (outside !== undefined) {
-      out.push(
-        violation(
-          'SaveKernelStaysInItsBox',
-          r.step,
-          `save kernel wrote frame ${outside} outside [${reg.start}, ${reg.end})`,
-        ),
-      );
+    if (r.atJump !== undefined && r.atSaveKernelEnd !== undefined) {
+      const d = diffWhere(r.atJump, r.atSaveKernelEnd, r.atJump.length, outside);
+      if (d.count > 0) {
+        out.push(
+          violation(
+            'SaveKernelStaysInItsBox',
+            r.step,
+            `save kernel wrote ${d.count} frames outside its region ${boxName}, first PFN ${d.first}`,
+            hex(r.atJump[d.first]),
+            hex(r.atSaveKernelEnd[d.first]),
+          ),
+        );
+      }
     }
-    if (r.after !== undefined && r.outcome.op === 'hibernate' && r.outcome.result === 'aborted') {
-      const l = lostPages(r.before, r.after, (p) => p >= reg.start && p < reg.end, writtenBackBy(t));
+    if (
+      r.atJump !== undefined &&
+      r.after !== undefined &&
+      r.outcome.op === 'hibernate' &&
+      r.outcome.result === 'aborted'
+    ) {
+      const l = lostPages(r.before, r.after, (p) => !outside(p), writtenBackBy(t));
       if (l.count > 0) {
         out.push(
           violation(

@@ -124,11 +124,68 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
   return out;
 }
 
-/** NosaveNeverSaved: no image PFN lies in a nosave range (e820 holes, reserved, ACPI, NVS); the loader never writes one. */
+/** The nosave frames of a map, ascending (a machine has few: the monitors walk these, not all of memory). */
+function framesOf(map: Uint8Array): Uint32Array {
+  let n = 0;
+  for (let p = 0; p < map.length; p++) n += map[p] as number;
+  const out = new Uint32Array(n);
+  let k = 0;
+  for (let p = 0; p < map.length; p++) if (map[p]) out[k++] = p;
+  return out;
+}
+
+/** The first nosave frame whose content differs between two snapshots. */
+function changedNosave(frames: Uint32Array, from: Uint32Array, to: Uint32Array): number | undefined {
+  for (const p of frames) if (from[p] !== to[p]) return p;
+  return undefined;
+}
+
+/**
+ * NosaveNeverSaved: no image PFN lies in a nosave range (e820 holes, reserved, ACPI, NVS), and nothing writes one:
+ * not hibernation (the kexec load, the exchange, the save kernel), not the loader, not the final copy. The ranges
+ * come from the machine's map (spec/model nosaveMap), the writes from memory snapshots, the save kernel's region
+ * from what kexec_load reports (a region over a hole is refused even if nothing was written there).
+ */
 export function nosaveNeverSaved(t: RunTrace): Violation[] {
   const out: Violation[] = [];
-  const nosave = nosaveMap(t.scenario.machine.memPages, t.scenario.machine.e820);
+  const { memPages, e820 } = t.scenario.machine;
+  const nosave = nosaveMap(memPages, e820);
+  const frames = framesOf(nosave);
   for (const r of hibernations(t)) {
+    const reg = r.region;
+    if (reg !== undefined) {
+      let hole = reg.end > memPages ? memPages : -1;
+      for (let p = reg.start; hole < 0 && p < reg.end; p++) if (nosave[p]) hole = p;
+      if (hole >= 0) {
+        out.push(
+          violation(
+            'NosaveNeverSaved',
+            r.step,
+            `the save kernel's region [${reg.start}, ${reg.end}) covers nosave frame ${hole}`,
+          ),
+        );
+      }
+    }
+    const phases: [string, Uint32Array | undefined][] = [
+      ['before the image point (kexec_load, the exchange staging)', r.atImage?.content],
+      ['at the jump (the region exchange)', r.atJump],
+      ['while the save kernel ran', r.atSaveKernelEnd],
+      ['by the time the original kernel ran again', r.after?.content],
+    ];
+    for (const [when, snap] of phases) {
+      const p = snap === undefined ? undefined : changedNosave(frames, r.before.content, snap);
+      if (p === undefined) continue;
+      out.push(
+        violation(
+          'NosaveNeverSaved',
+          r.step,
+          `nosave frame ${p} was written ${when}`,
+          hex(r.before.content[p]),
+          hex(snap?.[p]),
+        ),
+      );
+      break;
+    }
     if (!wroteImage(r)) continue;
     const d = decodeSnapshot(r.storageAfter, t.scenario.storage.offset);
     if (!d.ok) continue;
@@ -141,13 +198,19 @@ export function nosaveNeverSaved(t: RunTrace): Violation[] {
     }
   }
   for (const r of t.records) {
-    if (r.kind !== 'resume' || r.load === undefined) continue;
-    const w = r.load.written;
-    for (let p = 0; p < Math.min(w.length, nosave.length); p++) {
-      if (w[p] && nosave[p]) {
-        out.push(violation('NosaveNeverSaved', r.step, `the loader wrote nosave frame ${p}`));
-        break;
-      }
+    if (r.kind !== 'resume' || r.atBoot === undefined) continue;
+    const bootFrames = r.memPages === memPages ? frames : framesOf(nosaveMap(r.memPages, e820));
+    const phases: [string, Uint32Array | undefined][] = [
+      ['the loader', r.atLoaded],
+      ['the final copy', r.after?.content],
+    ];
+    for (const [who, snap] of phases) {
+      const p = snap === undefined ? undefined : changedNosave(bootFrames, r.atBoot, snap);
+      if (p === undefined) continue;
+      out.push(
+        violation('NosaveNeverSaved', r.step, `${who} wrote nosave frame ${p}`, hex(r.atBoot[p]), hex(snap?.[p])),
+      );
+      break;
     }
   }
   return out;

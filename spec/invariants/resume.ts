@@ -1,10 +1,12 @@
 // Monitors over resume: what the loader wrote, what came back, and which images it must refuse.
 
+import { restoreKernelFrames } from '../model/boot.ts';
 import { isSigned } from '../model/image.ts';
+import { nosaveMap } from '../model/init.ts';
 import { isAgentKind, OWNER as OWNER_ } from '../model/state.ts';
 import type { HibernateRecord, ResumeRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
-import { hex, violation } from './util.ts';
+import { diffWhere, hex, violation } from './util.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const OWNER = OWNER_;
@@ -71,24 +73,41 @@ export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
 }
 
 /**
- * RestoreNeverClobbers: while loading, the loader writes only frames it allocated (in-place destinations or safe
- * frames); every image PFN is covered once (in place, or by exactly one PBE); PBE sources are safe frames (never
- * destinations), and the final copy's code, page tables and list live in safe frames.
+ * RestoreNeverClobbers: while loading, the loader writes only frames it owns: frames free when the restore kernel
+ * started, never its own (spec/model/boot.ts) nor a nosave one; the final copy writes only image destinations (the
+ * saved set of the image it resumed, when intact). Both derived from memory snapshots around the loader, never from
+ * its lists. Then its own lists are cross-checked: PBE sources are safe frames (never destinations), the final copy's
+ * code, page tables and list live in safe frames, and every image PFN is covered once (in place, or by one PBE).
  */
 export function restoreNeverClobbers(t: RunTrace): Violation[] {
   const out: Violation[] = [];
+  const own = restoreKernelFrames(t.scenario);
   for (const r of resumes(t)) {
+    const bad = (msg: string, expected?: string, actual?: string) =>
+      out.push(violation('RestoreNeverClobbers', r.step, msg, expected, actual));
+    const boot = r.atBoot;
+    const loaded = r.atLoaded;
+    if (boot !== undefined && loaded !== undefined) {
+      const nosave = nosaveMap(r.memPages, t.scenario.machine.e820);
+      const d = diffWhere(boot, loaded, boot.length, (p) => (p >= own.start && p < own.end) || nosave[p] === 1);
+      if (d.count > 0) {
+        const whose = d.first >= own.start && d.first < own.end ? "the restore kernel's own frame" : 'a nosave frame';
+        bad(
+          `loader wrote ${d.count} frames it did not own, first PFN ${d.first} (${whose})`,
+          hex(boot[d.first]),
+          hex(loaded[d.first]),
+        );
+      }
+      const h = resumed(r) && !r.corruptedSinceImage ? imageOf(t, r.imageId) : undefined;
+      if (h?.atImage !== undefined && r.after !== undefined) {
+        const saved = h.atImage.owner;
+        const c = diffWhere(loaded, r.after.content, loaded.length, (p) => saved[p] !== OWNER.ORIG);
+        if (c.count > 0) bad(`the final copy wrote ${c.count} frames outside the image, first PFN ${c.first}`);
+      }
+    }
     const l = r.load;
     if (l === undefined) continue;
-    const bad = (msg: string) => out.push(violation('RestoreNeverClobbers', r.step, msg));
     const n = l.written.length;
-    let clobber = -1;
-    for (let p = 0; p < n; p++)
-      if (l.written[p] && !l.allocated[p]) {
-        clobber = p;
-        break;
-      }
-    if (clobber >= 0) bad(`loader wrote frame ${clobber} it did not own`);
     const covered = new Uint8Array(n);
     for (let i = 0; i < l.pbeSrc.length; i++) {
       const s = l.pbeSrc[i] as number;

@@ -24,7 +24,7 @@ import {
   SF_CRC32_MODE,
   SF_NOCOMPRESS_MODE,
 } from './image.ts';
-import { nosaveMap } from './init.ts';
+import { nosaveMap, saveRegion } from './init.ts';
 import { type BlockDevice, isAgentKind, KIND as KIND_, type Memory, OWNER as OWNER_ } from './state.ts';
 import { crcUpdate as crcUpdate_, digestWords } from './tokens.ts';
 import type { HibernateRecord, RunTrace, StepRecord } from './trace.ts';
@@ -198,8 +198,8 @@ function allocatedSlots(dev: BlockDevice): number {
 }
 
 /** Dirty page cache the protocol writes back to its files and drops: the kexec page-cache region. */
-function writtenBackIn(s: Scenario, r: HibernateRecord): (p: number) => boolean {
-  const reg = r.region;
+function writtenBackIn(s: Scenario): (p: number) => boolean {
+  const reg = saveRegion(s);
   if (s.protocol.kind !== 'kexec' || s.protocol.reservation !== 'reclaimPageCache' || reg === undefined)
     return () => false;
   return (p) => p >= reg.start && p < reg.end;
@@ -243,9 +243,9 @@ function hibernateFacts(t: RunTrace, r: HibernateRecord, fault: FaultState | und
   facts.storage = storageFacts(t, r.storageAfter, nosave, true);
   if (o.op === 'hibernate' && (o.result === 'failed' || o.result === 'aborted')) {
     // the save kernel's box after it ran and the original kernel came back from an abort (as the trace monitor)
-    const ran = r.saveKernelWrites !== undefined && r.after !== undefined && o.result === 'aborted';
-    const box = ran ? r.region : undefined;
-    facts.memory = agentMemoryCheck(r.before, r.after, writtenBackIn(t.scenario, r), box);
+    const ran = r.atJump !== undefined && r.after !== undefined && o.result === 'aborted';
+    const box = ran ? saveRegion(t.scenario) : undefined;
+    facts.memory = agentMemoryCheck(r.before, r.after, writtenBackIn(t.scenario), box);
   }
   if (o.op === 'hibernate' && o.result === 'failed') {
     facts.slotsLeaked = Math.max(0, allocatedSlots(r.storageAfter) - allocatedSlots(r.storageBefore));

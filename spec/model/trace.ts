@@ -29,11 +29,18 @@ export interface HibernateRecord {
   readonly atImage?: Memory;
   /** original kernel's view of memory when the image was complete (QuiescedMemoryUnchanged) */
   readonly afterWrite?: Uint32Array;
-  /** save kernel region [start, end) (kexec protocol) */
+  /** the region kexec_load placed the save kernel in, [start, end) (kexec protocol; the implementation's report) */
   readonly region?: { readonly start: number; readonly end: number };
-  /** frames the save kernel wrote while it ran (kexec protocol), ascending */
+  /** frames the save kernel says it wrote while it ran (kexec protocol), ascending: for the story, no monitor's */
   readonly saveKernelWrites?: Uint32Array;
-  /** page copies made of the original kernel's memory: image copies (atomic copy), region exchange copies */
+  /**
+   * Raw contents of every frame when the save kernel starts: after the jump's region exchange and after devices that
+   * ignored the stop wrote (kexec protocol; absent when it never ran). Recorded by the step, never computed by parts.
+   */
+  readonly atJump?: Uint32Array;
+  /** raw contents of every frame when the save kernel stops: before the jump back or the power-off (kexec protocol) */
+  readonly atSaveKernelEnd?: Uint32Array;
+  /** the implementation's own copy counters (the story, explain): monitors derive copies from memory instead */
   readonly copies: { readonly image: number; readonly exchange: number };
   /** storage after the step */
   readonly storageAfter: BlockDevice;
@@ -59,7 +66,14 @@ export interface ResumeRecord {
   readonly staleSinceImage: boolean;
   /** the image on storage was altered at rest since it was written */
   readonly corruptedSinceImage: boolean;
-  /** loading bookkeeping (present when loading started) */
+  /**
+   * Raw contents of every frame when the restore kernel starts, before it reads the image, and when loading ended
+   * (before the final copy, or at the refusal): present when the restore kernel went that far. Recorded by the resume
+   * step around the loader, never by it; the monitors derive the loader's writes from them.
+   */
+  readonly atBoot?: Uint32Array;
+  readonly atLoaded?: Uint32Array;
+  /** the loader's own bookkeeping (present when loading started): the story, and cross-checks of its lists */
   readonly load?: {
     /** per frame: 1 = the loader allocated it (in-place destination or safe frame) */
     readonly allocated: Uint8Array;
