@@ -2,8 +2,26 @@
 // witness scenario holds (so a plant's failure is the plant's doing, not the scenario's).
 import { describe, expect, it } from 'vitest';
 import { runAndJudge } from '../impl/index.ts';
-import { INVARIANT_NAMES, parseScenario } from '../spec/index.ts';
-import { PLANTS } from './__fixtures__/plants.ts';
+import {
+  type HibernateRecord,
+  INVARIANT_NAMES,
+  parseScenario,
+  type ResumeRecord,
+  type RunTrace,
+} from '../spec/index.ts';
+import { PLANTS, plantByName } from './__fixtures__/plants.ts';
+
+/** The trace of a plant's witness run with the plant swapped in. */
+function plantTrace(name: string): RunTrace {
+  const p = plantByName(name);
+  const s = p === undefined ? undefined : parseScenario(p.witness);
+  if (p === undefined || s === undefined || !s.ok) throw new Error(`no witness for ${name}`);
+  const r = runAndJudge(s.scenario, p.parts);
+  if (!r.ok) throw new Error('witness does not fit');
+  return r.trace;
+}
+const hib = (t: RunTrace) => t.records.find((r): r is HibernateRecord => r.kind === 'hibernate');
+const res = (t: RunTrace) => t.records.find((r): r is ResumeRecord => r.kind === 'resume');
 
 describe('planted bugs', () => {
   it('cover every invariant', () => {
@@ -25,4 +43,25 @@ describe('planted bugs', () => {
       expect(bad.judgement.unexpected.map((v) => v.invariant)).toContain(p.invariant);
     });
   }
+  // Why these tests? The plants below lie in the implementation's bookkeeping; the monitors that read it passed them.
+  // Each test pins the lie (the bookkeeping is clean), so the plant's failure above is the memory-derived check's.
+  describe('plants whose bookkeeping is clean', () => {
+    it('loader-claims-busy-frames: every frame the loader wrote is in its allocated map', () => {
+      const l = res(plantTrace('loader-claims-busy-frames'))?.load;
+      expect(l).toBeDefined();
+      const unowned = l?.written.findIndex((w, p) => w > 0 && l.allocated[p] === 0);
+      expect(unowned).toBe(-1);
+    });
+    it('jump-back-bounce-copy: the copy counter says zero image copies', () => {
+      expect(hib(plantTrace('jump-back-bounce-copy'))?.copies.image).toBe(0);
+    });
+    it('save-kernel-scratch-outside: the save kernel reports writes inside its region only', () => {
+      const h = hib(plantTrace('save-kernel-scratch-outside'));
+      const reg = h?.region;
+      expect(reg).toBeDefined();
+      const w = Array.from(h?.saveKernelWrites ?? []);
+      expect(w.length).toBeGreaterThan(0);
+      expect(w.filter((p) => reg === undefined || p < reg.start || p >= reg.end)).toEqual([]);
+    });
+  });
 });
