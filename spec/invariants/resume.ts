@@ -155,13 +155,16 @@ export function restoreNeverClobbers(t: RunTrace): Violation[] {
   return out;
 }
 
-/** ImageResumedAtMostOnce: the signature is reset before loading, so no image is resumed twice. */
+/**
+ * ImageResumedAtMostOnce: the signature is reset before loading, so no image is resumed twice. A resume attempt is
+ * one whose restore kernel booted to load an image (its boot snapshot is recorded), not one the loader's lists show.
+ */
 export function imageResumedAtMostOnce(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   const count = new Map<number, number>();
   const off = t.scenario.storage.offset;
   for (const r of resumes(t)) {
-    if (r.imageId !== undefined && r.load !== undefined && isSigned(r.storageAfter.header.get(off))) {
+    if (r.imageId !== undefined && r.atBoot !== undefined && isSigned(r.storageAfter.header.get(off))) {
       out.push(
         violation('ImageResumedAtMostOnce', r.step, 'signature still set after a resume attempt', 'reset', 'S1SUSPEND'),
       );
