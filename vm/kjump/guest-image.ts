@@ -12,6 +12,8 @@ import { type CpioEntry, dirEntry, fileEntry, symlinkEntry, writeNewc } from '..
 const run = promisify(execFile);
 
 const HIBKJ_SRC = new URL('./guest/hibkj.c', import.meta.url).pathname;
+/** `hibkj target`: the swap file's extents or the dm-crypt volume as one device-mapper node (issue 11) */
+const TARGET_SRC = new URL('./guest/target.c', import.meta.url).pathname;
 const INIT_SRC = new URL('./guest/init.sh', import.meta.url).pathname;
 const BUSYBOX = '/bin/busybox';
 const KEXEC = '/sbin/kexec';
@@ -41,13 +43,12 @@ const hashOf = (bufs: readonly Buffer[]): string => {
 
 /** Compile hibkj (gcc -static against libc6-dev's libc.a), once per source hash. */
 export async function buildHibkj(cacheDir: string): Promise<string> {
-  const src = readFileSync(HIBKJ_SRC);
-  const out = join(cacheDir, 'kjump', 'bin', `hibkj-${hashOf([src])}`);
+  const out = join(cacheDir, 'kjump', 'bin', `hibkj-${hashOf([readFileSync(HIBKJ_SRC), readFileSync(TARGET_SRC)])}`);
   if (existsSync(out)) return out;
   mkdirSync(join(cacheDir, 'kjump', 'bin'), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await run('gcc', ['-O2', '-static', '-Wall', '-o', tmp, HIBKJ_SRC]);
+    await run('gcc', ['-O2', '-static', '-Wall', '-o', tmp, HIBKJ_SRC, TARGET_SRC]);
   } catch (e) {
     throw new InfraError(`building hibkj failed (run vm/kjump/setup-build.sh): ${String(e).split('\n')[0]}`);
   }

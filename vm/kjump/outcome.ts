@@ -148,6 +148,17 @@ export function kjumpBootVerdict(
   return { kind: 'pass', title: 'powered off' };
 }
 
+/**
+ * The storage target could not be set up in a run (guest/target.c or init.sh: no filesystem to mount, a file whose
+ * extents do not cover the container, a malformed key): the test could not run as written, one line for InfraError.
+ * A key C was not given is not this: C refuses the resume (c-refused keyUnavailable), as the model predicts.
+ */
+export function targetFailure(evs: readonly TimedEvent[], run: 'a' | 'c'): string | undefined {
+  const f = findEvent(evs, 'target-failed');
+  if (f === undefined) return undefined;
+  return `kjump storage target (run ${run}): ${f.why ?? 'no reason given'}${f.errno ? ` (errno ${f.errno})` : ''}`;
+}
+
 /** A's own check of its memory (a-verify): tagged and zero pages; a tagged page found at another PFN changed. */
 export function memoryOf(evs: readonly TimedEvent[]): MemoryCheck | undefined {
   const v = findEvent(evs, 'a-verify');
@@ -217,7 +228,8 @@ export function resumeOutcome(evs: readonly TimedEvent[], boot: BootSummary): St
   const refused = findEvent(evs, 'c-refused');
   // errnos as the model's loader gives them: a bad checksum is ENODATA, a bad header EINVAL
   if (refused !== undefined) {
-    const errno = refused.reason === 'crcMismatch' ? 'ENODATA' : 'EINVAL';
+    const errno =
+      refused.reason === 'crcMismatch' ? 'ENODATA' : refused.reason === 'keyUnavailable' ? 'ENOKEY' : 'EINVAL';
     return { op: 'resume', result: 'refused', reason: refused.reason, errno };
   }
   const memory = memoryOf(evs);

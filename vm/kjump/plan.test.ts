@@ -79,8 +79,6 @@ describe('planScenario refuses what it cannot run as written, with a reason', ()
   const cases: readonly [string, Partial<ScenarioInput>, RegExp][] = [
     ['swsusp', { protocol: { kind: 'swsusp' }, steps: [{ op: 'hibernate' }] }, /^protocol\.kind:/],
     ['storage fuseFile', { storage: { kind: 'fuseFile', pages: 147456 } }, /^storage\.kind: 'fuseFile'/],
-    ['storage swapFile', { storage: { kind: 'swapFile', pages: 147456 } }, /^storage\.kind: 'swapFile'/],
-    ['storage dmCrypt', { storage: { kind: 'dmCrypt', pages: 147456 } }, /^storage\.kind: 'dmCrypt'/],
     ['storage offset', { storage: { pages: 147456, offset: 8 } }, /^storage\.offset:/],
     ['e820 holes', { machine: { memPages: 131072, e820: [{ start: 100, pages: 4, type: 'acpi' }] } }, /e820/],
     ['not whole MiB', { machine: { memPages: 131073 } }, /whole MiB/],
@@ -142,9 +140,34 @@ describe('command lines', () => {
   it('C keeps only B memmap and acpi_rsdp words', () => {
     const b =
       'console=ttyS0 hibkj.role=b acpi_rsdp=0xf59c0 elfcorehdr=81904K memmap=exactmap memmap=635K@4K memmap=80944K@960K kexec_jump_back_entry=0x50010f2';
-    expect(cCmdline(b).join(' ')).toBe(
+    expect(cCmdline(b, planOf({})).join(' ')).toBe(
       'console=ttyS0 panic=-1 hibkj.role=c acpi_rsdp=0xf59c0 memmap=exactmap memmap=635K@4K memmap=80944K@960K',
     );
-    expect(cCmdline('')).toEqual(['console=ttyS0', 'panic=-1', 'hibkj.role=c']);
+    expect(cCmdline('', planOf({}))).toEqual(['console=ttyS0', 'panic=-1', 'hibkj.role=c']);
+  });
+
+  it('a swap file: A and C name the target and its size, the disk holds the filesystem around it', () => {
+    const p = planOf({ storage: { kind: 'swapFile', pages: 147456 } });
+    expect(p.target.kind).toBe('file');
+    expect(p.target.physicalPages).toBeGreaterThan(p.diskPages);
+    expect(aCmdline(p, 'own')).toEqual(expect.arrayContaining(['hibkj.target=file', `hibkj.tpages=${p.diskPages}`]));
+    expect(cCmdline('', p)).toEqual(expect.arrayContaining(['hibkj.target=file', `hibkj.tpages=${p.diskPages}`]));
+  });
+
+  it('dm-crypt: A has the key, C the key keyAtResume says (the same, another, none)', () => {
+    const key = (k: 'same' | 'wrong' | 'missing') => {
+      const p = planOf({ storage: { kind: 'dmCrypt', pages: 147456, keyAtResume: k } });
+      const a = aCmdline(p, 'own').find((w) => w.startsWith('hibkj.key='));
+      const c = cCmdline('', p).find((w) => w.startsWith('hibkj.key='));
+      expect(a).toMatch(/^hibkj\.key=[0-9a-f]{128}$/);
+      expect(p.target.physicalPages).toBe(p.diskPages);
+      return { a, c };
+    };
+    const same = key('same');
+    expect(same.c).toBe(same.a);
+    const wrong = key('wrong');
+    expect(wrong.c).toMatch(/^hibkj\.key=[0-9a-f]{128}$/);
+    expect(wrong.c).not.toBe(wrong.a);
+    expect(key('missing').c).toBeUndefined();
   });
 });

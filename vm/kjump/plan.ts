@@ -3,6 +3,7 @@
 import { PAGE_SIZE } from '../../spec/brand.ts';
 import type { HibernateStep, KexecProtocol, Scenario, Step } from '../../spec/scenario/schema.ts';
 import { AREC_PAGES } from './image.ts';
+import { restoreTargetWords, type TargetPlan, targetPlan, targetWords } from './target.ts';
 
 export const MIN_MEM_MIB = 256;
 const MIB = 1024 * 1024;
@@ -48,7 +49,10 @@ export interface KjumpPlan {
   readonly seed: number;
   /** kexec --mem-max: B's region is [0x1000, memMax] */
   readonly memMax: number;
+  /** pages of the target (the raw disk, the swap file or the dm-crypt volume): the container and A's record */
   readonly diskPages: number;
+  /** what the image is written to, and the virtio disk's size */
+  readonly target: TargetPlan;
   /** list all of A's RAM (needed to resume from a cold boot), not only the tagged pages */
   readonly full: boolean;
   readonly hibernate: PlanHibernate;
@@ -78,10 +82,7 @@ function machineRefusal(s: Scenario, proto: KexecProtocol): string | undefined {
   if (proto.handoff !== 'pfnList') {
     return `protocol.handoff: '${proto.handoff}' is not implemented; A hands B a PFN list (hibkj.list=)`;
   }
-  if (s.storage.kind !== 'swapPartition') {
-    return `storage.kind: '${s.storage.kind}' is not set up; the save kernel writes the raw virtio disk (swapPartition)`;
-  }
-  if (s.storage.offset !== 0) return 'storage.offset: the container header is at page 0 of the disk';
+  if (s.storage.offset !== 0) return 'storage.offset: the container header is at page 0 of the target';
   return undefined;
 }
 
@@ -157,6 +158,9 @@ export function planScenario(s: Scenario): PlanResult {
     s.steps.reduce((n, st) => n + (st.op === 'write' && st.kind === kind ? st.pages : 0), 0);
   const tagged = s.workload.anon + writes('anon');
   if (tagged === 0) return { ok: false, error: 'workload.anon: A needs at least one tagged page to check' };
+  const diskPages = s.storage.pages + AREC_PAGES;
+  const target = targetPlan(s, diskPages);
+  if (typeof target === 'string') return { ok: false, error: target };
   return {
     ok: true,
     plan: {
@@ -167,7 +171,8 @@ export function planScenario(s: Scenario): PlanResult {
       zeroElision: proto.zeroElision,
       seed: s.seed,
       memMax: proto.saveKernelPages * PAGE_SIZE - 1,
-      diskPages: s.storage.pages + AREC_PAGES,
+      diskPages,
+      target,
       full: steps.some((p) => p.kind === 'resume'),
       hibernate,
       steps,
@@ -195,11 +200,15 @@ export function aCmdline(p: KjumpPlan, helper: HelperKind, jumpBackSegment?: num
   if (h.eioAt !== undefined) w.push(`hibkj.eioat=${h.eioAt}`);
   if (h.powerLossAt !== undefined) w.push(`hibkj.plat=${h.powerLossAt}`);
   if (jumpBackSegment !== undefined) w.push(`hibkj.jbseg=0x${jumpBackSegment.toString(16)}`);
-  return w;
+  return [...w, ...targetWords(p.target, p.diskPages)];
 }
 
-/** Restore kernel C, as words: confined to B's RAM (the memmap= words and acpi_rsdp of B's command line). */
-export function cCmdline(bCmdline: string): string[] {
+/**
+ * Restore kernel C, as words: confined to B's RAM (the memmap= words and acpi_rsdp of B's command line), and the
+ * target with the key C is given (keyAtResume).
+ */
+export function cCmdline(bCmdline: string, p: KjumpPlan): string[] {
   const keep = bCmdline.split(/\s+/).filter((w) => w.startsWith('memmap=') || w.startsWith('acpi_rsdp='));
-  return ['console=ttyS0', 'panic=-1', 'hibkj.role=c', ...keep];
+  const target = restoreTargetWords(p.target, p.diskPages);
+  return ['console=ttyS0', 'panic=-1', 'hibkj.role=c', ...keep, ...target];
 }

@@ -1,9 +1,11 @@
 // kjump runner: a kexec-protocol scenario on the real 6.12 kexec-jump path in QEMU (A -> save kernel B -> A, or
 // B powers off and a cold-booted restore kernel C brings A back). Returns the observation (facts, no invariant names),
 // one record per boot, phase timings and artifacts; throws only InfraError (the host's trouble).
+import { execFile } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Observation, StepOutcome } from '../../spec/outcome.ts';
 import type { Scenario } from '../../spec/scenario/schema.ts';
 import type { BootRecord } from '../backend.ts';
@@ -16,8 +18,25 @@ import { ensureKjumpKernel, type KjumpKernel, kernelLabel } from './build.ts';
 import { firstBootRam, parseEvents, phaseTimings, type TimedEvent, type Timings } from './events.ts';
 import { buildKjumpInitrds } from './guest-image.ts';
 import { type ContainerHeader, type DiskImage, type PageReader, readDiskImage } from './image.ts';
-import { type BootContext, type DiskFacts, hibernateOutcome, kjumpBootVerdict, resumeOutcome } from './outcome.ts';
+import {
+  type BootContext,
+  type DiskFacts,
+  hibernateOutcome,
+  kjumpBootVerdict,
+  resumeOutcome,
+  targetFailure,
+} from './outcome.ts';
 import { aCmdline, cCmdline, type HelperKind, type KjumpPlan, planScenario } from './plan.ts';
+import {
+  firstUncovered,
+  type Pages,
+  parseDebugfsBlocks,
+  physicalRun,
+  TARGET_FILE,
+  throughCrypt,
+  throughExtents,
+  xtsPage,
+} from './target.ts';
 
 const PG = 4096;
 const DEFAULT_TIMEOUT_MS = 180_000;
@@ -51,6 +70,8 @@ export interface KjumpRunOptions {
    * in B's kexec page table and the jump faults (QEMU exits with no marker: noReturn).
    */
   readonly jumpBackSegment?: number;
+  /** Fault: A's swap file is this many pages short of the container (B must refuse it: one line, InfraError). */
+  readonly targetShortPages?: number;
 }
 
 /** a: one QEMU run of A, B and (after an abort) A again; c: the cold boot of the restore kernel, then A. */
@@ -84,27 +105,76 @@ function diskReader(fd: number): PageReader {
   };
 }
 
-function readDisk(disk: string, plan: KjumpPlan, lines: readonly ConsoleLine[]): DiskImage {
+/** The target's pages as the host reads and writes them, independently of the guest. */
+interface TargetIo {
+  readonly read: Pages;
+  readonly write: (page: number, data: Buffer) => void;
+}
+
+/**
+ * The raw disk; the swap file's blocks as Debian's debugfs reads A's filesystem (a file that is missing or does not
+ * cover the container reads as zeros: no image; the guest's target-failed event says why); the decrypted volume.
+ */
+async function targetIo(disk: string, fd: number, plan: KjumpPlan): Promise<TargetIo> {
+  const raw = diskReader(fd);
+  const rawWrite = (page: number, data: Buffer) => writeSync(fd, data, 0, data.length, page * PG);
+  const t = plan.target;
+  if (t.kind === 'raw') return { read: raw, write: rawWrite };
+  if (t.kind === 'crypt') {
+    const key = t.key ?? '';
+    return {
+      read: throughCrypt(raw, key),
+      write: (page, data) => rawWrite(page, xtsPage(key, page, data, true)),
+    };
+  }
+  const r = await promisify(execFile)('debugfs', ['-R', `stat ${TARGET_FILE}`, disk]).catch((e: unknown) => {
+    if ((e as { code?: unknown }).code === 'ENOENT')
+      throw new InfraError('debugfs missing (run vm/kjump/setup-build.sh)');
+    return { stdout: '' };
+  });
+  const extents = parseDebugfsBlocks(r.stdout);
+  if (extents === undefined || firstUncovered(extents, plan.diskPages) !== undefined) {
+    return { read: (_p, count) => Buffer.alloc(count * PG), write: () => {} };
+  }
+  return {
+    read: throughExtents(raw, extents),
+    write: (page, data) => {
+      const r = physicalRun(extents, page);
+      if (r === undefined) throw new InfraError(`kjump: file page ${page} is in no extent of ${TARGET_FILE}`);
+      rawWrite(r.at, data);
+    },
+  };
+}
+
+async function readDisk(disk: string, plan: KjumpPlan, lines: readonly ConsoleLine[]): Promise<DiskImage> {
   const fd = openSync(disk, 'r');
   try {
-    return readDiskImage(diskReader(fd), plan.diskPages, firstBootRam(lines));
+    return readDiskImage((await targetIo(disk, fd, plan)).read, plan.diskPages, firstBootRam(lines));
   } finally {
     closeSync(fd);
   }
 }
 
 /** Flip one bit of the image on disk (the corrupt step): header = stream header page, meta = a PFN page, data. */
-function corruptDisk(disk: string, h: ContainerHeader, region: 'data' | 'header' | 'meta', index: number, bit: number) {
+async function corruptDisk(
+  disk: string,
+  plan: KjumpPlan,
+  h: ContainerHeader,
+  region: 'data' | 'header' | 'meta',
+  index: number,
+  bit: number,
+) {
   let page: number;
   if (region === 'header') page = h.streamOff;
   else if (region === 'meta') page = h.streamOff + 1 + (index % Math.max(1, h.metaPages));
   else page = h.streamOff + 1 + h.metaPages + (index % Math.max(1, h.dataPages));
   const fd = openSync(disk, 'r+');
   try {
-    const b = diskReader(fd)(page, 1);
+    const io = await targetIo(disk, fd, plan);
+    const b = io.read(page, 1);
     const byte = Math.floor(bit / 8);
     b[byte] = (b[byte] ?? 0) ^ (1 << (bit % 8));
-    writeSync(fd, b, 0, PG, page * PG);
+    io.write(page, b);
   } finally {
     closeSync(fd);
   }
@@ -170,7 +240,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const kernel = opts.kernel ?? (await builtKernel(cacheDir, opts));
   const initrds = await buildKjumpInitrds(kernel.bzImage, cacheDir);
   closeSync(openSync(disk, 'w'));
-  truncateSync(disk, plan.diskPages * PG);
+  truncateSync(disk, plan.target.physicalPages * PG);
   const accel = opts.accel ?? (await chooseAccel({ kernel: kernel.bzImage, initrd: initrds.b, disk }));
   const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const qemu = (initrd: string, append: readonly string[]): QemuConfig => ({
@@ -203,10 +273,14 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
 
   // Run 1: A fills, jumps to B; B saves and jumps back (abort) or powers off.
   const helper = opts.helper ?? 'own';
-  const a = await boot('a', qemu(initrds.a, aCmdline(plan, helper, opts.jumpBackSegment)), dir, timeout, opts.onLine);
+  const short = opts.targetShortPages === undefined ? [] : [`hibkj.tshort=${opts.targetShortPages}`];
+  const aWords = [...aCmdline(plan, helper, opts.jumpBackSegment), ...short];
+  const a = await boot('a', qemu(initrds.a, aWords), dir, timeout, opts.onLine);
   events.a = a.evs;
+  const targetA = targetFailure(a.evs, 'a');
+  if (targetA !== undefined) throw new InfraError(targetA);
   timings.a = phaseTimings(a.r.lines, a.evs, a.r.durationMs);
-  const d = readDisk(disk, plan, a.r.lines);
+  const d = await readDisk(disk, plan, a.r.lines);
   const bootA = bootRecord('a', a, { role: 'a', hib: plan.hibernate, imageOnDisk: d.check !== undefined });
   boots.push(bootA);
   const hib = hibernateOutcome(plan.hibernate, a.evs, bootA, diskFacts(d));
@@ -216,14 +290,16 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   let imageOnDisk = d.check !== undefined;
   for (const s of plan.steps) {
     if (s.kind === 'corrupt') {
-      if (imageOnDisk) corruptDisk(disk, d.header, s.region, s.page, s.bit);
+      if (imageOnDisk) await corruptDisk(disk, plan, d.header, s.region, s.page, s.bit);
       outcomes.push({ op: 'corrupt', applied: imageOnDisk });
     } else if (s.kind === 'resume') {
       // Run 2: cold boot of the restore kernel C, confined to B's region. Without a committed image C boots on the
       // whole RAM (there is no region to respect) and finds nothing.
-      const cmd = cCmdline(d.header.committed ? d.header.cmdline : '');
+      const cmd = cCmdline(d.header.committed ? d.header.cmdline : '', plan);
       const c = await boot('c', qemu(initrds.b, cmd), dir, timeout, opts.onLine);
       events.c = c.evs;
+      const targetC = targetFailure(c.evs, 'c');
+      if (targetC !== undefined) throw new InfraError(targetC);
       timings.c = phaseTimings(c.r.lines, c.evs, c.r.durationMs);
       const bootC = bootRecord('c', c, { role: 'c', hib: plan.hibernate, imageOnDisk });
       boots.push(bootC);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # kjump setup: host packages to build the kexec-jump kernel (Debian linux-source-6.12) and its static guest helper,
+# to read a swap-file target on the host (e2fsprogs: debugfs),
 # and to run it (kexec-tools, busybox, QEMU). Idempotent. Exit 0 present/installed, 2 missing and not root, 1 apt failed.
 set -euo pipefail
 declare -A PROBE=(
@@ -16,6 +17,7 @@ declare -A PROBE=(
   [libc6-dev]=/usr/lib/x86_64-linux-gnu/libc.a
   [patch]=/usr/bin/patch
   [xz-utils]=/usr/bin/xz
+  [e2fsprogs]=/usr/sbin/debugfs
   [kexec-tools]=/sbin/kexec
   [busybox-static]=/bin/busybox
   [qemu-system-x86]=/usr/bin/qemu-system-x86_64

@@ -45,6 +45,8 @@ static void flush_events(void)
 	fflush(stdout);
 	tcdrain(1);
 }
+void flush_target_events(void) { flush_events(); }
+int cmd_target(int argc, char **argv); /* target.c */
 
 #define PG 4096UL
 #define TAG_MAGIC 0x4741544a4b464248ULL  /* "HBFKJTAG" */
@@ -692,13 +694,14 @@ static int cmd_diskinfo(int argc, char **argv) {
 
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback ENTRY [go|load] [SEGADDR]|restore|diskinfo DEV [stale] ...\n"); return 2; }
+	if (argc < 2) { fprintf(stderr, "usage: hibkj hold|save|jumpback ENTRY [go|load] [SEGADDR]|restore|diskinfo DEV [stale]|target ...\n"); return 2; }
 	const char *c = argv[1];
 	if (!strcmp(c, "hold")) return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(c, "save")) return cmd_save(argc - 1, argv + 1);
 	if (!strcmp(c, "jumpback")) return cmd_jumpback(argc - 1, argv + 1);
 	if (!strcmp(c, "restore")) return cmd_restore(argc - 1, argv + 1);
 	if (!strcmp(c, "diskinfo")) return cmd_diskinfo(argc - 1, argv + 1);
+	if (!strcmp(c, "target")) return cmd_target(argc - 1, argv + 1);
 	fprintf(stderr, "unknown command %s\n", c);
 	return 2;
 }

@@ -14,12 +14,56 @@ arg() { v=$2; for w in $(cat /proc/cmdline); do case "$w" in "$1"=*) v="${w#*=}"
 ev() { echo "HIBFUZZ {\"ev\":\"$1\",\"up\":$(cut -d' ' -f1 /proc/uptime)$2}"; drain; }
 halt_now() { ev "$1-halt"; sync; poweroff -f; sleep 5; echo o >/proc/sysrq-trigger; }
 role=$(arg hibkj.role a)
-dev=$(arg hibkj.dev /dev/vda)
+disk=$(arg hibkj.dev /dev/vda)
+dev=$disk
+# The storage target (vm/kjump/target.ts): raw = the disk; file = /mnt/hibkj.img on an ext4 filesystem A makes and
+# keeps mounted, B and C write and read its extents through a device-mapper table (hibkj target file); crypt = a
+# plain dm-crypt volume over the disk, the key on the command line. Sets dev; a target that cannot be set up is one
+# target-failed event and a power-off (the host reports it as its own trouble, never as a kernel finding).
+target=$(arg hibkj.target raw)
+tpages=$(arg hibkj.tpages 0)
+tfail() { echo "HIBFUZZ {\"ev\":\"target-failed\",\"why\":\"$1\"}"; drain; halt_now "$role"; }
+open_target() {
+  case "$target" in
+  raw) ;;
+  file)
+    mkdir -p /mnt
+    if [ "$role" = a ]; then
+      # the swsusp runner's filesystem (vm/guest/init.sh): a block per page, nothing reserved, few inodes
+      mke2fs -q -b 4096 -m 0 -i 67108864 "$disk" >/dev/null 2>&1 || tfail "mke2fs $disk failed"
+      mount -t ext4 -o noatime,nodelalloc "$disk" /mnt || tfail "mount $disk (ext4) failed"
+      # hibkj.tshort=N (a fault of the runner's tests): the file is N pages short of the container
+      dd if=/dev/zero of=/mnt/hibkj.img bs=4096 count=$((tpages - $(arg hibkj.tshort 0))) 2>/dev/null ||
+        tfail "writing /mnt/hibkj.img failed"
+      sync
+      dev=/mnt/hibkj.img
+    else
+      mount -t ext4 -o ro "$disk" /mnt || tfail "mount $disk (ext4) read-only failed: no filesystem of A"
+      hibkj target file "$disk" /mnt /mnt/hibkj.img "$tpages" || halt_now "$role"
+      dev=/dev/hibkj-target
+    fi
+    ;;
+  crypt)
+    key=$(arg hibkj.key "")
+    if [ -z "$key" ]; then
+      [ "$role" = c ] || tfail "no hibkj.key for the dm-crypt volume"
+      # the restore environment cannot unlock the volume: the resume is refused, A's image stays
+      echo 'HIBFUZZ {"ev":"c-refused","reason":"keyUnavailable"}'
+      drain
+      halt_now c
+    fi
+    hibkj target crypt "$disk" "$key" || halt_now "$role"
+    dev=/dev/hibkj-target
+    ;;
+  *) tfail "unknown hibkj.target $target" ;;
+  esac
+}
 case "$role" in
 a)
   ev a-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"kexecLoaded\":$(cat /sys/kernel/kexec_loaded)"
   pages=$(arg hibkj.pages 4096); seed=$(arg hibkj.seed 1); gen=$(arg hibkj.gen 1); full=$(arg hibkj.full 0)
   memmax=$(arg hibkj.memmax 0x4ffffff)
+  open_target
   hibkj hold "$pages" "$seed" "$gen" "$full" "$memmax" /tmp/ready "$dev" "$(arg hibkj.zeropages 0)" &
   hold=$!
   while [ ! -s /tmp/ready ]; do
@@ -50,12 +94,15 @@ a)
   ev a-back ",\"rc\":$rc"
   kill -USR1 $hold
   wait $hold
+  # A read its file through the page cache (dd's zeros): B or C wrote the blocks behind it
+  [ "$target" = raw ] || echo 3 >/proc/sys/vm/drop_caches
   hibkj diskinfo "$dev" stale
   ev a-done ",\"cpus\":$(cat /sys/devices/system/cpu/online | tr -d '\n' | sed 's/^/"/;s/$/"/')"
   halt_now a
   ;;
 b)
   ev b-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo)"
+  open_target
   hibkj save "$dev"
   rc=$?
   ev b-save-rc ",\"rc\":$rc"
@@ -78,6 +125,7 @@ b)
   ;;
 c)
   ev c-init ",\"cpus\":$(grep -c ^processor /proc/cpuinfo)"
+  open_target
   hibkj restore "$dev" "$(arg hibkj.restore jump)"
   ev c-restore-failed ",\"rc\":$?"
   halt_now c

@@ -1,0 +1,176 @@
+// kjump storage targets (issue 11): what the save kernel B writes the image to, and how the host reads it back
+// independently of the guest. Pure: run.ts does the I/O (debugfs, the disk file).
+//
+//   swapPartition  raw       the virtio disk itself (the container header at page 0)
+//   swapFile       file      a file on an ext4 filesystem A makes on the disk (busybox mke2fs, the swsusp runner's
+//                            parameters) and keeps mounted; A writes its record through the file, B and C mount the
+//                            filesystem read-only, take the file's extents (FIEMAP) and write and read those blocks
+//                            through a device-mapper linear table (guest/target.c): the filesystem's metadata is
+//                            never written outside A. The host reads the file's blocks from its own reading of the
+//                            filesystem (Debian's debugfs `stat`), not from the guest's report.
+//   dmCrypt        crypt     a plain dm-crypt volume over the whole disk (aes-xts-plain64, 512-bit key, IV = 512-byte
+//                            sector number), opened by A, B (the key handed over on its command line) and C (the key
+//                            per keyAtResume: same, wrong = another key, missing = none: C refuses, keyUnavailable).
+//                            The host decrypts with node:crypto aes-256-xts, sector by sector.
+//   fuseFile       refused   not set up on the kexec side yet (see RESULTS.md).
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import type { Scenario } from '../../spec/scenario/schema.ts';
+import type { Extent } from '../image/extents.ts';
+import { swapFileDiskPages } from '../swapfile.ts';
+
+const PG = 4096;
+const SECTOR = 512;
+
+export const TARGET_OF = {
+  dmCrypt: 'crypt',
+  fuseFile: undefined,
+  swapFile: 'file',
+  swapPartition: 'raw',
+} as const satisfies Record<Scenario['storage']['kind'], string | undefined>;
+export type TargetKind = NonNullable<(typeof TARGET_OF)[keyof typeof TARGET_OF]>;
+
+/** Why a storage kind is not set up on the kexec side (undefined: it is). */
+export const TARGET_REFUSAL: Readonly<Partial<Record<Scenario['storage']['kind'], string>>> = {
+  fuseFile:
+    "storage.kind: 'fuseFile' is not set up on the kexec side yet (B would run its own FUSE server on A's backing store)",
+};
+
+/** The swap file's path inside A's filesystem (mounted at /mnt in every role). */
+export const TARGET_FILE = '/hibkj.img';
+
+/** What a kjump run needs to know about its target. */
+export interface TargetPlan {
+  readonly kind: TargetKind;
+  /** pages of the virtio disk QEMU gets (the filesystem around the file: more than the container) */
+  readonly physicalPages: number;
+  /** dm-crypt: the 512-bit key in hex (A and B), and the key C is given (undefined: none) */
+  readonly key?: string;
+  readonly keyAtResume?: string;
+}
+
+/** The scenario's dm-crypt key: 128 hex digits derived from the seed (wrong: another key from the same seed). */
+export function cryptKey(seed: number, wrong = false): string {
+  const h = (s: string) => createHash('sha512').update(s).digest('hex');
+  return h(`hibfuzz-kjump-dmcrypt:${seed}${wrong ? ':wrong' : ''}`);
+}
+
+/** The target of a scenario whose container is `containerPages` pages, or the reason it is not set up. */
+export function targetPlan(s: Scenario, containerPages: number): TargetPlan | string {
+  const kind = TARGET_OF[s.storage.kind];
+  if (kind === undefined) return TARGET_REFUSAL[s.storage.kind] ?? `storage.kind: '${s.storage.kind}' is not set up`;
+  if (kind === 'file') return { kind, physicalPages: swapFileDiskPages(containerPages) };
+  if (kind === 'raw') return { kind, physicalPages: containerPages };
+  const key = cryptKey(s.seed);
+  const atResume = s.storage.keyAtResume;
+  return {
+    kind,
+    physicalPages: containerPages,
+    key,
+    ...(atResume === 'missing' ? {} : { keyAtResume: atResume === 'wrong' ? cryptKey(s.seed, true) : key }),
+  };
+}
+
+/** Kernel command-line words of A (B inherits every hibkj.* word) for the target. */
+export function targetWords(t: TargetPlan, containerPages: number): string[] {
+  if (t.kind === 'raw') return [];
+  const w = [`hibkj.target=${t.kind}`, `hibkj.tpages=${containerPages}`];
+  return t.key === undefined ? w : [...w, `hibkj.key=${t.key}`];
+}
+
+/** C's words: the same target, with the key it is given at resume (none when missing). */
+export function restoreTargetWords(t: TargetPlan, containerPages: number): string[] {
+  if (t.kind === 'raw') return [];
+  const w = [`hibkj.target=${t.kind}`, `hibkj.tpages=${containerPages}`];
+  return t.kind === 'crypt' && t.keyAtResume !== undefined ? [...w, `hibkj.key=${t.keyAtResume}`] : w;
+}
+
+/**
+ * A file's data blocks from debugfs `stat` output ("BLOCKS:" then "(0-11):48-59, (IND):60, (12):61, ..."; one block
+ * is one page with mke2fs -b 4096), as merged extents; metadata blocks ((IND), (DIND), (TIND), (ETB...)) are skipped.
+ * undefined when there is no BLOCKS section or an entry does not parse.
+ */
+export function parseDebugfsBlocks(stat: string): Extent[] | undefined {
+  const m = /(?:^|\n)BLOCKS:\n([\s\S]*?)(?:\nTOTAL: \d+|\n*$)/.exec(stat);
+  if (m?.[1] === undefined) return undefined;
+  const out: Extent[] = [];
+  for (const raw of m[1].split(/,\s*/)) {
+    const part = raw.trim();
+    if (part === '') continue;
+    if (/^\([A-Z][A-Z0-9]*\):\d+(-\d+)?$/.test(part)) continue; // (IND):60, (ETB0):1234
+    const e = /^\((\d+)(?:-(\d+))?\):(\d+)(?:-(\d+))?$/.exec(part);
+    if (e === null) return undefined;
+    const l0 = Number(e[1]);
+    const l1 = e[2] === undefined ? l0 : Number(e[2]);
+    const p0 = Number(e[3]);
+    const p1 = e[4] === undefined ? p0 : Number(e[4]);
+    if (l1 - l0 !== p1 - p0 || l1 < l0) return undefined;
+    const last = out[out.length - 1];
+    if (last !== undefined && last.logical + last.pages === l0 && last.physical + last.pages === p0) {
+      out[out.length - 1] = { ...last, pages: last.pages + l1 - l0 + 1 };
+    } else out.push({ logical: l0, physical: p0, pages: l1 - l0 + 1 });
+  }
+  return out;
+}
+
+/** Pages [0, n) of the file that its extents do not cover (the first one), or undefined when all are. */
+export function firstUncovered(extents: readonly Extent[], n: number): number | undefined {
+  let covered = 0;
+  for (const e of [...extents].sort((a, b) => a.logical - b.logical)) {
+    if (e.logical > covered) break;
+    covered = Math.max(covered, e.logical + e.pages);
+  }
+  return covered >= n ? undefined : covered;
+}
+
+/** Read `count` pages of a physical device starting at `page`. */
+export type Pages = (page: number, count: number) => Buffer;
+
+/** The disk page of file page `page` and how many pages of its extent follow it (itself included). */
+export function physicalRun(extents: readonly Extent[], page: number): { at: number; run: number } | undefined {
+  const e = extents.find((x) => page >= x.logical && page < x.logical + x.pages);
+  return e === undefined ? undefined : { at: e.physical + page - e.logical, run: e.logical + e.pages - page };
+}
+
+/** The file's pages through its extents (each read split at extent boundaries). Throws on a page outside them. */
+export function throughExtents(disk: Pages, extents: readonly Extent[]): Pages {
+  return (page, count) => {
+    const parts: Buffer[] = [];
+    for (let p = page; p < page + count; ) {
+      const r = physicalRun(extents, p);
+      if (r === undefined) throw new RangeError(`file page ${p} is in no extent`);
+      const n = Math.min(r.run, page + count - p);
+      parts.push(disk(r.at, n));
+      p += n;
+    }
+    return Buffer.concat(parts);
+  };
+}
+
+const ivOf = (sector: number): Buffer => {
+  const iv = Buffer.alloc(16);
+  iv.writeBigUInt64LE(BigInt(sector));
+  return iv;
+};
+
+/** One page of a plain aes-xts-plain64 volume, en- or decrypted sector by sector (`page` is its index on the volume). */
+export function xtsPage(key: string, page: number, data: Buffer, encrypt: boolean): Buffer {
+  const k = Buffer.from(key, 'hex');
+  const out = Buffer.alloc(data.length);
+  for (let s = 0; s < data.length / SECTOR; s++) {
+    const iv = ivOf((page * PG) / SECTOR + s);
+    const c = encrypt ? createCipheriv('aes-256-xts', k, iv) : createDecipheriv('aes-256-xts', k, iv);
+    const chunk = data.subarray(s * SECTOR, (s + 1) * SECTOR);
+    Buffer.concat([c.update(chunk), c.final()]).copy(out, s * SECTOR);
+  }
+  return out;
+}
+
+/** The decrypted pages of a plain dm-crypt volume over the whole disk. */
+export function throughCrypt(disk: Pages, key: string): Pages {
+  return (page, count) => {
+    const raw = disk(page, count);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < count; i++) parts.push(xtsPage(key, page + i, raw.subarray(i * PG, (i + 1) * PG), false));
+    return Buffer.concat(parts);
+  };
+}
