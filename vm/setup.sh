@@ -26,6 +26,7 @@ declare -A PROBE=(
   [lz4]=/usr/bin/lz4
   [python3-lzo]=/usr/share/doc/python3-lzo/copyright
   [python3-lz4]=/usr/lib/python3/dist-packages/lz4/__init__.py
+  [python3-yaml]=/usr/lib/python3/dist-packages/yaml/__init__.py
   # The browser fuzz/explain-html.test.ts opens `explain --html` and `--svg` in (through playwright-core).
   [chromium]=/usr/bin/chromium
 )
