@@ -55,7 +55,7 @@ export const KjumpEventSchema = z.discriminatedUnion('ev', [
   z.looseObject({ ev: z.literal('c-refused'), reason: z.enum(['badHeader', 'crcMismatch', 'keyUnavailable']) }),
   z.looseObject({
     ev: z.literal('target'),
-    kind: z.enum(['file', 'crypt']),
+    kind: z.enum(['file', 'crypt', 'fuse']),
     pages: count,
     extents: z.string().optional(),
   }),

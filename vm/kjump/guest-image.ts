@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { InfraError } from '../errors.ts';
-import { type CpioEntry, dirEntry, fileEntry, symlinkEntry, writeNewc } from '../initramfs.ts';
+import { buildHibfused, type CpioEntry, dirEntry, fileEntry, symlinkEntry, writeNewc } from '../initramfs.ts';
 
 const run = promisify(execFile);
 
@@ -80,10 +80,19 @@ function cachedGzip(cacheDir: string, name: string, entries: readonly CpioEntry[
   return out;
 }
 
-/** Build (or reuse) the A and B initrds for a bzImage. */
-export async function buildKjumpInitrds(bzImage: string, cacheDir: string): Promise<KjumpInitrds> {
+/**
+ * Build (or reuse) the A and B initrds for a bzImage. `fuse`: with the project's FUSE server (vm/guest/hibfused.c) as
+ * /bin/hibfused, for the fuseFile target (each of A, B and C runs its own instance over the disk).
+ */
+export async function buildKjumpInitrds(
+  bzImage: string,
+  cacheDir: string,
+  opts: { readonly fuse?: boolean } = {},
+): Promise<KjumpInitrds> {
   if (!existsSync(BUSYBOX)) throw new InfraError(`${BUSYBOX} missing (run vm/kjump/setup-build.sh)`);
   const hibkj = readFileSync(await buildHibkj(cacheDir));
+  const fused =
+    opts.fuse === true ? [fileEntry('bin/hibfused', readFileSync(await buildHibfused(cacheDir)), 0o755)] : [];
   const dirs = [
     'bin',
     'sbin',
@@ -104,6 +113,7 @@ export async function buildKjumpInitrds(bzImage: string, cacheDir: string): Prom
     symlinkEntry('bin/sh', 'busybox'),
     fileEntry('init', readFileSync(INIT_SRC), 0o755),
     fileEntry('bin/hibkj', hibkj, 0o755),
+    ...fused,
     ...(await kexecFiles()),
   ];
   const b = cachedGzip(cacheDir, 'b', base);

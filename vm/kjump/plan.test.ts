@@ -78,7 +78,6 @@ describe('planScenario refuses what it cannot run as written, with a reason', ()
   const kexec = (over: object) => ({ protocol: { kind: 'kexec' as const, saveKernelPages: 20480, ...over } });
   const cases: readonly [string, Partial<ScenarioInput>, RegExp][] = [
     ['swsusp', { protocol: { kind: 'swsusp' }, steps: [{ op: 'hibernate' }] }, /^protocol\.kind:/],
-    ['storage fuseFile', { storage: { kind: 'fuseFile', pages: 147456 } }, /^storage\.kind: 'fuseFile'/],
     ['storage offset', { storage: { pages: 147456, offset: 8 } }, /^storage\.offset:/],
     ['e820 holes', { machine: { memPages: 131072, e820: [{ start: 100, pages: 4, type: 'acpi' }] } }, /e820/],
     ['not whole MiB', { machine: { memPages: 131073 } }, /whole MiB/],
@@ -152,6 +151,13 @@ describe('command lines', () => {
     expect(p.target.physicalPages).toBeGreaterThan(p.diskPages);
     expect(aCmdline(p, 'own')).toEqual(expect.arrayContaining(['hibkj.target=file', `hibkj.tpages=${p.diskPages}`]));
     expect(cCmdline('', p)).toEqual(expect.arrayContaining(['hibkj.target=file', `hibkj.tpages=${p.diskPages}`]));
+  });
+
+  it('a FUSE file: the disk is the backing range, A and C name the target', () => {
+    const p = planOf({ storage: { kind: 'fuseFile', pages: 147456 } });
+    expect(p.target).toEqual({ kind: 'fuse', physicalPages: p.diskPages });
+    expect(aCmdline(p, 'own')).toEqual(expect.arrayContaining(['hibkj.target=fuse', `hibkj.tpages=${p.diskPages}`]));
+    expect(cCmdline('', p)).toEqual(expect.arrayContaining(['hibkj.target=fuse']));
   });
 
   it('dm-crypt: A has the key, C the key keyAtResume says (the same, another, none)', () => {

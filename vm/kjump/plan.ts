@@ -160,7 +160,6 @@ export function planScenario(s: Scenario): PlanResult {
   if (tagged === 0) return { ok: false, error: 'workload.anon: A needs at least one tagged page to check' };
   const diskPages = s.storage.pages + AREC_PAGES;
   const target = targetPlan(s, diskPages);
-  if (typeof target === 'string') return { ok: false, error: target };
   return {
     ok: true,
     plan: {

@@ -119,7 +119,8 @@ async function targetIo(disk: string, fd: number, plan: KjumpPlan): Promise<Targ
   const raw = diskReader(fd);
   const rawWrite = (page: number, data: Buffer) => writeSync(fd, data, 0, data.length, page * PG);
   const t = plan.target;
-  if (t.kind === 'raw') return { read: raw, write: rawWrite };
+  // the FUSE file is bytes [0, size) of the disk (hibfused's backing range): the host reads the disk itself
+  if (t.kind === 'raw' || t.kind === 'fuse') return { read: raw, write: rawWrite };
   if (t.kind === 'crypt') {
     const key = t.key ?? '';
     return {
@@ -238,7 +239,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const disk = join(dir, 'disk.img');
   const cacheDir = opts.cacheDir ?? cacheRoot();
   const kernel = opts.kernel ?? (await builtKernel(cacheDir, opts));
-  const initrds = await buildKjumpInitrds(kernel.bzImage, cacheDir);
+  const initrds = await buildKjumpInitrds(kernel.bzImage, cacheDir, { fuse: plan.target.kind === 'fuse' });
   closeSync(openSync(disk, 'w'));
   truncateSync(disk, plan.target.physicalPages * PG);
   const accel = opts.accel ?? (await chooseAccel({ kernel: kernel.bzImage, initrd: initrds.b, disk }));

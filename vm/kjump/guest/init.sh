@@ -18,7 +18,7 @@ disk=$(arg hibkj.dev /dev/vda)
 dev=$disk
 # The storage target (vm/kjump/target.ts): raw = the disk; file = /mnt/hibkj.img on an ext4 filesystem A makes and
 # keeps mounted, B and C write and read its extents through a device-mapper table (hibkj target file); crypt = a
-# plain dm-crypt volume over the disk, the key on the command line. Sets dev; a target that cannot be set up is one
+# plain dm-crypt volume over the disk, the key on the command line; fuse = /mnt/image served by hibfused. Sets dev; a target that cannot be set up is one
 # target-failed event and a power-off (the host reports it as its own trouble, never as a kernel finding).
 target=$(arg hibkj.target raw)
 tpages=$(arg hibkj.tpages 0)
@@ -54,6 +54,14 @@ open_target() {
     fi
     hibkj target crypt "$disk" "$key" || halt_now "$role"
     dev=/dev/hibkj-target
+    ;;
+  fuse)
+    # every role runs its own server over the same backing range (A's is frozen while B or C runs)
+    mkdir -p /mnt
+    hibfused "$disk" 0 $((tpages * 4096)) /mnt image || tfail "hibfused could not serve $disk on /mnt"
+    grep -q "^hibfused /mnt fuse.hibfused " /proc/mounts || tfail "/mnt is not a hibfused mount"
+    dev=/mnt/image
+    ev target ",\"kind\":\"fuse\",\"pages\":$(($(stat -c %s /mnt/image) / 4096)),\"pid\":$(pidof hibfused)"
     ;;
   *) tfail "unknown hibkj.target $target" ;;
   esac
