@@ -141,6 +141,13 @@ async function snapshotOf(ctx: BootContext, req: BootRequest, append: readonly s
 }
 const consoleOf = (snap: SnapshotPaths): string => join(snap.dir, 'console.log');
 
+/** No agent event for this long after the first write into an image file: the writer is stuck (the FUSE target). */
+export const WRITER_STALL_MS = 30_000;
+/** Time the console gets for the task dump (sysrq-t) before QEMU is stopped. */
+const SYSRQ_GRACE_MS = 20_000;
+/** The line hibfuzz adds to such a boot's console (console/classify.ts names the hang from it and the dump). */
+export const WRITER_STALL_LINE = `hibfuzz: the image writer made no progress for ${WRITER_STALL_MS / 1000} s after imageFileWrite: sysrq-t sent, QEMU stopped`;
+
 /** Run one boot. Throws InfraError when the host failed (QEMU, the fast path, the console says infraError). */
 export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootRun> {
   const { n, role } = req;
@@ -177,6 +184,22 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
     });
     let hibernations = 0;
     const seen: string[] = [];
+    // the writer's progress watch (FUSE target): after imageFileWrite, no further agent event for WRITER_STALL_MS
+    // means the writer is stuck in the kernel: every task's state and stack are asked for (sysrq-t), then QEMU is stopped and
+    // the boot ends as a hang (hibfuzz's bounded timeout, classified from the console)
+    let stalled = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const onStall = async () => {
+      stalled = true;
+      ctx.log(`boot ${n} (${role}): ${WRITER_STALL_LINE}`);
+      try {
+        qmp ??= Qmp.connect(qmpSocket);
+        await (await qmp).execute('send-key', { keys: ['alt', 'sysrq', 't'].map((k) => ({ type: 'qcode', data: k })) });
+      } catch (e) {
+        ctx.log(`sysrq-t not sent: ${message(e)}`);
+      }
+      setTimeout(() => running?.kill(), SYSRQ_GRACE_MS).unref();
+    };
     const boot = launchQemu(config, {
       logPath,
       timeoutMs: ctx.timeoutMs,
@@ -188,6 +211,8 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
         if (e?.ev === 'hibernateReturned' && req.readAtReturn !== undefined)
           storageAtReturn.push(req.readAtReturn(`${savedConsole}${seen.join('\n')}\n`));
         if (e?.ev === 'waiting') onWaiting();
+        if (e !== undefined && !stalled) clearTimeout(stallTimer);
+        if (e?.ev === 'imageFileWrite') stallTimer = setTimeout(() => void onStall(), WRITER_STALL_MS);
       },
     });
     running = boot;
@@ -219,15 +244,19 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
       },
     );
     const r = await ended;
+    clearTimeout(stallTimer);
     const problem = await failed;
     if (problem !== undefined) throw problem;
     const powerLostAfterPages = nbd?.powerLost() === true ? nbd.writesStored() : undefined;
     writeFileSync(join(ctx.workDir, `boot-${n}.args.json`), `${JSON.stringify(r.args)}\n`);
     // a restored boot starts after init's first words: say so for the classifier
     const consoleText =
-      fast?.restoring === true ? `${AGENT_PREFIX}{"ev":"restored","role":"${role}"}\n${r.log}` : r.log;
+      (fast?.restoring === true ? `${AGENT_PREFIX}{"ev":"restored","role":"${role}"}\n${r.log}` : r.log) +
+      (stalled ? `${WRITER_STALL_LINE}\n` : '');
     if (fast?.restoring === true) writeFileSync(logPath, consoleText);
-    const exit: ExitInfo = powerLostAfterPages !== undefined ? { kind: 'exited', code: 0 } : r.exit;
+    const exit: ExitInfo =
+      powerLostAfterPages !== undefined ? { kind: 'exited', code: 0 } : stalled ? { kind: 'timeout' } : r.exit;
+    if (stalled) writeFileSync(logPath, consoleText);
     let report = classifyConsole(consoleText, exit);
     if (powerLostAfterPages !== undefined && report.verdict.kind === 'unexpectedReboot') {
       report = { ...report, verdict: { kind: 'pass', title: `power cut after ${powerLostAfterPages} pages` } };

@@ -25,10 +25,12 @@ export const FS_MODULE_ROOTS = ['crc32c_generic', 'ext4'] as const;
 /** The FUSE target's driver (a module on 6.1, built in on 6.12: skipped through modules.builtin). */
 export const FUSE_MODULE_ROOTS = ['fuse'] as const;
 /**
- * The dm-crypt target (vm/dmcrypt.ts): device mapper, dm-crypt and the XTS mode of its aes-xts-plain64 table (AES
- * itself is built in on both Debian lines; xts is a module).
+ * The dm-crypt target (image/dmcrypt.ts): device mapper, dm-crypt and the templates of its aes-xts-plain64 table:
+ * xts over ecb(aes) (AES is built in on both Debian lines; ecb is a module on 6.1, built in on 6.12, xts a module on
+ * both). There is no modprobe in the guest, so each is loaded before the table ("Error allocating crypto tfm
+ * (-ENOENT)" otherwise, seen on 6.1).
  */
-export const DMCRYPT_MODULE_ROOTS = ['dm_mod', 'dm_crypt', 'xts'] as const;
+export const DMCRYPT_MODULE_ROOTS = ['dm_mod', 'dm_crypt', 'ecb', 'xts'] as const;
 
 export interface InitramfsOptions {
   /** add the filesystem modules (FS_MODULE_ROOTS) under /modules-fs: another initramfs (its own hash) */

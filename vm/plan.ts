@@ -3,6 +3,7 @@
 import { PAGE_SIZE, PAGES_FOR_IO } from '../spec/brand.ts';
 import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
 import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
+import { dmCryptKey } from './image/dmcrypt.ts';
 import { SWAPFILE_MIN_PAGES, SWAPFILE_OFFSET, swapFilePages } from './swapfile.ts';
 
 /** Smallest guest a Debian kernel + our initramfs boots and hibernates in (96 MiB). */
@@ -56,7 +57,10 @@ export function vmSupports(s: Scenario): Support {
   return { ok: true };
 }
 
-/** The storage targets the runner builds: a swap partition (header at page 0) and a swap file on ext4 (swapfile.ts). */
+/**
+ * The storage targets the runner builds: a swap partition (header at page 0), a swap file on ext4 (swapfile.ts) and a
+ * plain dm-crypt volume over the disk (image/dmcrypt.ts).
+ */
 export function storageSupport(s: Scenario): Support {
   const st = s.storage;
   switch (st.kind) {
@@ -79,11 +83,46 @@ export function storageSupport(s: Scenario): Support {
       }
       return { ok: true };
     }
-    case 'dmCrypt':
-      return no('storage.kind dmCrypt: the swsusp runner builds no dm-crypt volume (no cryptsetup in the guest)');
-    case 'fuseFile':
-      return no('storage.kind fuseFile: the swsusp runner builds no FUSE filesystem (no daemon in the guest)');
+    case 'dmCrypt': {
+      if (st.offset !== 0)
+        return no('storage.offset: the dm-crypt volume is the whole swap area, its header at page 0');
+      // the host reads the disk through its own decryption, but flips bits and counts page writes on the raw disk
+      const i = s.steps.findIndex((x) => x.op === 'corrupt' || (x.op === 'hibernate' && hasHostWriteFault(x)));
+      if (i >= 0) {
+        return no(
+          `steps[${i}]: corrupt and the NBD write faults act on the raw disk, under dm-crypt's ciphertext and its reordered writes (not modelled for dmCrypt)`,
+        );
+      }
+      return { ok: true };
+    }
+    case 'fuseFile': {
+      if (st.offset !== 0) return no('storage.offset: the FUSE file (hibfused) is the image file itself, from page 0');
+      if (s.protocol.kind === 'swsusp' && s.protocol.interface !== 'uswsusp') {
+        return no(
+          'storage.kind fuseFile with interface sysfs: the kernel refuses swapon on a FUSE file (no bmap on a plain fuse mount; measured in every fuseFile run, vm/README.md), so there is no swap to hibernate to',
+        );
+      }
+      const i = s.steps.findIndex(
+        (x) => x.op === 'corrupt' || x.op === 'bootNoresume' || (x.op === 'hibernate' && hasHostWriteFault(x)),
+      );
+      if (i >= 0)
+        return no(
+          `steps[${i}]: the FUSE target runs one hibernation into its file (no faults, corrupt or noresume boots)`,
+        );
+      return { ok: true };
+    }
   }
+}
+
+const hasHostWriteFault = (st: HibernateStep): boolean =>
+  st.ioErrorAtWrite !== undefined || st.powerLossAfterWrite !== undefined || st.ioErrorAfterSignature === true;
+
+/** The dm-crypt key word of one boot (init.sh hibfuzz.dmkey): the scenario's key, another one, or none at resume. */
+export function dmKeyWord(s: Scenario, role: BootRole): string[] {
+  if (s.storage.kind !== 'dmCrypt') return [];
+  const at = role === 'resume' ? s.storage.keyAtResume : 'same';
+  if (at === 'missing') return ['hibfuzz.dmkey=none'];
+  return [`hibfuzz.dmkey=${dmCryptKey(s.id, s.seed, at === 'same' ? 'right' : 'wrong').toString('hex')}`];
 }
 
 /** FNV-1a 32-bit of the scenario id: the tag every agent page carries. */
@@ -162,6 +201,9 @@ export function kernelCmdline(
   // a swap file: its header's page (resume_offset, every boot) and, at the first boot, its size (init.sh makes it)
   const file = s.storage.kind === 'swapFile';
   if (file) words.push(`hibfuzz.resumeoffset=${s.storage.offset}`);
+  words.push(...dmKeyWord(s, role));
+  // the FUSE target: hibfused serves the disk as one file (init.sh), the agent's uswsusp writes its image into it
+  if (s.storage.kind === 'fuseFile' && role === 'first') words.push(`hibfuzz.fuse=${s.storage.pages}`);
   if (role === 'first') {
     if (s.protocol.kind === 'swsusp' && s.protocol.compression === 'none') words.push('hibernate=nocompress');
     // lz4 is a module in Debian's kernels: init loads it, then selects it (/sys/module/hibernate/parameters/

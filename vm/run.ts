@@ -16,6 +16,7 @@ import { InfraError } from './errors.ts';
 import { copySparse } from './fast.ts';
 import type { PfnRange } from './image/check.ts';
 import { corruptImagePage } from './image/corrupt.ts';
+import { dmCryptKey } from './image/dmcrypt.ts';
 import { PAGE_SIZE } from './image/format.ts';
 import { type AgentPages, anonGenerations, parseE820Ram, readStorage, type StorageRead } from './image/observe.ts';
 import { buildInitramfs } from './initramfs.ts';
@@ -132,12 +133,15 @@ class SwsuspRun {
   readonly #diskPages: number;
   /** storage.kind swapFile: the swap file the first boot made (its extents on the disk) */
   #swapFile: SwapFileReport | undefined;
+  /** storage.kind dmCrypt: the volume's key (the host reads the disk through its own decryption) */
+  readonly #key: Buffer | undefined;
 
   constructor(s: Scenario, opts: VmRunOptions) {
     this.#s = s;
     this.#opts = opts;
     this.#disk = join(opts.workDir, 'disk.img');
     this.#diskPages = s.storage.kind === 'swapFile' ? swapFileDiskPages(s.storage.pages) : s.storage.pages;
+    this.#key = s.storage.kind === 'dmCrypt' ? dmCryptKey(s.id, s.seed) : undefined;
   }
 
   async run(): Promise<VmRunResult> {
@@ -174,8 +178,9 @@ class SwsuspRun {
     if (k === undefined) {
       const files = spec === this.#opts.kernel ? (this.#opts.kernelFiles ?? {}) : {};
       const kernel = await resolveKernel(spec, { log: this.#opts.log ?? (() => {}), ...files });
-      const fs = this.#s.storage.kind === 'swapFile';
-      k = { kernel, initrd: await buildInitramfs(kernel, undefined, { fs }) };
+      const kind = this.#s.storage.kind;
+      const opts = { fs: kind === 'swapFile', dmCrypt: kind === 'dmCrypt', fuse: kind === 'fuseFile' };
+      k = { kernel, initrd: await buildInitramfs(kernel, undefined, opts) };
       this.#kernels.set(spec, k);
     }
     return k;
@@ -285,6 +290,10 @@ class SwsuspRun {
     });
     if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
     if (role === 'first') this.#checkSwapFile(r.fullConsole);
+    this.#checkDmCrypt(
+      role,
+      r.events.map((e) => e.ev),
+    );
     // the original system went down in this boot (its last hibernation did not return): check the image it left
     const evs = r.events.map((e) => e.ev);
     const down = evs.lastIndexOf('hibernating') > evs.lastIndexOf('hibernateReturned');
@@ -334,6 +343,19 @@ class SwsuspRun {
     this.#opts.log?.(`swap file: header at disk page ${r.header}, ${r.extents.length} extents`);
   }
 
+  /**
+   * A dm-crypt boot whose init ran: the mapping was opened (the scenario's key, or the wrong one at a resume), or at a
+   * resume without the key the init said keyUnavailable; anything else is not the scenario's run (InfraError).
+   */
+  #checkDmCrypt(role: BootRole, evs: readonly string[]): void {
+    if (this.#s.storage.kind !== 'dmCrypt' || !evs.includes('init')) return;
+    const missing = role === 'resume' && this.#s.storage.keyAtResume === 'missing';
+    if (missing && !evs.includes('keyUnavailable'))
+      throw new InfraError('the resume boot had no dm-crypt key but its init did not say keyUnavailable');
+    if (!missing && !evs.includes('dmCrypt'))
+      throw new InfraError('the guest did not open the dm-crypt volume (no dmCrypt event: see the boot log)');
+  }
+
   /** The disk now: signed?, and a signed image checked against the guest's RAM (and the agent's pages). */
   #read(console: string, agent: AgentPages | undefined): StorageRead {
     // the first boot's map (unknown when its console tore a line: then no PFN is judged nosave)
@@ -343,6 +365,7 @@ class SwsuspRun {
     return readStorage(this.#disk, {
       devicePages: this.#diskPages,
       resumeOffset: this.#s.storage.offset,
+      ...(this.#key === undefined ? {} : { key: this.#key }),
       ...(file === undefined ? {} : { file: file.extents }),
       check: { ram, ...(agent === undefined ? {} : { agent }) },
     });

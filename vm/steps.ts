@@ -174,6 +174,9 @@ export function resumeOutcome(b: BootFacts): StepOutcome {
     };
   }
   if (isCrash(v.kind)) return crashed('load');
+  // the resume boot had no key for the dm-crypt volume: its init refused to look for an image (init.sh)
+  if (b.events.first('keyUnavailable') !== undefined)
+    return { op: 'resume', result: 'refused', reason: 'keyUnavailable', errno: 'ENOKEY' };
   const { refusal, imageFound, resumeErrno } = b.report;
   if (refusal !== undefined) return { op: 'resume', result: 'refused', reason: refusal.reason, errno: refusal.errno };
   // "PM: Error -12 resuming": the boot kernel ran out of memory for the image

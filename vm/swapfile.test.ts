@@ -81,8 +81,8 @@ describe('the swap-file plan', () => {
       { steps: [{ op: 'hibernate' }, { op: 'bootNoresume', writeStoragePages: 4 }, { op: 'resume' }] },
       /writeStoragePages: the model writes the device's first pages/,
     ],
-    ['dmCrypt', { storage: { kind: 'dmCrypt', pages: 65536 } }, /no dm-crypt volume/],
-    ['fuseFile', { storage: { kind: 'fuseFile', pages: 65536 } }, /no FUSE filesystem/],
+    ['dmCrypt with an offset', { storage: { kind: 'dmCrypt', pages: 65536, offset: 10 } }, /whole swap area/],
+    ['fuseFile with sysfs', { storage: { kind: 'fuseFile', pages: 65536 } }, /refuses swapon on a FUSE file/],
     ['a partition with an offset', { storage: { kind: 'swapPartition', pages: 65536, offset: 10 } }, /page 0/],
   ] as const)('refuses %s, with the reason', (_name, over, reason) => {
     const r = vmSupports(scenario(over as Partial<ScenarioInput>));

@@ -48,6 +48,13 @@ const EVENT_SCHEMAS = [
   }),
   z.object({ ev: z.literal('uswsuspWritten'), streamPages: count }),
   z.object({ ev: z.literal('resuming') }),
+  /** init.sh: the dm-crypt mapping is open (maj:min); keyUnavailable: a resume boot without the volume's key */
+  z.object({ ev: z.literal('dmCrypt'), dev: z.string(), sectors: count }),
+  z.object({ ev: z.literal('keyUnavailable') }),
+  /** init.sh: the FUSE target is served (swapon on it: ok, or what swapon said); the agent's writes into it */
+  z.object({ ev: z.literal('fuse'), file: z.string(), swapon: z.string() }),
+  z.object({ ev: z.literal('imageFileWrite'), path: z.string() }),
+  z.object({ ev: z.literal('imageFileWritten'), streamPages: count }),
   z.object({ ev: z.literal('resumeReturned') }),
   z.object({ ev: z.literal('noresumeDone'), wrote: count, sig: z.string() }),
   z.object({ ev: z.literal('error'), what: z.string(), errno: errnoName.optional() }),

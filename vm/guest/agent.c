@@ -12,6 +12,7 @@
 //       hp<level>   the same with /sys/power/pm_test=<level> (abort path, no image)
 //       ht          the same with /sys/power/disk=test_resume (in-boot restore)
 //       hu          uswsusp: /dev/snapshot FREEZE, CREATE_IMAGE, agent writes the image to swap, power off
+//                   (with hibfuzz.imagefile=PATH: into that file, e.g. on the FUSE target, and returns)
 //       v           verify every tagged page
 // Every result is one line `HIBFUZZ {json}` on the console. After the program the agent powers off.
 //
@@ -407,6 +408,54 @@ fail:
   close(sfd);
 }
 
+/*
+ * uswsusp with the image going to a file (hibfuzz.imagefile=PATH, the FUSE target): the file is opened before
+ * SNAPSHOT_FREEZE, then the stream is written into it page by page. On a FUSE file every write is a request to the
+ * server, which SNAPSHOT_FREEZE froze with the rest of user space: `imageFileWrite` says the first write starts, and
+ * what happens next is the kernel's (vm/README.md: the freezer side). There is no swap area: nothing resumes it.
+ */
+static void hibernate_uswsusp_file(const char *path) {
+  static unsigned char page[PAGE];
+  emit("{\"ev\":\"hibernating\",\"mode\":\"uswsuspFile\",\"pmTest\":\"none\"%s}", swap_used());
+  const char *phase = "openImageFile";
+  int ffd = open(path, O_WRONLY), sfd = -1, in_suspend = 0;
+  uint64_t n = 0;
+  if (ffd < 0) goto fail;
+  phase = "open";
+  sfd = open("/dev/snapshot", O_RDONLY);
+  if (sfd < 0) goto fail;
+  phase = "freeze";
+  sync();
+  if (ioctl(sfd, SNAPSHOT_FREEZE) != 0) goto fail;
+  phase = "createImage";
+  if (ioctl(sfd, SNAPSHOT_CREATE_IMAGE, &in_suspend) != 0) goto fail_unfreeze;
+  phase = "write";
+  for (;;) {
+    ssize_t r = read(sfd, page, PAGE);
+    if (r == 0) break;
+    if (r != (ssize_t)PAGE) goto fail_free;
+    if (n == 0) emit("{\"ev\":\"imageFileWrite\",\"path\":\"%s\"}", path);
+    if (pwrite(ffd, page, PAGE, (off_t)(n * PAGE)) != (ssize_t)PAGE) goto fail_free;
+    n++;
+  }
+  if (fsync(ffd) != 0) goto fail_free;
+  /* written (a kernel whose freezer let it through): reported, then back to running; nothing can resume it */
+  emit("{\"ev\":\"imageFileWritten\",\"streamPages\":%llu}", (unsigned long long)n);
+  errno = 0;
+fail_free:
+  ioctl(sfd, SNAPSHOT_FREE);
+fail_unfreeze:
+  ioctl(sfd, SNAPSHOT_UNFREEZE);
+fail:;
+  int e = errno;
+  if (e == 0) emit("{\"ev\":\"hibernateReturned\",\"ok\":true,\"ms\":0}");
+  else
+    emit("{\"ev\":\"hibernateReturned\",\"ok\":false,\"errno\":\"%s\",\"phase\":\"%s\"%s}", errname(e), phase,
+         swap_used());
+  if (sfd >= 0) close(sfd);
+  if (ffd >= 0) close(ffd);
+}
+
 ////////    swap file: a file on the guest's filesystem, its header at a given page of the disk    ////////
 
 /* linux/fiemap.h (musl has no kernel headers) */
@@ -511,8 +560,100 @@ static int swapfile_main(int argc, char **argv) {
   return header == offset ? 0 : 1;
 }
 
+////////    dm-crypt: a plain aes-xts-plain64 mapping over the swap disk (no header: the host knows the key)    ////////
+
+/* linux/dm-ioctl.h (musl has no kernel headers): struct dm_ioctl is 312 bytes, dm_target_spec 40 */
+struct dm_ioctl {
+  uint32_t version[3], data_size, data_start, target_count;
+  int32_t open_count;
+  uint32_t flags, event_nr, padding;
+  uint64_t dev;
+  char name[128], uuid[129], data[7];
+};
+struct dm_target_spec {
+  uint64_t sector_start, length;
+  int32_t status;
+  uint32_t next;
+  char target_type[16];
+};
+#define DM_IOWR(nr) (0xc0000000u | (uint32_t)sizeof(struct dm_ioctl) << 16 | 0xfdu << 8 | (nr))
+#define DM_DEV_CREATE DM_IOWR(3)
+#define DM_DEV_SUSPEND DM_IOWR(6)
+#define DM_TABLE_LOAD DM_IOWR(9)
+#define DM_SECURE_DATA_FLAG (1u << 15)
+#define BLKGETSIZE64 0x80081272u
+
+/* a zeroed request for device "hibfuzz" (version 4, no data after the header) */
+static void dm_header(struct dm_ioctl *io, size_t size) {
+  memset(io, 0, size);
+  io->version[0] = 4;
+  io->data_size = sizeof *io;
+  io->data_start = sizeof *io;
+  strcpy(io->name, "hibfuzz");
+}
+
+/*
+ * agent --dmcrypt DEVICE KEYHEX (init.sh, every boot of a dmCrypt scenario that has a key): map DEVICE through
+ * dm-crypt `aes-xts-plain64 KEY 0 DEVICE 0 1 sector_size:4096` (vm/image/dmcrypt.ts reads it back on the host) as
+ * device-mapper device "hibfuzz"; exit 0 when it is /dev/dm-0 (the name init.sh uses), 1 otherwise. One event
+ * `dmCrypt` with the mapping's maj:min, or `error`.
+ */
+static int dmcrypt_main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  const char *devpath = argv[2], *key = argv[3];
+  const char *what = "open";
+  static char buf[4096];
+  struct dm_ioctl *io = (struct dm_ioctl *)(void *)buf;
+  uint64_t bytes = 0;
+  struct stat st;
+  int ctl = -1, dfd = open(devpath, O_RDONLY);
+  if (dfd < 0 || fstat(dfd, &st) != 0 || ioctl(dfd, BLKGETSIZE64, &bytes) != 0) goto fail;
+  close(dfd);
+  dfd = -1;
+  what = "/dev/mapper/control";
+  ctl = open("/dev/mapper/control", O_RDWR);
+  if (ctl < 0) goto fail;
+  dm_header(io, sizeof buf);
+  what = "DM_DEV_CREATE";
+  if (ioctl(ctl, DM_DEV_CREATE, io) != 0) goto fail;
+  uint64_t dev = io->dev;
+  /* the table: one crypt target over the whole device */
+  dm_header(io, sizeof buf);
+  io->target_count = 1;
+  io->flags = DM_SECURE_DATA_FLAG;
+  struct dm_target_spec *t = (struct dm_target_spec *)(void *)(buf + sizeof *io);
+  t->sector_start = 0;
+  t->length = bytes / 512;
+  strcpy(t->target_type, "crypt");
+  char *params = buf + sizeof *io + sizeof *t;
+  int n = snprintf(params, sizeof buf - sizeof *io - sizeof *t, "aes-xts-plain64 %s 0 %u:%u 0 1 sector_size:4096", key,
+                   major(st.st_rdev), minor(st.st_rdev));
+  if (n < 0 || (size_t)n >= sizeof buf - sizeof *io - sizeof *t) {
+    errno = EINVAL;
+    goto fail;
+  }
+  io->data_size = (uint32_t)(sizeof *io + sizeof *t + (((size_t)n + 8) & ~(size_t)7));
+  what = "DM_TABLE_LOAD";
+  if (ioctl(ctl, DM_TABLE_LOAD, io) != 0) goto fail;
+  /* resume (no DM_SUSPEND_FLAG): the loaded table goes live */
+  dm_header(io, sizeof buf);
+  what = "DM_DEV_SUSPEND";
+  if (ioctl(ctl, DM_DEV_SUSPEND, io) != 0) goto fail;
+  close(ctl);
+  /* huge_encode_dev: minor low byte, major, the minor's high bits */
+  unsigned ma = (unsigned)((dev >> 8) & 0xfffu), mi = (unsigned)((dev & 0xffu) | ((dev >> 12) & 0xfff00u));
+  emit("{\"ev\":\"dmCrypt\",\"dev\":\"%u:%u\",\"sectors\":%llu}", ma, mi, (unsigned long long)(bytes / 512));
+  return mi == 0 ? 0 : 1;
+fail:
+  emit("{\"ev\":\"error\",\"what\":\"dmcrypt %s\",\"errno\":\"%s\"}", what, errname(errno));
+  if (dfd >= 0) close(dfd);
+  if (ctl >= 0) close(ctl);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--swapfile")) return swapfile_main(argc, argv);
+  if (argc > 1 && !strcmp(argv[1], "--dmcrypt")) return dmcrypt_main(argc, argv);
   /* hibfuzz.* words from argv (sent by the host after a snapshot restore) come first and win over /proc/cmdline */
   static char cmdline[16384];
   size_t len = 0;
@@ -534,6 +675,9 @@ int main(int argc, char **argv) {
   if (!swapdev[0]) strcpy(swapdev, "/dev/vda");
   /* hibfuzz.resumeoffset=PAGE: the swap header's page on swapdev (a swap file's resume_offset; 0 for a partition) */
   uint64_t resume_page = param_u64(cmdline, "hibfuzz.resumeoffset=", 0);
+  /* hibfuzz.imagefile=PATH: uswsusp writes the image into this file (the FUSE target) instead of swap slots */
+  static char imagefile[256];
+  param_str(cmdline, "hibfuzz.imagefile=", imagefile, sizeof imagefile);
 
   emit("{\"ev\":\"agentStart\",\"id\":%u,\"prog\":\"%s\"}", g_id, g_prog);
   /* hibfuzz.imagesize=BYTES: /sys/power/image_size, the preallocation target (scenario protocol.imageSizePages) */
@@ -554,6 +698,7 @@ int main(int argc, char **argv) {
       else if (!strcmp(op, "h")) hibernate_sysfs("shutdown", NULL);
       else if (!strcmp(op, "ht")) hibernate_sysfs("test_resume", NULL);
       else if (op[0] == 'h' && op[1] == 'p') hibernate_sysfs("shutdown", op + 2);
+      else if (!strcmp(op, "hu") && imagefile[0]) hibernate_uswsusp_file(imagefile);
       else if (!strcmp(op, "hu")) hibernate_uswsusp(swapdev, resume_page);
       else emit("{\"ev\":\"error\",\"what\":\"unknown op %s\"}", op);
     }

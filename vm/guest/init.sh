@@ -3,6 +3,9 @@
 #   first     mkswap + swapon the swap disk, set the resume device (finds no image), run the agent; with
 #             hibfuzz.swapfile=PAGES: an ext2 filesystem on the disk (ext4 driver, /modules-fs), a swap file of PAGES
 #             pages on it as its first file (the agent writes it and reports its extents), mkswap + swapon that
+#             with hibfuzz.fuse=PAGES: hibfused serves a file of PAGES pages of the disk at /mnt/fuse/image, swapon
+#             is tried on it (reported), the agent's uswsusp writes its image there
+#   (every boot) hibfuzz.dmkey=HEX|none: the swap disk through dm-crypt (/dev/dm-0), or no key at this boot
 #   (every boot) hibfuzz.resumeoffset=PAGE goes to /sys/power/resume_offset before the device goes to /sys/power/resume
 #   resume    write maj:min to /sys/power/resume: on success the image's agent continues and this init is gone
 #   noresume  (booted with `noresume`) with hibfuzz.wpages=N > 0: mkswap, overwrite N pages of the swap area; power off
@@ -32,13 +35,46 @@ OFF=$(arg hibfuzz.resumeoffset)
 # the swap header's page on the device (a swap file's resume_offset), before the device: writing it starts a resume
 setdev() {
   if [ -n "$OFF" ]; then echo "$OFF" > /sys/power/resume_offset || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"resume_offset\"}"; fi
-  echo "$DEV" > /sys/power/resume
+  [ -z "$DEV" ] || echo "$DEV" > /sys/power/resume
+}
+# the storage target's drivers (initramfs.ts: ext4, fuse or dm-crypt), loaded once; their files are freed after
+fsmods() {
+  [ -d /modules-fs ] || return 0
+  for m in $(cat /modules-fs.order); do insmod "/modules-fs/$m" || return 1; done
+  rm -rf /modules-fs
+}
+# hibfuzz.dmkey=HEX (every boot of a dmCrypt scenario, vm/dmcrypt.ts): the swap disk through a plain dm-crypt mapping
+# with that key (the agent's DM ioctls: /dev/dm-0); hibfuzz.dmkey=none: no key at this boot, the init does not touch
+# the device and says so (a resume without the key is refused here, as a distribution's initramfs would)
+DMKEY=$(arg hibfuzz.dmkey)
+AGENTDEV=""
+if [ -n "$DMKEY" ]; then
+  fsmods || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"insmod dm-crypt\"}"
+  # the raw disk is never used instead of the mapping: without it there is no swap and no resume device
+  if [ "$DMKEY" = none ]; then DEV=""; SWAP=/dev/hibfuzz-no-dm-crypt-key
+  elif /agent --dmcrypt "$SWAP" "$DMKEY"; then
+    SWAP=/dev/dm-0; DEV=$(cat /sys/block/dm-0/dev); AGENTDEV=hibfuzz.swapdev=/dev/dm-0
+  else DEV=""; SWAP=/dev/hibfuzz-no-dm-crypt-mapping; echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"dmcrypt\"}"; fi
+fi
+# hibfuzz.fuse=PAGES (first boot of a fuseFile scenario): the FUSE target. hibfused serves /mnt/fuse/image, PAGES pages
+# of the swap disk; mkswap + swapon on it (the swsusp side: what the kernel says is reported in a fuse event); the
+# agent's uswsusp writes its image into the file (hibfuzz.imagefile). sysrq on: the host asks for every task's state
+# (sysrq-t) when the writer stops making progress (vm/boot.ts)
+fuse() {
+  fsmods || return 1
+  echo 1 > /proc/sys/kernel/sysrq
+  mkdir -p /mnt/fuse
+  /hibfused "$SWAP" 0 $(($1 * 4096)) /mnt/fuse image || return 1
+  mkswap /mnt/fuse/image >/dev/null 2>&1 || return 1
+  R=$(swapon /mnt/fuse/image 2>&1 | tr -d '"\\' | tr '\n' ' ')
+  if grep -q /mnt/fuse/image /proc/swaps; then R=ok; swapoff /mnt/fuse/image; fi
+  echo "HIBFUZZ {\"ev\":\"fuse\",\"file\":\"/mnt/fuse/image\",\"swapon\":\"$R\"}"
+  AGENTDEV=hibfuzz.imagefile=/mnt/fuse/image
 }
 # hibfuzz.swapfile=PAGES: the filesystem (vm/swapfile.ts: its first free block is the header page), the swap file
 # as its first file, swapon; its clean page cache dropped (the image holds the agent's and the guest's own memory)
 swapfile() {
-  for m in $(cat /modules-fs.order); do insmod "/modules-fs/$m" || return 1; done
-  rm -rf /modules-fs
+  fsmods || return 1
   mkdir -p /mnt
   mke2fs -q -b 4096 -m 0 -i 67108864 "$SWAP" >/dev/null 2>&1 || return 1
   mount -t ext4 -o noatime,nodelalloc "$SWAP" /mnt || return 1
@@ -57,19 +93,24 @@ first)
     else echo "HIBFUZZ {\"ev\":\"compressor\",\"name\":\"lzo\",\"unsupported\":\"$C\"}"; fi
   fi
   SWF=$(arg hibfuzz.swapfile)
+  FUSE=$(arg hibfuzz.fuse)
   if [ -n "$SWF" ]; then swapfile "$SWF" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapfile\"}"
+  elif [ -n "$FUSE" ]; then fuse "$FUSE" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"fuse\"}"
   else mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"; fi
   setdev
   LINE=""
   if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
   # shellcheck disable=SC2086 # LINE is a list of hibfuzz.key=value words
-  exec /agent $LINE
+  exec /agent $LINE $AGENTDEV
   ;;
 resume)
   if [ "$(arg hibfuzz.wait)" = 1 ]; then echo "HIBFUZZ {\"ev\":\"waiting\"}"; read -r LINE; fi
-  echo "HIBFUZZ {\"ev\":\"resuming\"}"
-  drain
-  setdev
+  if [ "$DMKEY" = none ]; then echo "HIBFUZZ {\"ev\":\"keyUnavailable\"}"
+  else
+    echo "HIBFUZZ {\"ev\":\"resuming\"}"
+    drain
+    setdev
+  fi
   echo "HIBFUZZ {\"ev\":\"resumeReturned\"}"
   ;;
 noresume)

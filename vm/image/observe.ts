@@ -5,6 +5,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { ImageCheck, ImageStats, StorageFacts, TaggedCheck } from '../../spec/outcome.ts';
 import { AGENT_KIND_ANON, agentTagMatcher } from './agent-tag.ts';
 import { checkSwsuspImage, findTaggedPages, type PfnRange } from './check.ts';
+import { decryptingReader } from './dmcrypt.ts';
 import { type Extent, imagePagesOutside } from './extents.ts';
 import { HIBERNATE_SIG, PAGE_SIZE, type PageReader } from './format.ts';
 import { decodeSwsuspHeader, imageStats, parseSwsuspImage, type SwsuspImage } from './parse.ts';
@@ -122,6 +123,8 @@ export interface ReadStorageOptions {
   readonly resumeOffset?: number;
   /** a swap file's extents on the disk: every page of the image must be one of the file's (after its header) */
   readonly file?: readonly Extent[];
+  /** a dm-crypt volume's key (dmcrypt.ts): the disk is read through the host's own decryption */
+  readonly key?: Buffer;
   /** check a signed image: the guest's RAM (nosave = outside it) and, optionally, the agent's pages */
   readonly check?: { readonly ram: readonly PfnRange[] | undefined; readonly agent?: AgentPages };
 }
@@ -139,7 +142,8 @@ export interface StorageRead {
 export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead {
   const fd = openSync(disk, 'r');
   try {
-    const reader = fileReader(fd, opts.devicePages);
+    const raw = fileReader(fd, opts.devicePages);
+    const reader = opts.key === undefined ? raw : decryptingReader(raw, opts.key);
     const at = opts.resumeOffset ?? 0;
     const head = reader(at);
     const signed = head !== undefined && decodeSwsuspHeader(head, at).sig === HIBERNATE_SIG;
