@@ -7,6 +7,7 @@
 import type { BootVerdictKind, Errno, RefusalReason } from '../../spec/outcome.ts';
 import { BOOT_VERDICTS, ERRNOS } from '../../spec/outcome.ts';
 import { type AgentEvent, parseAgentEvents } from './events.ts';
+import { guestTaskSummary } from './tasks.ts';
 
 export { AGENT_PREFIX, type AgentEvent, parseAgentEvents } from './events.ts';
 
@@ -168,7 +169,12 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
   }
   if (exit.kind === 'timeout') {
     const last = events.at(-1)?.ev ?? (events.length === 0 ? 'no agent output' : '');
-    return verdict('hang', `no power-off before the timeout (last event: ${last})`);
+    // a task dump (sysrq-t, asked for by the host when the image writer stalled): where the guest's programs wait
+    const tasks = guestTaskSummary(log);
+    return verdict(
+      'hang',
+      `no power-off before the timeout (last event: ${last})${tasks === undefined ? '' : `; tasks: ${tasks}`}`,
+    );
   }
   const corrupt = events.find((e) => e.ev === 'verify' && e.pagesCorrupt > 0);
   if (corrupt?.ev === 'verify') {
