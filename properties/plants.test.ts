@@ -5,6 +5,7 @@ import { runAndJudge } from '../impl/index.ts';
 import {
   type HibernateRecord,
   INVARIANT_NAMES,
+  invariantInfo,
   parseScenario,
   type ResumeRecord,
   type RunTrace,
@@ -63,5 +64,22 @@ describe('planted bugs', () => {
       expect(w.length).toBeGreaterThan(0);
       expect(w.filter((p) => reg === undefined || p < reg.start || p >= reg.end)).toEqual([]);
     });
+  });
+  // Why this test? The resume step's own flags (staleSinceImage, corruptedSinceImage) are the implementation's
+  // state; a run whose step forgets to set them must still be judged from what happened (the run's steps).
+  it("the stale and corrupt checks do not read the resume step's flags", () => {
+    for (const [name, invariant] of [
+      ['no-epoch-check', 'StaleImageNeverResumed'],
+      ['crc-ignored', 'CorruptImageNeverResumed'],
+    ] as const) {
+      const t = plantTrace(name);
+      const lying: RunTrace = {
+        ...t,
+        records: t.records.map((r) =>
+          r.kind === 'resume' ? { ...r, staleSinceImage: false, corruptedSinceImage: false } : r,
+        ),
+      };
+      expect(invariantInfo[invariant].check(lying).length, name).toBeGreaterThan(0);
+    }
   });
 });

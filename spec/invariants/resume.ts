@@ -1,11 +1,12 @@
 // Monitors over resume: what the loader wrote, what came back, and which images it must refuse.
 
+import { hibernationOf, limitRun } from '../limits.ts';
 import { restoreKernelFrames } from '../model/boot.ts';
 import { isSigned } from '../model/image.ts';
 import { nosaveMap } from '../model/init.ts';
 import { isAgentKind, OWNER as OWNER_ } from '../model/state.ts';
 import type { HibernateRecord, ResumeRecord, RunTrace } from '../model/trace.ts';
-import type { Violation } from '../outcome.ts';
+import type { StepOutcome, Violation } from '../outcome.ts';
 import { diffWhere, hex, violation } from './util.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -21,13 +22,39 @@ function imageOf(t: RunTrace, id: number | undefined): HibernateRecord | undefin
 const resumed = (r: ResumeRecord): boolean => r.outcome.op === 'resume' && r.outcome.result === 'resumed';
 
 /**
+ * The outcomes of the steps between the hibernation whose image `r` found and `r` (all earlier steps when it is not
+ * known), from the run's records: what the monitors below judge "since the image" by, not the step's own flags.
+ */
+function outcomesSinceImage(t: RunTrace, r: ResumeRecord): StepOutcome[] {
+  const lr = limitRun(t.scenario, { trace: t });
+  const from = hibernationOf(lr, r.step) ?? -1;
+  const out: StepOutcome[] = [];
+  for (let i = from + 1; i < r.step; i++) {
+    const o = lr.outcomes[i];
+    if (o !== undefined) out.push(o);
+  }
+  return out;
+}
+
+/** The image was changed at rest since it was written: a corrupt step between them applied its bit flip. */
+const corruptedSince = (t: RunTrace, r: ResumeRecord): boolean =>
+  outcomesSinceImage(t, r).some((o) => o.op === 'corrupt' && o.applied);
+
+/**
+ * Filesystems were mounted read-write since the image was written: the original system booted afresh between them
+ * (a noresume boot, or a resume attempt that did not resume and so booted the system).
+ */
+const staleSince = (t: RunTrace, r: ResumeRecord): boolean =>
+  outcomesSinceImage(t, r).some((o) => o.op === 'bootNoresume' || (o.op === 'resume' && o.result !== 'resumed'));
+
+/**
  * ResumeRestoresIdenticalMemory: after resuming an intact image, every page saved at the snapshot is back in its
  * frame with identical content, owned by the original kernel again.
  */
 export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of resumes(t)) {
-    if (!resumed(r) || r.corruptedSinceImage) continue;
+    if (!resumed(r) || corruptedSince(t, r)) continue;
     const h = imageOf(t, r.imageId);
     if (h?.atImage === undefined || r.after === undefined) {
       out.push(violation('ResumeRestoresIdenticalMemory', r.step, 'resumed an image no hibernation made'));
@@ -98,7 +125,7 @@ export function restoreNeverClobbers(t: RunTrace): Violation[] {
           hex(loaded[d.first]),
         );
       }
-      const h = resumed(r) && !r.corruptedSinceImage ? imageOf(t, r.imageId) : undefined;
+      const h = resumed(r) && !corruptedSince(t, r) ? imageOf(t, r.imageId) : undefined;
       if (h?.atImage !== undefined && r.after !== undefined) {
         const saved = h.atImage.owner;
         const c = diffWhere(loaded, r.after.content, loaded.length, (p) => saved[p] !== OWNER.ORIG);
@@ -203,7 +230,7 @@ export function mismatchedImageRefused(t: RunTrace): Violation[] {
 export function corruptImageNeverResumed(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of resumes(t)) {
-    if (!resumed(r) || !r.corruptedSinceImage) continue;
+    if (!resumed(r) || !corruptedSince(t, r)) continue;
     const h = imageOf(t, r.imageId);
     if (h?.atImage === undefined || r.after === undefined) {
       out.push(violation('CorruptImageNeverResumed', r.step, 'resumed a corrupted image of unknown origin'));
@@ -231,6 +258,6 @@ export function corruptImageNeverResumed(t: RunTrace): Violation[] {
 /** StaleImageNeverResumed: after a boot that mounted filesystems read-write, the older image is never resumed. */
 export function staleImageNeverResumed(t: RunTrace): Violation[] {
   return resumes(t)
-    .filter((r) => resumed(r) && r.staleSinceImage)
+    .filter((r) => resumed(r) && staleSince(t, r))
     .map((r) => violation('StaleImageNeverResumed', r.step, 'resumed an image older than the last read-write boot'));
 }
