@@ -111,6 +111,13 @@ describe('gate reports', () => {
     expect(md).toContain('- swap-file scenarios: not run (the gate configuration builds no ext4)');
   });
 
+  it('links the memory map page of a finding when the gate wrote one, and only then', () => {
+    const page = '/w/reproducers/vm-resume-twice/explain.html';
+    const withPage = rows.map((r) => (r.class === 'regression' ? { ...r, explainPage: page } : r));
+    expect(gateMarkdown({ ...rec, rows: withPage })).toContain(`[${page}](${page})`);
+    expect(gateMarkdown(rec)).not.toContain('explain.html');
+  });
+
   it('writes JUnit with one testsuite per kernel, unique names and per-case times', () => {
     expect(xmllint(gateJunit(rec), JENKINS_JUNIT_XSD)).toEqual([]);
     const suites = junitparser(gateJunit(rec));

@@ -19,6 +19,8 @@ export interface GateRow {
   readonly candidate: readonly RealResult[];
   /** directory holding the scenario, both results and both kernels' console logs */
   readonly reproducer?: string;
+  /** `hibfuzz explain --html` of the model's run of the scenario, next to the reproducer's scenario.json */
+  readonly explainPage?: string;
 }
 
 export interface GateKernelInfo {
@@ -231,6 +233,10 @@ export function gateMarkdown(rec: GateRecord): string {
     out.push(`  hibfuzz vm run ${r.file} --kernel ${rec.base.bzImage}   # base`, '  ```');
     if (r.reproducer !== undefined)
       out.push(`- reproducer: \`${r.reproducer}\` (scenario.json, both results with kernel identities, console logs)`);
+    if (r.explainPage !== undefined)
+      out.push(
+        `- memory map (the model's run, story beside a zoomable map): [${r.explainPage}](${encodeURI(r.explainPage)})`,
+      );
     out.push('');
   }
   out.push('| scenario | class | base | candidate | what flipped |', '| --- | --- | --- | --- | --- |');

@@ -12,6 +12,7 @@ import { cacheRoot } from '../vm/kernels.ts';
 import { parseBudget, parseIntFlag } from './args.ts';
 import { type Command, fail, type Io, infra, openReports, parse } from './cli-kit.ts';
 import { scenarioJson } from './corpus.ts';
+import { writeExplainPage } from './explain-html.ts';
 import { writeOutputs } from './fsx.ts';
 import { buildGateKernel, GateBuildError, type GateKernel, type GateSource, treeChangedFiles } from './gate-build.ts';
 import { runGateCampaign } from './gate-campaign.ts';
@@ -366,7 +367,9 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
         candidate: x.candidate,
       };
       if (c.class !== 'regression' && c.class !== 'fixed' && c.class !== 'flaky') return row;
-      return { ...row, reproducer: saveReproducer(join(root, 'reproducers', row.scenario), row, x.case, bi, ci) };
+      const dir = saveReproducer(join(root, 'reproducers', row.scenario), row, x.case, bi, ci);
+      const page = writeExplainPage(dir, x.case.scenario);
+      return { ...row, reproducer: dir, ...(page !== undefined ? { explainPage: page } : {}) };
     };
     const rows = phases.rows.map(toRow);
     const campRows = camp.rows.map(toRow);

@@ -21,7 +21,9 @@ import {
 } from './cli-kit.ts';
 import { type FindingRecord, readScenarioFile, scenarioFilesOf, scenarioJson } from './corpus.ts';
 import { exitCodeFor } from './exit-code.ts';
-import { memorySvg, storyLines } from './explain.ts';
+import { storyLines } from './explain.ts';
+import { explainHtml } from './explain-html.ts';
+import { memorySvg } from './explain-svg.ts';
 import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
 import { type MemoryLimit, memoryLimitFlag, memoryRefusal } from './memory.ts';
 import { writeFaultRealigner } from './realign.ts';
@@ -114,11 +116,16 @@ export const SHRINK_CMD = {
 export const EXPLAIN_CMD = {
   name: 'explain',
   args: 'FILE',
-  summary: 'the run as a story, phase by phase; physical memory as an SVG picture',
+  summary: 'the run as a story, phase by phase; physical memory as an SVG picture or an interactive page',
   options: {
     plant: PLANT,
     parts: PARTS,
     svg: { type: 'string', arg: 'OUT', help: 'write the memory picture (SVG) here; - is stdout' },
+    html: {
+      type: 'string',
+      arg: 'OUT',
+      help: 'write one self-contained page here: the story beside a memory map to zoom and hover; - is stdout',
+    },
     'max-rss': MAX_RSS,
   },
   notes: [EXIT_NOTE],
@@ -221,9 +228,13 @@ export async function cmdExplain(args: readonly string[], io: Io): Promise<numbe
   const swapped = await modelParts(values);
   if (swapped.variant !== undefined) io.out(`variant ${swapped.variant.name} (${swapped.variant.spec})\n`);
   checkOutput('svg', values.svg);
+  checkOutput('html', values.html);
   const { run: r } = mustRun(positionals[0] as string, swapped, memoryLimitFlag(values['max-rss']));
   io.out(`${storyLines(r).join('\n')}\n`);
-  const error = values.svg !== undefined ? written(io, values.svg, memorySvg(r), 'memory picture:') : undefined;
+  const svgError = values.svg !== undefined ? written(io, values.svg, memorySvg(r), 'memory picture:') : undefined;
+  const htmlError =
+    values.html !== undefined ? written(io, values.html, explainHtml(r), 'memory map page:') : undefined;
+  const error = svgError ?? htmlError;
   return exitCodeFor({
     findings: r.judgement.verdict === 'violated' ? 1 : 0,
     ...(error !== undefined ? { infraError: error } : {}),
