@@ -208,20 +208,25 @@ export function imageResumedAtMostOnce(t: RunTrace): Violation[] {
 /** MismatchedImageRefused: an image is never resumed on a machine with another memory size or memory map. */
 export function mismatchedImageRefused(t: RunTrace): Violation[] {
   const out: Violation[] = [];
+  const machine = t.scenario.machine;
   for (const r of resumes(t)) {
     if (!resumed(r)) continue;
-    if (r.memPages !== t.scenario.machine.memPages) {
+    // the machine the resume booted on, from the scenario's step (not the record the step wrote)
+    const st = t.scenario.steps[r.step];
+    const memPages = st?.op === 'resume' ? (st.memPages ?? machine.memPages) : r.memPages;
+    const e820Changed = st?.op === 'resume' ? st.e820Changed : r.e820Changed;
+    if (memPages !== machine.memPages) {
       out.push(
         violation(
           'MismatchedImageRefused',
           r.step,
           'resumed with another memory size',
-          `${t.scenario.machine.memPages}`,
-          `${r.memPages}`,
+          `${machine.memPages}`,
+          `${memPages}`,
         ),
       );
     }
-    if (r.e820Changed) out.push(violation('MismatchedImageRefused', r.step, 'resumed with a changed memory map'));
+    if (e820Changed) out.push(violation('MismatchedImageRefused', r.step, 'resumed with a changed memory map'));
   }
   return out;
 }
