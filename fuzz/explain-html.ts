@@ -240,7 +240,7 @@ for (const btn of document.querySelectorAll('#violations button'))
   btn.addEventListener('click', () => { const p = Math.min(Number(btn.dataset.pfn), D.nr - 1); setView(p - 32, p + 32); });
 document.getElementById('legend').innerHTML = D.owners.map((o, i) => '<span><i style="background:' + D.ownerColours[i] +
   '"></i>' + o + '</span>').join('') + '<span><i style="background:' + D.stripColours[1] + '"></i>differs from expected</span>' +
-  '<span><i style="background:' + D.stripColours[2] + '"></i>written by the save kernel</span>' +
+  '<span><i style="background:' + D.stripColours[2] + '"></i>written while the save kernel / loader ran</span>' +
   '<span><i style="background:' + D.markColour + '"></i>violation</span><span><i style="background:' + D.predictedColour +
   '"></i>as predicted</span>';
 addEventListener('resize', draw);

@@ -25,7 +25,10 @@ export const OWNER_COLOURS: readonly string[] = [
   '#54a24b', // SAFE
 ];
 
-/** Strip codes (under a band): a frame that differs from what the invariants expect, a frame the save kernel wrote. */
+/**
+ * Strip codes (under a band): a frame that differs from what the invariants expect; a frame written while the save
+ * kernel or the loader ran (their start and end snapshots differ).
+ */
 export const STRIP = { NONE: 0, DIFFERS: 1, WRITTEN: 2 } as const;
 export const STRIP_COLOURS: readonly string[] = ['none', '#d62728', '#8c564b'];
 export const MARK_COLOUR = '#d62728';
@@ -34,7 +37,7 @@ export const PREDICTED_COLOUR = '#9467bd';
 export interface MapBand {
   readonly label: string;
   readonly owner: Uint8Array;
-  /** absent for the loading band (the model records which frames the loader used, not their content) */
+  /** absent for the loading band (owners from the loader's lists, content from memory when loading ended) */
   readonly kind?: Uint8Array;
   readonly content?: Uint32Array;
   /** per frame a STRIP code; absent when nothing is compared or written */
@@ -85,6 +88,14 @@ const differsFrom = (mem: Memory, expect: Memory, frames: (p: number) => boolean
   return s;
 };
 
+/** WRITTEN where two snapshots of raw memory differ (undefined when either is absent). */
+function changed(from: Uint32Array | undefined, to: Uint32Array | undefined): Uint8Array | undefined {
+  if (from === undefined || to === undefined) return undefined;
+  const s = new Uint8Array(to.length);
+  for (let p = 0; p < to.length; p++) if (from[p] !== to[p]) s[p] = STRIP.WRITTEN;
+  return s;
+}
+
 const memBand = (label: string, m: Memory, strip?: Uint8Array, stripLabel?: string): MapBand => ({
   label,
   owner: m.owner,
@@ -104,13 +115,9 @@ function bandsOf(
       if (r.region !== undefined) map.regions.push({ step: r.step, ...r.region });
       if (r.atImage) {
         lastImage = r.atImage;
-        const w = r.saveKernelWrites;
-        let strip: Uint8Array | undefined;
-        if (w !== undefined && w.length > 0) {
-          strip = new Uint8Array(r.atImage.nr);
-          for (const p of w) if (p < strip.length) strip[p] = STRIP.WRITTEN;
-        }
-        bands.push(memBand(`step ${r.step}: image defined`, r.atImage, strip, 'frames the save kernel wrote'));
+        // What the save kernel wrote, from memory (its start and end snapshots), not from its own report.
+        const strip = changed(r.atJump, r.atSaveKernelEnd);
+        bands.push(memBand(`step ${r.step}: image defined`, r.atImage, strip, 'written while the save kernel ran'));
       }
       if (r.after) {
         const before = r.before;
@@ -125,7 +132,13 @@ function bandsOf(
         for (let p = 0; p < owner.length; p++) if (l.allocated[p] && l.imageSet[p]) owner[p] = OWNER.ORIG;
         for (const p of l.pbeSrc) owner[p] = OWNER.SAFE;
         for (const p of l.codeFrames) owner[p] = OWNER.LOADER;
-        bands.push({ label: `step ${r.step}: loading (${l.pbeSrc.length} via safe frames)`, owner });
+        const strip = changed(r.atBoot, r.atLoaded);
+        bands.push({
+          label: `step ${r.step}: loading (${l.pbeSrc.length} via safe frames)`,
+          owner,
+          ...(r.atLoaded !== undefined ? { content: r.atLoaded } : {}),
+          ...(strip !== undefined ? { strip, stripLabel: 'written while the loader ran' } : {}),
+        });
       }
       if (r.after) {
         const img = lastImage;

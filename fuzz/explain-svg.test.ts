@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PLANTS } from '../properties/__fixtures__/plants.ts';
 import { OWNER } from '../spec/index.ts';
-import { columnStack, memoryMap, pfnTicks, violationPfns } from './explain-map.ts';
+import { columnStack, memoryMap, pfnTicks, STRIP, violationPfns } from './explain-map.ts';
 import { CHAR_W, renderSvg } from './explain-svg.ts';
 import { plantRun, runOf } from './testdata/explain-runs.ts';
 
@@ -125,6 +125,25 @@ describe('renderSvg', () => {
     const { svg } = renderSvg(map);
     expect(elements(svg, 'line').filter((e) => e.class === 'reloc')).toHaveLength(Math.min(200, rel?.src.length ?? -1));
     expect(elements(svg, 'rect').some((e) => e['data-owner'] === 'SAFE')).toBe(true);
+  });
+
+  it('takes "written" from the raw memory snapshots: the save kernel writing outside its region, the loader', () => {
+    const run = plantRun('save-kernel-scratch-outside');
+    const map = memoryMap(run);
+    const mark = map.marks.find((m) => m.invariant === 'SaveKernelStaysInItsBox');
+    expect(mark).toBeDefined();
+    const defined = map.bands.find((b) => b.label.endsWith('image defined'));
+    expect(defined?.strip?.[mark?.pfn ?? -1]).toBe(STRIP.WRITTEN);
+    const h = run.trace.records.find((r) => r.kind === 'hibernate');
+    if (h?.kind !== 'hibernate' || h.atJump === undefined || h.atSaveKernelEnd === undefined)
+      throw new Error('no snapshots');
+    for (let p = 0; p < map.nr; p++) {
+      expect(defined?.strip?.[p] === STRIP.WRITTEN).toBe(h.atJump[p] !== h.atSaveKernelEnd[p]);
+    }
+    const pbe = memoryMap(plantRun('restore-skips-last-pbe'));
+    const load = pbe.bands.find((b) => b.label.includes('loading'));
+    expect(load?.strip?.includes(STRIP.WRITTEN)).toBe(true);
+    expect(load?.content).toBeDefined();
   });
 
   it('keeps the original kernel visible on a 131 072-frame machine: every column holding ORIG frames draws ORIG', () => {

@@ -280,7 +280,7 @@ export function renderSvg(map: MemoryMap): { svg: string; layout: SvgLayout } {
   const items: { label: string; draw: (x: number, y: number) => string }[] = [
     ...OWNER_NAMES.map((k, i) => ({ label: k, draw: box(OWNER_COLOURS[i] as string) })),
     { label: 'differs from expected', draw: box(STRIP_COLOURS[STRIP.DIFFERS] as string, 5) },
-    { label: 'written by the save kernel', draw: box(STRIP_COLOURS[STRIP.WRITTEN] as string, 5) },
+    { label: 'written while the save kernel / loader ran', draw: box(STRIP_COLOURS[STRIP.WRITTEN] as string, 5) },
     { label: 'violation at a PFN', draw: box(MARK_COLOUR) },
     { label: 'violation as predicted', draw: box(PREDICTED_COLOUR) },
   ];
