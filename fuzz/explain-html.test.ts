@@ -11,11 +11,11 @@ import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plantByName } from '../properties/__fixtures__/plants.ts';
-import { parseScenario } from '../spec/index.ts';
+import { OWNER, parseScenario } from '../spec/index.ts';
 import { explainHtml, writeExplainPage } from './explain-html.ts';
-import { OWNER_NAMES } from './explain-map.ts';
+import { KIND_NAMES, OWNER_NAMES } from './explain-map.ts';
 import { memorySvg } from './explain-svg.ts';
-import { plantRun } from './testdata/explain-runs.ts';
+import { plantRun, runOf } from './testdata/explain-runs.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = new URL('../docs/explain-html.png', import.meta.url);
@@ -33,6 +33,20 @@ const SVG_TEXTS = `(() => {
   });
   const line = svg.querySelector('g.mark[data-pfn="39"] line');
   return { width: svg.width.baseVal.value, height: svg.height.baseVal.value, texts, x: Number(line.getAttribute('x1')) };
+})()`;
+/** Width of the first band's ORIG rects, and the width of the columns whose frames include an ORIG one. */
+const BAND0_ORIG = `(() => {
+  const g = geometry(view.lo, view.hi);
+  let expected = 0;
+  for (let c = 0; c < g.cols; c++) {
+    const hi = g.start(c + 1);
+    for (let p = g.start(c); p < hi; p++) if (bands[0].owner[p] === 1) { expected += g.colW; break; }
+  }
+  let drawn = 0;
+  for (const r of document.querySelectorAll('#map rect'))
+    if (r.getAttribute('fill') === D.ownerColours[1] && Number(r.getAttribute('y')) >= bandY[0] && Number(r.getAttribute('y')) < bandY[0] + 28)
+      drawn += Number(r.getAttribute('width'));
+  return { drawn, expected };
 })()`;
 /** The share of pixels of two PNGs (base64) that differ by more than 48 in a channel; 1 when the sizes differ. */
 const PIXEL_DIFF = `async (a, b) => {
@@ -158,6 +172,36 @@ describe.skipIf(!have)(
       await p.mouse.wheel(0, -300);
       const zoomed = (await p.locator('#viewinfo').textContent()) ?? '';
       expect(Number(/: (\d+) frames/.exec(zoomed)?.[1])).toBeLessThan(2048);
+      await p.close();
+    });
+
+    it('a 131 072-frame page: the original kernel drawn in every column holding its frames, tokens on hover', async () => {
+      const big = runOf(JSON.parse(readFileSync(new URL('../vm/scenarios/clean-cycle.json', import.meta.url), 'utf8')));
+      const file = join(dir, 'big.html');
+      writeFileSync(file, explainHtml(big));
+      const { p, errors } = await page(file);
+      expect(errors).toEqual([]);
+      // Columns of the first band that draw ORIG, against the columns of the page's own geometry holding ORIG frames.
+      const r = (await p.evaluate(BAND0_ORIG)) as { drawn: number; expected: number };
+      expect(r.expected).toBeGreaterThan(0);
+      expect(r.drawn).toBeCloseTo(r.expected, 0);
+      const svgBox = await p.locator('#map').boundingBox();
+      if (svgBox === null) throw new Error('map not laid out');
+      const pfnOrig = big.trace.initial.owner.indexOf(OWNER.ORIG);
+      await p.fill('#from', String(pfnOrig));
+      await p.fill('#to', String(pfnOrig + 99));
+      await p.click('#zoom');
+      const ticks = await p.$$eval('line.tick', (ls) =>
+        ls.map((l) => [Number(l.dataset.pfn), Number(l.getAttribute('x1'))]),
+      );
+      const [a, b] = [ticks[0], ticks.at(-1)];
+      if (a === undefined || b === undefined) throw new Error('no ticks');
+      const x = (a[1] ?? 0) + ((pfnOrig - (a[0] ?? 0)) * ((b[1] ?? 0) - (a[1] ?? 0))) / ((b[0] ?? 0) - (a[0] ?? 1));
+      await p.mouse.move(svgBox.x + x, svgBox.y + 40);
+      const tip = (await p.locator('#tip').textContent()) ?? '';
+      const token = (big.trace.initial.content[pfnOrig] as number).toString(16).padStart(8, '0');
+      expect(tip.split('\n')[0]).toBe(`PFN ${pfnOrig}`);
+      expect(tip).toContain(`initial: ORIG ${KIND_NAMES[big.trace.initial.kind[pfnOrig] as number]} 0x${token}`);
       await p.close();
     });
 
