@@ -126,12 +126,9 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
 
 /** The nosave frames of a map, ascending (a machine has few: the monitors walk these, not all of memory). */
 function framesOf(map: Uint8Array): Uint32Array {
-  let n = 0;
-  for (let p = 0; p < map.length; p++) n += map[p] as number;
-  const out = new Uint32Array(n);
-  let k = 0;
-  for (let p = 0; p < map.length; p++) if (map[p]) out[k++] = p;
-  return out;
+  const out: number[] = [];
+  for (let p = map.indexOf(1); p >= 0; p = map.indexOf(1, p + 1)) out.push(p);
+  return Uint32Array.from(out);
 }
 
 /** The first nosave frame whose content differs between two snapshots. */
