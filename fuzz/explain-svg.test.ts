@@ -72,6 +72,13 @@ describe('renderSvg', () => {
     const cell = layout.plotX + (39 - (inset?.lo ?? 0)) * (inset?.cellW ?? 0);
     expect(Number(im?.x1)).toBeGreaterThan(cell);
     expect(Number(im?.x1)).toBeLessThan(cell + (inset?.cellW ?? 0));
+    // the inset's own axis: each tick in the middle of its frame's cell
+    const ticks = elements(svg, 'line').filter((e) => e.class === 'inset-tick');
+    expect(ticks.length).toBeGreaterThan(2);
+    for (const t of ticks) {
+      const left = layout.plotX + (Number(t['data-pfn']) - (inset?.lo ?? 0)) * (inset?.cellW ?? 0);
+      expect(Number(t.x1)).toBe(left + (inset?.cellW ?? 0) / 2);
+    }
   });
 
   it('marks a frame past the last one (a save kernel write outside the machine) beyond the plot, a clobber at PFN 0', () => {

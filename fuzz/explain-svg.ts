@@ -256,9 +256,9 @@ export function renderSvg(map: MemoryMap): { svg: string; layout: SvgLayout } {
       );
     }
     for (const p of pfnTicks(r.lo, r.hi - 1, 8)) {
-      const cx = plotX + (p - r.lo) * cellW;
-      o.push(`<line class="tick" x1="${cx}" y1="${y}" x2="${cx}" y2="${y + 4}" stroke="#000"/>`);
-      text(cx, y + 15, String(p));
+      const cx = plotX + (p - r.lo) * cellW + cellW / 2;
+      o.push(`<line class="inset-tick" data-pfn="${p}" x1="${cx}" y1="${y}" x2="${cx}" y2="${y + 4}" stroke="#000"/>`);
+      text(cx - (String(p).length * CHAR_W) / 2, y + 15, String(p));
     }
     y += 30;
   }
