@@ -3,6 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PLANTS } from '../properties/__fixtures__/plants.ts';
 import { parseScenario } from '../spec/index.ts';
@@ -12,7 +13,7 @@ import { scenarioJson } from './corpus.ts';
 import { runCli } from './test-io.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'hibfuzz-files-'));
-const schemaFile = SCENARIO_SCHEMA_URL.pathname;
+const schemaFile = fileURLToPath(SCENARIO_SCHEMA_URL);
 const schemaOf = (file: string): string | undefined =>
   (JSON.parse(readFileSync(file, 'utf8')) as { $schema?: string }).$schema;
 const scenarioFilesIn = (dir: string) =>

@@ -1,7 +1,9 @@
 // Writes spec/scenario/scenario.schema.json from the zod schema; with --check, fails (exit 1) if it differs.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { SCENARIO_SCHEMA_URL as path, scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
+import { fileURLToPath } from 'node:url';
+import { SCENARIO_SCHEMA_URL, scenarioJsonSchema } from '../spec/scenario/json-schema.ts';
 
+const path = fileURLToPath(SCENARIO_SCHEMA_URL);
 const text = scenarioJsonSchema();
 if (process.argv.includes('--check')) {
   let old = '';

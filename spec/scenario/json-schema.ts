@@ -2,8 +2,11 @@
 import { z } from 'zod';
 import { ScenarioSchema } from './schema.ts';
 
-/** Where the generated schema is committed (shipped scenario files name it by a path relative to themselves). */
-export const SCENARIO_SCHEMA_URL = new URL('./scenario.schema.json', import.meta.url);
+/**
+ * The file: URL of the committed schema (shipped scenario files name it by a path relative to themselves). A string,
+ * so the shipped declarations need no Node types.
+ */
+export const SCENARIO_SCHEMA_URL: string = new URL('./scenario.schema.json', import.meta.url).href;
 
 export function scenarioJsonSchema(): string {
   const schema = z.toJSONSchema(ScenarioSchema, {

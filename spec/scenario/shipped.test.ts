@@ -4,13 +4,14 @@
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, matchesGlob, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SCENARIO_SCHEMA_URL } from './json-schema.ts';
 import { parseScenario } from './schema.ts';
 import { pythonValidate } from './testdata/python-jsonschema.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
-const schemaFile = SCENARIO_SCHEMA_URL.pathname;
+const schemaFile = fileURLToPath(SCENARIO_SCHEMA_URL);
 /** Not shipped: dependencies, build output and a local corpus (.gitignore), dot directories (caches, sandboxes). */
 const SKIP = new Set(['node_modules', 'out', 'dist', 'corpus']);
 
