@@ -47,7 +47,9 @@ function kunitParse(text: string): { json: KunitJson; text: string } {
     }
   };
   const out = run(['--json']);
-  return { json: JSON.parse(out.slice(out.indexOf('{'))) as KunitJson, text: run([]) };
+  // kunit.py prints its human-readable log first, then the JSON from a line of its own (a diagnostic may hold braces)
+  const start = out.search(/^\{/m);
+  return { json: JSON.parse(out.slice(start)) as KunitJson, text: run([]) };
 }
 
 describe('KTAP of the model campaign', () => {
