@@ -1,7 +1,16 @@
 // Mutation testing of the reference implementation and the machine model (make mutation; docs/mutation.md).
 // A mutant is killed only by a judging property (vitest.mutation.config.ts). FILES (space-separated paths or globs)
 // narrows the files mutated; the incremental file in out/ makes a repeated run re-test only what changed.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
 const files = (process.env.FILES ?? '').split(/\s+/).filter((f) => f !== '');
+// The incremental file is named after what decides a verdict (this file, the vitest config, the setup file), so a
+// change there starts from scratch instead of reusing verdicts reached under other rules.
+const rules = createHash('sha256');
+for (const f of ['stryker.config.mjs', 'vitest.mutation.config.ts', 'properties/mutants/setup.ts']) {
+  rules.update(readFileSync(new URL(f, import.meta.url)));
+}
 const all = ['impl/**/*.ts', 'spec/model/**/*.ts'];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -13,7 +22,7 @@ export default {
   coverageAnalysis: 'perTest',
   concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
   incremental: true,
-  incrementalFile: 'out/mutation/stryker-incremental.json',
+  incrementalFile: `out/mutation/incremental-${rules.digest('hex').slice(0, 12)}.json`,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   ignorePatterns: ['out', 'corpus', 'dist', '.cache', '.stryker-tmp*'],
@@ -22,6 +31,9 @@ export default {
   htmlReporter: { fileName: 'out/mutation/mutation.html' },
   clearTextReporter: { allowColor: false, logTests: false },
   thresholds: { high: 90, low: 80, break: null },
-  timeoutMS: 10_000,
-  timeoutFactor: 1.5,
+  // A mutant that hangs (an infinite loop) is only stopped by this timeout; the margin is wide because the machine is
+  // shared, and a too-short one turned slow survivors into "Timeout" (counted as detected: docs/mutation.md).
+  timeoutMS: 30_000,
+  timeoutFactor: 3,
+  dryRunTimeoutMinutes: 20,
 };

@@ -60,9 +60,10 @@ function main(argv: string[]): number {
       const byHand = r.status === 1 ? 'killed' : 'survived';
       const stryker = hit.m.status === 'Killed' || hit.m.status === 'Timeout' ? 'killed' : 'survived';
       if (byHand !== stryker) disagree++;
-      const line = `${hit.m.location.start.line}:${hit.m.location.start.column}`;
+      const { start, end } = hit.m.location;
+      const line = `${start.line}:${start.column}-${end.line}:${end.column}`;
       process.stdout.write(
-        `${id}\t${hit.file}:${line}\t${hit.m.mutatorName}\tstryker ${hit.m.status}\tby hand ${byHand}\t${byHand === stryker ? 'agree' : 'DISAGREE'}\n`,
+        `${id}\t${hit.file}:${line}\t${hit.m.mutatorName} ${JSON.stringify(hit.m.replacement)}\tstryker ${hit.m.status}\tby hand ${byHand}\t${byHand === stryker ? 'agree' : 'DISAGREE'}\n`,
       );
     } finally {
       writeFileSync(target, original);
