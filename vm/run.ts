@@ -290,7 +290,7 @@ class SwsuspRun {
     });
     if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
     if (role === 'first') this.#checkSwapFile(r.fullConsole);
-    this.#checkDmCrypt(
+    this.#checkTarget(
       role,
       r.events.map((e) => e.ev),
     );
@@ -344,10 +344,14 @@ class SwsuspRun {
   }
 
   /**
-   * A dm-crypt boot whose init ran: the mapping was opened (the scenario's key, or the wrong one at a resume), or at a
-   * resume without the key the init said keyUnavailable; anything else is not the scenario's run (InfraError).
+   * The storage target of a boot whose init ran. FUSE: the first boot served the file. dm-crypt: the mapping was
+   * opened (the scenario's key, or the wrong one at a resume), or at a resume without the key the init said
+   * keyUnavailable. Anything else is not the scenario's run (InfraError).
    */
-  #checkDmCrypt(role: BootRole, evs: readonly string[]): void {
+  #checkTarget(role: BootRole, evs: readonly string[]): void {
+    // the FUSE target: the first boot's init served the file (a fuse event), else the agent would write elsewhere
+    if (this.#s.storage.kind === 'fuseFile' && role === 'first' && evs.includes('init') && !evs.includes('fuse'))
+      throw new InfraError('the guest did not serve the FUSE file (no fuse event from hibfused: see the boot log)');
     if (this.#s.storage.kind !== 'dmCrypt' || !evs.includes('init')) return;
     const missing = role === 'resume' && this.#s.storage.keyAtResume === 'missing';
     if (missing && !evs.includes('keyUnavailable'))

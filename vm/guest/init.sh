@@ -95,7 +95,9 @@ first)
   SWF=$(arg hibfuzz.swapfile)
   FUSE=$(arg hibfuzz.fuse)
   if [ -n "$SWF" ]; then swapfile "$SWF" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapfile\"}"
-  elif [ -n "$FUSE" ]; then fuse "$FUSE" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"fuse\"}"
+  elif [ -n "$FUSE" ]; then
+    # no FUSE file: the agent's writer gets a path that does not exist, never the raw disk (the host refuses the run)
+    fuse "$FUSE" || { echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"fuse\"}"; AGENTDEV=hibfuzz.imagefile=/mnt/no-fuse-file; }
   else mkswap "$SWAP" >/dev/null && swapon "$SWAP" || echo "HIBFUZZ {\"ev\":\"error\",\"what\":\"swapon\"}"; fi
   setdev
   LINE=""
