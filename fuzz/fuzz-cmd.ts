@@ -47,6 +47,7 @@ import { coverageLines, coverageShort } from './coverage.ts';
 import { exitCodeFor } from './exit-code.ts';
 import { errnoText, outputPathProblem, STDOUT, writeOutput } from './fsx.ts';
 import { formatJunit } from './junit.ts';
+import { withPictures } from './junit-pictures.ts';
 import { formatKtap } from './ktap.ts';
 import { gib, type MemoryLimit, memoryBytes, memoryLimitFlag, memoryRefusal } from './memory.ts';
 import { violationLines } from './replay.ts';
@@ -453,8 +454,12 @@ export async function cmdFuzz(args: readonly string[], io: Io): Promise<number> 
       errors: infraErrors,
     }),
   );
+  const pictureError = (line: string) => {
+    reportErrors.push(line);
+    io.err(`hibfuzz: ${line}\n`);
+  };
   report(values.junit, () =>
-    formatJunit(tests, {
+    formatJunit(withPictures(tests, swapped, pictureError), {
       seconds: secs,
       startedAt: new Date(Date.now() - result.elapsedMs),
       shard,

@@ -1,9 +1,13 @@
 // JUnit reports, checked by their consumers: xmllint against the Jenkins JUnit schema, python3-junitparser and
 // junit2json read them as CI would (testdata/xml-consumers.ts).
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse as junit2json } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import { formatJunit, type JunitOptions } from './junit.ts';
 import type { TestResult } from './results.ts';
+import { runCli } from './test-io.ts';
 import { JENKINS_JUNIT_XSD, junitparser, xmllint } from './testdata/xml-consumers.ts';
 
 const results: TestResult[] = [
@@ -107,5 +111,30 @@ describe('JUnit', () => {
     ['raw < in attribute', '<a x="<"/>'],
   ])('xmllint rejects %s (the well-formedness check can fail)', (_, xml) => {
     expect(xmllint(xml).length).toBeGreaterThan(0);
+  });
+
+  it('a campaign with findings: each failing case attaches its saved scenario and its memory picture', async () => {
+    // Arrange / Act
+    const d = mkdtempSync(join(tmpdir(), 'hibfuzz-junit-'));
+    const junit = join(d, 'fuzz.xml');
+    const args = ['fuzz', '--plant', 'crc-ignored', '--runs', '200', '--seed', '1', '--no-replay'];
+    const r = await runCli([...args, '--corpus', join(d, 'corpus'), '--junit', junit, '--shard', '1/1']);
+    // Assert
+    expect(r.code).toBe(1);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xmllint(xml, JENKINS_JUNIT_XSD)).toEqual([]);
+    const failing = junitparser(xml).flatMap((s) => s.cases.filter((c) => c.results.some((x) => x.tag === 'failure')));
+    expect(failing.length).toBeGreaterThan(0);
+    for (const c of failing) {
+      const files = [...(c.systemOut ?? '').matchAll(/^\[\[ATTACHMENT\|(.+)\]\]$/gm)].map((m) => m[1] as string);
+      expect(files.some((f) => f.endsWith('.json'))).toBe(true);
+      expect(files.some((f) => f.endsWith('.svg'))).toBe(true);
+      for (const f of files) expect(existsSync(f)).toBe(true);
+      for (const svg of files.filter((f) => f.endsWith('.svg'))) {
+        const text = readFileSync(svg, 'utf8');
+        expect(xmllint(text)).toEqual([]);
+        expect(text).toMatch(/<svg[\s>]/);
+      }
+    }
   });
 });
