@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { judgeObservation } from '../../spec/invariants/observed.ts';
 import { parseScenario, type Scenario } from '../../spec/scenario/schema.ts';
 import { InfraError } from '../errors.ts';
-import { IMG_MAGIC, STALE_MAGIC } from './image.ts';
 import { type KjumpRunOptions, type KjumpRunResult, runKjumpScenario } from './run.ts';
 import { cryptKey, throughCrypt } from './target.ts';
 
@@ -75,11 +74,12 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump storage targets (real QEM
     try {
       expect(violated(s, r)).toEqual([]);
       expect(r.observation.steps[1]).toMatchObject({ op: 'resume', result: 'resumed', pagesCorrupt: 0 });
+      // C cleared the header through the volume before it jumped: zeros in the clear, ciphertext on the disk
       const raw = page0(r.artifacts.disk);
       const plain = throughCrypt((p) => (p === 0 ? raw : Buffer.alloc(4096)), cryptKey(s.seed))(0, 1);
-      const magic = (b: Buffer) => b.readBigUInt64LE(0);
-      expect([IMG_MAGIC, STALE_MAGIC]).not.toContain(magic(raw));
-      expect([IMG_MAGIC, STALE_MAGIC]).toContain(magic(plain));
+      expect(plain.equals(Buffer.alloc(4096))).toBe(true);
+      expect(raw.equals(Buffer.alloc(4096))).toBe(false);
+      expect(throughCrypt(() => raw, cryptKey(s.seed, true))(0, 1).equals(Buffer.alloc(4096))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -105,20 +105,26 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump storage targets (real QEM
   }, async () => {
     const s = shipped('fuse-coldresume');
     const { r, dir } = await runIn(s);
-    rmSync(dir, { recursive: true, force: true });
-    expect(r.boots.map((b) => [b.role, b.kind])).toEqual([
-      ['a', 'pass'],
-      ['c', 'pass'],
-    ]);
-    expect(violated(s, r)).toEqual([]);
-    expect(r.observation.steps[1]).toMatchObject({
-      op: 'resume',
-      result: 'resumed',
-      pagesChecked: 2048,
-      pagesCorrupt: 0,
-    });
-    // one target event from A's server, one from B's (the console of run a carries both kernels)
-    expect(r.events.a?.filter((e) => e.ev === 'target' && e.kind === 'fuse')).toHaveLength(2);
-    expect(r.events.c?.filter((e) => e.ev === 'target' && e.kind === 'fuse')).toHaveLength(1);
+    try {
+      expect(r.boots.map((b) => [b.role, b.kind])).toEqual([
+        ['a', 'pass'],
+        ['c', 'pass'],
+      ]);
+      expect(violated(s, r)).toEqual([]);
+      expect(r.observation.steps[1]).toMatchObject({
+        op: 'resume',
+        result: 'resumed',
+        pagesChecked: 2048,
+        pagesCorrupt: 0,
+      });
+      // parseEvents keeps the first event of a name: count the servers' lines in the console logs (run a carries A and B)
+      const servers = (log: string | undefined) =>
+        readFileSync(log ?? '', 'utf8')
+          .split('\n')
+          .filter((l) => /HIBFUZZ \{"ev":"target",.*"kind":"fuse"/.test(l)).length;
+      expect(r.artifacts.consoles.map(servers)).toEqual([2, 1]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
