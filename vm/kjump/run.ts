@@ -28,6 +28,7 @@ import {
 } from './outcome.ts';
 import { aCmdline, cCmdline, type HelperKind, type KjumpPlan, planScenario } from './plan.ts';
 import {
+  encryptedPage,
   firstUncovered,
   type Pages,
   parseDebugfsBlocks,
@@ -35,7 +36,6 @@ import {
   TARGET_FILE,
   throughCrypt,
   throughExtents,
-  xtsPage,
 } from './target.ts';
 
 const PG = 4096;
@@ -125,7 +125,7 @@ async function targetIo(disk: string, fd: number, plan: KjumpPlan): Promise<Targ
     const key = t.key ?? '';
     return {
       read: throughCrypt(raw, key),
-      write: (page, data) => rawWrite(page, xtsPage(key, page, data, true)),
+      write: (page, data) => rawWrite(page, encryptedPage(key, page, data)),
     };
   }
   const r = await promisify(execFile)('debugfs', ['-R', `stat ${TARGET_FILE}`, disk]).catch((e: unknown) => {

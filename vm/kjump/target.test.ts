@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   cryptKey,
+  cryptTableFormat,
+  encryptedPage,
   firstUncovered,
   type Pages,
   parseDebugfsBlocks,
   physicalRun,
   throughCrypt,
   throughExtents,
-  xtsPage,
 } from './target.ts';
 
 const PG = 4096;
@@ -77,36 +78,40 @@ describe('throughExtents', () => {
   });
 });
 
-describe('plain aes-xts-plain64', () => {
-  const key = cryptKey(7);
+describe("plain aes-xts-plain64 (the swsusp runner's format, vm/image/dmcrypt.ts)", () => {
+  const sc = { id: 'kjump-dmcrypt-abort', seed: 7 };
+  const key = cryptKey(sc);
 
-  it('keys: 128 hex digits per seed, the wrong key differs', () => {
+  it('keys: 128 hex digits per scenario, the wrong key differs', () => {
     expect(key).toMatch(/^[0-9a-f]{128}$/);
-    expect(cryptKey(7)).toBe(key);
-    expect(cryptKey(8)).not.toBe(key);
-    expect(cryptKey(7, true)).not.toBe(key);
+    expect(cryptKey(sc)).toBe(key);
+    expect(cryptKey({ ...sc, seed: 8 })).not.toBe(key);
+    expect(cryptKey(sc, true)).not.toBe(key);
   });
 
-  it('round-trips a page, and the IV is the 512-byte sector number (the same data differs per sector and page)', () => {
-    const data = Buffer.alloc(PG, 0xab);
-    const enc = xtsPage(key, 3, data, true);
-    expect(enc.equals(data)).toBe(false);
-    expect(xtsPage(key, 3, enc, false).equals(data)).toBe(true);
-    expect(enc.subarray(0, 512).equals(enc.subarray(512, 1024))).toBe(false);
-    expect(xtsPage(key, 4, data, true).equals(enc)).toBe(false);
-    expect(xtsPage(cryptKey(7, true), 3, enc, false).equals(data)).toBe(false);
+  it('the guest loads the table the host decrypts (guest/target.c)', () => {
+    const c = readFileSync(new URL('./guest/target.c', import.meta.url), 'utf8');
+    expect(c).toContain(`"${cryptTableFormat.replace('KEY', '%s').replace('DISK', '%s')}"`);
   });
 
-  it('reads the volume decrypted', () => {
+  it('reads the volume decrypted, page by page, and a wrong key reads noise', () => {
     const plain = Buffer.alloc(2 * PG);
     plain.write('HBFKJIMG', 0);
     plain.write('page one', PG);
     const disk = Buffer.concat([
-      xtsPage(key, 0, plain.subarray(0, PG), true),
-      xtsPage(key, 1, plain.subarray(PG), true),
+      encryptedPage(key, 0, plain.subarray(0, PG)),
+      encryptedPage(key, 1, plain.subarray(PG)),
     ]);
+    expect(disk.subarray(0, 8).toString()).not.toBe('HBFKJIMG');
     const read = throughCrypt((p, c) => disk.subarray(p * PG, (p + c) * PG), key);
     expect(read(0, 2).equals(plain)).toBe(true);
     expect(read(1, 1).subarray(0, 8).toString()).toBe('page one');
+    // the page index is the tweak: page 1's ciphertext read as page 0 is noise
+    expect(read(0, 1).equals(throughCrypt(() => disk.subarray(PG), key)(0, 1))).toBe(false);
+    expect(
+      throughCrypt((p, c) => disk.subarray(p * PG, (p + c) * PG), cryptKey(sc, true))(0, 1)
+        .subarray(0, 8)
+        .toString(),
+    ).not.toBe('HBFKJIMG');
   });
 });

@@ -8,22 +8,22 @@
 //                            through a device-mapper linear table (guest/target.c): the filesystem's metadata is
 //                            never written outside A. The host reads the file's blocks from its own reading of the
 //                            filesystem (Debian's debugfs `stat`), not from the guest's report.
-//   dmCrypt        crypt     a plain dm-crypt volume over the whole disk (aes-xts-plain64, 512-bit key, IV = 512-byte
-//                            sector number), opened by A, B (the key handed over on its command line) and C (the key
-//                            per keyAtResume: same, wrong = another key, missing = none: C refuses, keyUnavailable).
-//                            The host decrypts with node:crypto aes-256-xts, sector by sector.
+//   dmCrypt        crypt     a plain dm-crypt volume over the whole disk, the swsusp runner's format and key
+//                            (vm/image/dmcrypt.ts: aes-xts-plain64, 4 KiB sectors, the scenario's 512-bit key),
+//                            opened by A, B (the key handed over on its command line) and C (the key per
+//                            keyAtResume: same, wrong = another key, missing = none: C refuses, keyUnavailable).
+//                            The host decrypts with vm/image/dmcrypt.ts (node:crypto), page by page.
 //   fuseFile       fuse      a file on a FUSE filesystem served by the project's own server (vm/guest/hibfused.c) over
 //                            bytes [0, container) of the disk. A's server is frozen with A when A jumps, so B runs its
 //                            own instance on the same backing store (the proposal: the save kernel re-initializes what
 //                            it needs), and so does C; every read and write goes through the FUSE file (direct I/O).
 //                            The host reads the backing range of the disk, which the file is by construction.
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import type { Scenario } from '../../spec/scenario/schema.ts';
+import { DMCRYPT_CIPHER, decryptPage, dmCryptKey, encryptPage } from '../image/dmcrypt.ts';
 import type { Extent } from '../image/extents.ts';
 import { swapFileDiskPages } from '../swapfile.ts';
 
 const PG = 4096;
-const SECTOR = 512;
 
 export const TARGET_OF = {
   dmCrypt: 'crypt',
@@ -46,24 +46,22 @@ export interface TargetPlan {
   readonly keyAtResume?: string;
 }
 
-/** The scenario's dm-crypt key: 128 hex digits derived from the seed (wrong: another key from the same seed). */
-export function cryptKey(seed: number, wrong = false): string {
-  const h = (s: string) => createHash('sha512').update(s).digest('hex');
-  return h(`hibfuzz-kjump-dmcrypt:${seed}${wrong ? ':wrong' : ''}`);
-}
+/** The scenario's dm-crypt key in hex (vm/image/dmcrypt.ts dmCryptKey; wrong: another key of the same scenario). */
+export const cryptKey = (s: Pick<Scenario, 'id' | 'seed'>, wrong = false): string =>
+  dmCryptKey(s.id, s.seed, wrong ? 'wrong' : 'right').toString('hex');
 
 /** The target of a scenario whose container is `containerPages` pages. */
 export function targetPlan(s: Scenario, containerPages: number): TargetPlan {
   const kind = TARGET_OF[s.storage.kind];
   if (kind === 'file') return { kind, physicalPages: swapFileDiskPages(containerPages) };
   if (kind === 'raw' || kind === 'fuse') return { kind, physicalPages: containerPages };
-  const key = cryptKey(s.seed);
+  const key = cryptKey(s);
   const atResume = s.storage.keyAtResume;
   return {
     kind,
     physicalPages: containerPages,
     key,
-    ...(atResume === 'missing' ? {} : { keyAtResume: atResume === 'wrong' ? cryptKey(s.seed, true) : key }),
+    ...(atResume === 'missing' ? {} : { keyAtResume: atResume === 'wrong' ? cryptKey(s, true) : key }),
   };
 }
 
@@ -143,31 +141,21 @@ export function throughExtents(disk: Pages, extents: readonly Extent[]): Pages {
   };
 }
 
-const ivOf = (sector: number): Buffer => {
-  const iv = Buffer.alloc(16);
-  iv.writeBigUInt64LE(BigInt(sector));
-  return iv;
-};
+/** The guest's dm-crypt table parameters over `disk` (guest/target.c loads them): the swsusp runner's format. */
+export const cryptTableFormat = `${DMCRYPT_CIPHER} KEY 0 DISK 0 1 sector_size:4096`;
 
-/** One page of a plain aes-xts-plain64 volume, en- or decrypted sector by sector (`page` is its index on the volume). */
-export function xtsPage(key: string, page: number, data: Buffer, encrypt: boolean): Buffer {
-  const k = Buffer.from(key, 'hex');
-  const out = Buffer.alloc(data.length);
-  for (let s = 0; s < data.length / SECTOR; s++) {
-    const iv = ivOf((page * PG) / SECTOR + s);
-    const c = encrypt ? createCipheriv('aes-256-xts', k, iv) : createDecipheriv('aes-256-xts', k, iv);
-    const chunk = data.subarray(s * SECTOR, (s + 1) * SECTOR);
-    Buffer.concat([c.update(chunk), c.final()]).copy(out, s * SECTOR);
-  }
-  return out;
-}
+/** One page of the volume, encrypted as the kernel's mapping writes it (`page` is its index on the volume). */
+export const encryptedPage = (key: string, page: number, data: Buffer): Buffer =>
+  Buffer.from(encryptPage(Buffer.from(key, 'hex'), page, data));
 
-/** The decrypted pages of a plain dm-crypt volume over the whole disk. */
+/** The decrypted pages of the plain dm-crypt volume over the whole disk. */
 export function throughCrypt(disk: Pages, key: string): Pages {
+  const k = Buffer.from(key, 'hex');
   return (page, count) => {
     const raw = disk(page, count);
     const parts: Buffer[] = [];
-    for (let i = 0; i < count; i++) parts.push(xtsPage(key, page + i, raw.subarray(i * PG, (i + 1) * PG), false));
+    for (let i = 0; i < count; i++)
+      parts.push(Buffer.from(decryptPage(k, page + i, raw.subarray(i * PG, (i + 1) * PG))));
     return Buffer.concat(parts);
   };
 }

@@ -76,10 +76,10 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('kjump storage targets (real QEM
       expect(r.observation.steps[1]).toMatchObject({ op: 'resume', result: 'resumed', pagesCorrupt: 0 });
       // C cleared the header through the volume before it jumped: zeros in the clear, ciphertext on the disk
       const raw = page0(r.artifacts.disk);
-      const plain = throughCrypt((p) => (p === 0 ? raw : Buffer.alloc(4096)), cryptKey(s.seed))(0, 1);
+      const plain = throughCrypt((p) => (p === 0 ? raw : Buffer.alloc(4096)), cryptKey(s))(0, 1);
       expect(plain.equals(Buffer.alloc(4096))).toBe(true);
       expect(raw.equals(Buffer.alloc(4096))).toBe(false);
-      expect(throughCrypt(() => raw, cryptKey(s.seed, true))(0, 1).equals(Buffer.alloc(4096))).toBe(false);
+      expect(throughCrypt(() => raw, cryptKey(s, true))(0, 1).equals(Buffer.alloc(4096))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,9 +8,10 @@
  *                                       not touch its metadata). This is how swsusp writes a swap file too (bmap, then
  *                                       raw I/O to the blocks). MNT is unmounted before the table is loaded (the
  *                                       mount holds DISK exclusively).
- *   hibkj target crypt DISK HEXKEY      a plain dm-crypt volume over all of DISK: aes-xts-plain64 with the 512-bit
- *                                       key (128 hex digits), IV = 512-byte sector number (no LUKS header: a wrong
- *                                       key opens and reads noise, which is what the model predicts, noImage).
+ *   hibkj target crypt DISK HEXKEY      a plain dm-crypt volume over all of DISK, the swsusp runner's format
+ *                                       (vm/image/dmcrypt.ts): aes-xts-plain64, 4 KiB sectors, the 512-bit key (128
+ *                                       hex digits); no LUKS header: a wrong key opens and reads noise, which is what
+ *                                       the model predicts, noImage. Keep in step with target.ts cryptTableFormat.
  *
  * Device-mapper is driven through its ioctls (linux/dm-ioctl.h: DM_DEV_CREATE, DM_TABLE_LOAD, DM_DEV_SUSPEND to
  * activate), as dmsetup does, so the initramfs needs no dmsetup/cryptsetup with their shared libraries.
@@ -167,7 +168,7 @@ static int target_crypt(const char *disk, const char *key) {
 	if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) return fail("BLKGETSIZE64 %s: %s", disk, strerror(errno));
 	close(fd);
 	char *params;
-	if (asprintf(&params, "aes-xts-plain64 %s 0 %s 0", key, disk) < 0) return fail("%s", "asprintf");
+	if (asprintf(&params, "aes-xts-plain64 %s 0 %s 0 1 sector_size:4096", key, disk) < 0) return fail("%s", "asprintf");
 	const char *types[1] = {"crypt"};
 	uint64_t start[1] = {0}, len[1] = {bytes / 512};
 	if (dm_map(1, types, start, len, &params)) return 3;
