@@ -43,7 +43,7 @@ const BOTH = ['kexec', 'swsusp'] as const;
 export const invariantInfo = {
   AbortCopiesNothing: {
     kind: 'safety',
-    over: 'each aborted hibernation: copies made, memory before vs after',
+    over: 'each aborted hibernation: frames written (memory before vs after, against what the protocol may write), memory before vs after',
     protocols: BOTH,
     summary: 'An abort jumps back with zero page copies; every in-use page of the original kernel is unchanged.',
     source:
@@ -109,9 +109,10 @@ export const invariantInfo = {
   },
   NosaveNeverSaved: {
     kind: 'safety',
-    over: 'image PFNs and loader writes vs the e820 holes',
+    over: "image PFNs; memory snapshots of every hibernation and resume phase; the save kernel's region; vs the machine's nosave map",
     protocols: BOTH,
-    summary: 'Nosave ranges (reserved, ACPI, NVS, holes) are never saved nor written at restore.',
+    summary:
+      "Nosave ranges (reserved, ACPI, NVS, holes) are never saved, never written (kexec load, exchange, save kernel, loader, final copy), never in the save kernel's region.",
     source: 'arch/x86/kernel/e820.c: e820__register_nosave_regions(); snapshot.c: mark_nosave_pages()',
     bugClasses: [8, 13],
     check: nosaveNeverSaved,
@@ -139,9 +140,10 @@ export const invariantInfo = {
   },
   RestoreNeverClobbers: {
     kind: 'safety',
-    over: 'loader writes, allocations and the PBE list of each resume',
+    over: "memory when the restore kernel starts, after loading and after the final copy; the loader's lists (cross-checked)",
     protocols: BOTH,
-    summary: 'The loader writes only frames it owns; the final copy reads only safe frames; each PFN covered once.',
+    summary:
+      'The loader writes only frames free when the restore kernel started; the final copy writes only image destinations; its lists are consistent.',
     source: 'kernel/power/snapshot.c: mark_unsafe_pages(), get_buffer(); kexec_core.c kimage_alloc_page() rule',
     bugClasses: [8],
     check: restoreNeverClobbers,
@@ -158,7 +160,7 @@ export const invariantInfo = {
   },
   SaveKernelStaysInItsBox: {
     kind: 'safety',
-    over: 'frames the save kernel wrote; memory outside its region after abort',
+    over: 'memory between the jump and the save kernel stopping; memory outside its region after abort',
     protocols: ['kexec'],
     summary: 'The save kernel writes only its own region; the original kernel outside it is untouched.',
     source: 'proposal: "the save kernel, confined to its own memory"; kexec-tools --pass-memmap-cmdline (exactmap)',
