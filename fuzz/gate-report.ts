@@ -45,8 +45,8 @@ export interface GateRecord {
   readonly base: GateKernelInfo;
   readonly candidate: GateKernelInfo;
   readonly kexec: { readonly ran: boolean; readonly why: string };
-  /** the swap-file scenarios: run only with --all (the gate configuration builds no ext4) */
-  readonly swapFile?: { readonly ran: boolean; readonly why: string };
+  /** the swsusp scenarios on a swap file, dm-crypt or FUSE: run only with --all (measured on the Debian kernels) */
+  readonly storageTargets?: { readonly ran: boolean; readonly why: string };
   readonly rows: readonly GateRow[];
   readonly timings: Readonly<Record<string, number>>;
   readonly workDir: string;
@@ -212,9 +212,11 @@ export function gateMarkdown(rec: GateRecord): string {
     `- base: \`${rec.base.label}\` (${rec.base.release}, bzImage sha256 ${rec.base.bzImageSha256.slice(0, 12)})`,
     `- candidate: \`${rec.candidate.label}\` (${rec.candidate.release}, bzImage sha256 ${rec.candidate.bzImageSha256.slice(0, 12)})`,
     `- kexec scenarios: ${rec.kexec.ran ? 'run' : 'not run'} (${rec.kexec.why})`,
-    ...(rec.swapFile === undefined
+    ...(rec.storageTargets === undefined
       ? []
-      : [`- swap-file scenarios: ${rec.swapFile.ran ? 'run' : 'not run'} (${rec.swapFile.why})`]),
+      : [
+          `- swsusp storage-target scenarios: ${rec.storageTargets.ran ? 'run' : 'not run'} (${rec.storageTargets.why})`,
+        ]),
     '',
   ];
   const detailed = rows.filter((r) => r.class === 'regression' || r.class === 'fixed' || r.class === 'flaky');

@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Scenario } from '../spec/index.ts';
 import type { KernelIdentity } from '../vm/backend.ts';
 import { openBackend } from '../vm/backends.ts';
 import { isInfraError } from '../vm/errors.ts';
@@ -222,18 +223,24 @@ function parseGateArgs(args: readonly string[]): Values {
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 
 /**
- * Why the swap-file scenarios are not in a default gate: they need ext4 in the guest (the Debian kernels' modules) and
- * the filesystem's measured memory, which the gate configuration (tinyconfig + fragments, no modules) does not have.
+ * Why the swsusp scenarios on a storage target other than a swap partition (a swap file on ext4, dm-crypt, a FUSE
+ * file) are not in a default gate: their guest needs the Debian kernels' modules and the target's memory as measured
+ * there (vm/backends.ts refuses them on any other kernel), so on gate kernels they would be unsupported rows. The
+ * kexec scenarios on those targets do run: the kjump kernel is the gate build (EXT4, DM_CRYPT, FUSE_FS built in).
  */
-export const GATE_SKIPS_SWAP_FILES =
-  'the gate configuration builds no ext4 and the swap file target needs it; hibfuzz vm suite runs them on the Debian kernels (--all runs them here: unsupported rows)';
+export const GATE_SKIPS_STORAGE_TARGETS =
+  'swsusp on a swap file, dm-crypt or FUSE is measured on the Debian kernels only; hibfuzz vm suite runs them there (--all runs them here: unsupported rows)';
 
-/** The shipped cases the gate runs, and why the kexec and swap-file ones run or not. */
-function gateCases(
+/** A shipped scenario a default gate leaves out (GATE_SKIPS_STORAGE_TARGETS). */
+const swsuspOnStorageTarget = (s: Scenario): boolean =>
+  s.protocol.kind === 'swsusp' && s.storage.kind !== 'swapPartition';
+
+/** The shipped cases the gate runs, and why the kexec and storage-target ones run or not. */
+export function gateCases(
   touched: readonly string[] | undefined,
   all: boolean,
   shipped: readonly ShippedScenario[],
-): { cases: GateCase[]; kexec: GateRecord['kexec']; swapFile: NonNullable<GateRecord['swapFile']> } {
+): { cases: GateCase[]; kexec: GateRecord['kexec']; storageTargets: NonNullable<GateRecord['storageTargets']> } {
   const kx = all ? true : touched !== undefined && touchesKexec(touched);
   const why = all
     ? '--all'
@@ -244,9 +251,13 @@ function gateCases(
         : 'the change does not touch kexec or x86 kexec/relocate code (--all runs them)';
   const cases = shipped
     .filter((c) => c.scenario.protocol.kind === 'swsusp' || kx)
-    .filter((c) => all || c.scenario.storage.kind !== 'swapFile')
+    .filter((c) => all || !swsuspOnStorageTarget(c.scenario))
     .map((c) => gateCase(c.file, c.scenario));
-  return { cases, kexec: { ran: kx, why }, swapFile: { ran: all, why: all ? '--all' : GATE_SKIPS_SWAP_FILES } };
+  return {
+    cases,
+    kexec: { ran: kx, why },
+    storageTargets: { ran: all, why: all ? '--all' : GATE_SKIPS_STORAGE_TARGETS },
+  };
 }
 
 function info(role: 'base' | 'candidate', k: GateKernel, id: KernelIdentity): GateKernelInfo {
@@ -317,7 +328,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
     const cache = new BaseCache(join(cacheRoot(io.env), 'gate', 'base-results'), baseId);
     const base: GateSide = { role: 'base', backend: baseB, id: baseId };
     const cand: GateSide = { role: 'candidate', backend: candB, id: candId };
-    const { cases, kexec, swapFile } = gateCases(built.touched, v.all, v.shipped);
+    const { cases, kexec, storageTargets } = gateCases(built.touched, v.all, v.shipped);
     io.err(`gate: ${cases.length} scenarios on both kernels, ${v.jobs} at a time; kexec: ${kexec.why}\n`);
     const progress: Pick<RunOptions, 'onResult'> = {
       onResult: (side, r, cached) => {
@@ -382,7 +393,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
       base: bi,
       candidate: ci,
       kexec,
-      swapFile,
+      storageTargets,
       rows,
       timings: {
         build: tBuild,
