@@ -2,7 +2,6 @@
 // protocol's code, and returns the trace (for the invariant monitors) and the observation (for the verdicts).
 import {
   checkAll,
-  cloneDevice,
   cloneMemory,
   initialDevice,
   initialMemory,
@@ -17,7 +16,7 @@ import {
   type Violation,
 } from '../spec/index.ts';
 import { observedSteps } from '../spec/model/facts.ts';
-import type { Ctx } from './context.ts';
+import { type Ctx, deviceSnapshot } from './context.ts';
 import { kexecHibernate } from './kexec/kexec.ts';
 import { defaultParts, type Parts } from './parts.ts';
 import { swsuspHibernate } from './power/hibernate.ts';
@@ -53,6 +52,7 @@ export function runScenario(
     mem: initial,
     memShared: true,
     dev: initialDevice(s),
+    devSnapshot: undefined,
     events: [],
     records: [],
     nextImageId: 1,
@@ -69,7 +69,9 @@ export function runScenario(
       step: i,
       outcome: { op: 'skip', step: st.op, reason },
     });
-    if ((st.op === 'write' || st.op === 'hibernate') && ctx.mem !== undefined && ctx.memShared) {
+    // every step but a write may change storage (a hibernation takes its storageBefore snapshot first)
+    if (st.op !== 'write' && st.op !== 'hibernate') ctx.devSnapshot = undefined;
+    if (st.op === 'write' && ctx.mem !== undefined && ctx.memShared) {
       ctx.mem = cloneMemory(ctx.mem);
       ctx.memShared = false;
     }
@@ -104,7 +106,7 @@ export function runScenario(
     records: ctx.records,
     events: ctx.events,
     ...(ctx.mem ? { finalMemory: ctx.mem } : {}),
-    finalStorage: cloneDevice(ctx.dev),
+    finalStorage: deviceSnapshot(ctx),
   };
   const violations = checkAll(trace);
   // after the monitors: the storage facts reuse the images they decoded (decodeSnapshot is memoised per snapshot)

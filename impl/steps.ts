@@ -3,7 +3,6 @@
 
 import {
   type CorruptStep,
-  cloneDevice,
   decodeImage,
   type HibernateRecord,
   initialMemory,
@@ -22,8 +21,11 @@ import {
   WORKLOAD_KIND,
 } from '../spec/index.ts';
 import { restoreKernelFrames } from '../spec/model/boot.ts';
-import { bootMemory, type Ctx, e820Checksum, event, loadImage, memoryAfterJump, ramPages } from './context.ts';
+import { e820Checksum } from './arch/hibernate.ts';
+import { bootMemory, type Ctx, deviceSnapshot, event, memoryAfterJump } from './context.ts';
 import { profileOf } from './power/power.ts';
+import { ramPages } from './power/snapshot.ts';
+import { loadImage } from './power/swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const KIND = KIND_;
@@ -175,7 +177,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const done = (r: Omit<ResumeRecord, keyof typeof base | 'storageAfter'>): ResumeRecord => ({
     ...base,
     ...r,
-    storageAfter: cloneDevice(ctx.dev),
+    storageAfter: deviceSnapshot(ctx),
   });
   ctx.mem = undefined; // a reboot: whatever ran is gone
   if (s.storage.kind === 'dmCrypt' && s.storage.keyAtResume !== 'same') {

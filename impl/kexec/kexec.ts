@@ -19,10 +19,12 @@ import {
   pageToken as pageToken_,
   SIG,
 } from '../../spec/index.ts';
-import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
+import { beginHibernation, type Ctx, carriesOn, event } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
 import { KF_CRC_ALL, PFNS_PER_META } from '../power/power.ts';
+import { initHeader } from '../power/snapshot.ts';
+import { saveImage } from '../power/swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const KIND = KIND_;
@@ -36,7 +38,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const region = ctx.parts.saveKernelRegion(s);
   const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i, region);
   const failed = (errno: 'ENOMEM' | 'EIO' | 'ENOSPC' | 'ENODEV' | 'EBUSY', phase: string, extra = {}) =>
-    rec({ after: cloneMemory(mem), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
+    rec({ ...carriesOn(ctx), ...extra, outcome: { op: 'hibernate', result: 'failed', errno, phase } });
   if (region === undefined) {
     event(ctx, i, 'kexec_load:failed', undefined, 'no contiguous region for the save kernel');
     return failed('ENOMEM', 'load');
@@ -89,7 +91,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   event(ctx, i, 'kexec_load', { regionPages: region.end - region.start, staging: exchange?.staging.length ?? 0 });
   if (st.abortAt === 'afterLoad') {
     unload();
-    return rec({ after: cloneMemory(mem), outcome: { op: 'hibernate', result: 'aborted', at: 'afterLoad' } });
+    return rec({ ...carriesOn(ctx), outcome: { op: 'hibernate', result: 'aborted', at: 'afterLoad' } });
   }
   // ---- stop devices; prepare the list of pages to save ----
   const atImage = cloneMemory(mem);
@@ -119,7 +121,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     freeList();
     unload();
     return rec({
-      after: cloneMemory(mem),
+      ...carriesOn(ctx),
       atImage,
       outcome: { op: 'hibernate', result: 'aborted', at: 'afterStopDevices' },
     });
@@ -158,7 +160,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     return rec({
       ...extra,
       atSaveKernelEnd,
-      after: cloneMemory(mem),
+      ...carriesOn(ctx),
       outcome: { op: 'hibernate', result: 'aborted', at: 'afterJump' },
     });
   }
@@ -166,7 +168,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
   const data = imageData(packed.entries, packed.dataPages, (k) => viewOf(pfns[k] as number));
   const info = initHeader(ctx, atImage, packed, imageId);
-  const w = writeImage(ctx, bio, {
+  const w = saveImage(ctx, bio, {
     info,
     entries: packed.entries,
     data,
@@ -195,7 +197,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     return rec({
       ...ran,
       afterWrite,
-      after: cloneMemory(mem),
+      ...carriesOn(ctx),
       outcome: { op: 'hibernate', result: 'failed', errno: w.errno, phase: 'write' },
     });
   }
@@ -211,7 +213,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     return rec({
       ...ran,
       afterWrite,
-      after: cloneMemory(mem),
+      ...carriesOn(ctx),
       outcome: { op: 'hibernate', result: 'aborted', at: 'afterImageWritten', image: w.stats },
     });
   }

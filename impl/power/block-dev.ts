@@ -47,7 +47,7 @@ export function bioFor(
   };
 }
 
-/** What the next write meets: the fault order, defined once (hibSubmitIo and writeImage's fast path ask it). */
+/** What the next write meets: the fault order, defined once (hibSubmitIo and saveImage's fast path ask it). */
 export type WriteFault = 'none' | 'powerLoss' | 'eio' | 'eioAfterSignature';
 
 /**

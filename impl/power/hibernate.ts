@@ -16,9 +16,10 @@ import {
   pageToken as pageToken_,
   SIG,
 } from '../../spec/index.ts';
-import { beginHibernation, type Ctx, event, initHeader, writeImage } from '../context.ts';
+import { beginHibernation, type Ctx, carriesOn, event } from '../context.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
-import { hibernatePreallocateMemory, swsuspFree, swsuspSave } from './snapshot.ts';
+import { hibernatePreallocateMemory, initHeader, swsuspFree, swsuspSave } from './snapshot.ts';
+import { saveImage } from './swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const KIND = KIND_;
@@ -56,7 +57,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const s = ctx.s;
   if (s.protocol.kind !== 'swsusp') throw new Error('swsuspHibernate: not a swsusp scenario');
   const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i);
-  const running = () => ({ after: cloneMemory(mem) });
+  const running = () => carriesOn(ctx);
 
   // freeze_processes(): the FUSE daemon is frozen like any task; the image could never reach its file.
   if (s.storage.kind === 'fuseFile') {
@@ -117,7 +118,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const flags =
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
   const info = initHeader(ctx, atImage, packed, imageId);
-  const w = writeImage(ctx, bio, {
+  const w = saveImage(ctx, bio, {
     info,
     entries: packed.entries,
     data,

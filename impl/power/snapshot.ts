@@ -17,7 +17,10 @@ import {
   PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
   type Scenario,
   type SwsuspInfo,
+  stringId,
 } from '../../spec/index.ts';
+import { e820Checksum } from '../arch/hibernate.ts';
+import type { Ctx } from '../context.ts';
 import { PBES_PER_LINKED_PAGE, PFNS_PER_META, pagesForIo, RESTORE_CODE_FRAMES, reservedPages } from './power.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -321,4 +324,34 @@ export function readTokens(dev: BlockDevice, stream: Uint32Array, from: number, 
   const out = new Uint32Array(count);
   for (let k = 0; k < count; k++) out[k] = dev.tok[stream[from + k] as number] as number;
   return out;
+}
+
+// ---- the image header (init_header, the arch header) ---------------------------------------------------------
+
+/** get_num_physpages(): RAM frames of this machine (every frame that is not nosave). */
+export function ramPages(mem: Memory): number {
+  let n = 0;
+  for (let p = 0; p < mem.nr; p++) if (mem.owner[p] !== OWNER.NOSAVE) n++;
+  return n;
+}
+
+/**
+ * init_header(): struct swsusp_info of an image. pages = image_pages + nr_meta_pages + 1 with
+ * nr_meta_pages = ceil(entries * sizeof(long) / PAGE_SIZE).
+ */
+export function initHeader(
+  ctx: Pick<Ctx, 's' | 'profile'>,
+  atImage: Memory,
+  packed: { readonly entries: Uint32Array; readonly dataPages: number },
+  imageId: number,
+): SwsuspInfo {
+  const nrMeta = Math.ceil(packed.entries.length / PFNS_PER_META);
+  return {
+    numPhyspages: ramPages(atImage),
+    kernelId: stringId(ctx.profile.name),
+    imagePages: packed.dataPages,
+    pages: packed.dataPages + nrMeta + 1,
+    e820Checksum: e820Checksum(ctx.s.machine.memPages, ctx.s.machine.e820),
+    imageId,
+  };
 }
