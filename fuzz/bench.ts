@@ -1,6 +1,8 @@
 // `hibfuzz bench`: throughput of the reference model and the campaign engine. One result per line, each with at
 // least name, pages (simulated 4 KiB pages processed), seconds, pagesPerSecond.
 //   cycle:<size>     one kexec hibernate + resume with every invariant checked (runAndJudge), 1 / 16 / 64 GiB
+//   cycles:<size>xN  N hibernate + resume cycles on one machine: what each further cycle costs in time and memory
+//                    (rssMiB after the run; the trace keeps every cycle's snapshots until the monitors ran)
 //   properties       runAndJudge on small generated scenarios (scenarioArb maxMemPages 1024), runs per second
 //   campaign         `fuzz --target model` end to end (generation + run + checks), scenarios per second
 //   timeToFind:NAME  median seconds over 3 seeds from campaign start to the first violation of the plant's own
@@ -23,7 +25,7 @@ export interface BenchResult {
 const GIB_PAGES = 262144;
 
 /** A machine of `memPages` with ~50% anonymous memory and a realistic mix; storage fits the image. */
-export function cycleScenario(memPages: number): Scenario {
+export function cycleScenario(memPages: number, cycles = 1): Scenario {
   const pct = (x: number) => Math.floor((memPages * x) / 100);
   const used = pct(50) + pct(5) + pct(10) + pct(5) + pct(5) + pct(2);
   const input: ScenarioInput = {
@@ -41,7 +43,7 @@ export function cycleScenario(memPages: number): Scenario {
     },
     protocol: { kind: 'kexec', saveKernelPages: 4096, loaderPages: 4096 },
     storage: { pages: estimateWrites(used) + 1024 },
-    steps: [{ op: 'hibernate' }, { op: 'resume' }],
+    steps: Array.from({ length: cycles }, () => [{ op: 'hibernate' as const }, { op: 'resume' as const }]).flat(),
   };
   const p = parseScenario(input);
   if (!p.ok) throw new Error(`bench scenario invalid: ${p.error}`);
@@ -60,8 +62,8 @@ const result = (name: string, pages: number, seconds: number, extra: Record<stri
  * One hibernate + resume cycle with every invariant checked. Building the machine (placing the workload in
  * memPages frames) is set-up, timed separately as `bootSeconds`.
  */
-export function benchCycle(memPages: number): BenchResult {
-  const s = cycleScenario(memPages);
+export function benchCycle(memPages: number, cycles = 1): BenchResult {
+  const s = cycleScenario(memPages, cycles);
   const tb = performance.now();
   const init = initialMemory(s);
   const bootSeconds = (performance.now() - tb) / 1000;
@@ -70,7 +72,8 @@ export function benchCycle(memPages: number): BenchResult {
   const r = runAndJudge(s, defaultParts, { initial: init.memory });
   const seconds = (performance.now() - t0) / 1000;
   if (!r.ok) throw new Error(`bench cycle failed: ${r.error}`);
-  return result(`cycle:${memPages / GIB_PAGES}GiB`, memPages, seconds, {
+  const name = cycles === 1 ? `cycle:${memPages / GIB_PAGES}GiB` : `cycles:${memPages / GIB_PAGES}GiBx${cycles}`;
+  return result(name, memPages * cycles, seconds, {
     bootSeconds: Number(bootSeconds.toFixed(4)),
     verdict: r.judgement.verdict,
     outcomes: r.observation.steps.map((o) =>
@@ -158,6 +161,7 @@ export async function benchTimeToFind(plantNames: readonly string[], seeds: read
 export async function runBench(quick: boolean, emit: (r: BenchResult) => void): Promise<void> {
   benchCycle(16384); // warm-up (JIT), not reported
   for (const pages of quick ? [16384] : [GIB_PAGES, 16 * GIB_PAGES, 64 * GIB_PAGES]) emit(benchCycle(pages));
+  if (!quick) emit(benchCycle(4 * GIB_PAGES, 8));
   emit(benchProperties(quick ? 50 : 2000));
   emit(await benchCampaign(quick ? 1000 : 10_000));
   const plants = quick ? ['pack-pfns-drops-last'] : PLANTS.map((p) => p.name);

@@ -7,9 +7,9 @@ import { z } from 'zod';
 
 export const SCENARIO_VERSION = 1 as const;
 
-/** 64 pages (256 KiB) up to 64 GiB of simulated RAM. */
+/** 64 pages (256 KiB) up to 1 TiB of simulated RAM (PFNs stay below the PFN list's zero flag, bit 31). */
 export const MIN_MEM_PAGES = 64;
-export const MAX_MEM_PAGES = 16 * 1024 * 1024;
+export const MAX_MEM_PAGES = 256 * 1024 * 1024;
 
 // keep-sorted start
 export const E820_TYPES = ['acpi', 'nvs', 'ram', 'reserved'] as const;
@@ -57,7 +57,7 @@ export const E820EntrySchema = z
 
 export const MachineSchema = z
   .object({
-    memPages: z.int().min(MIN_MEM_PAGES).max(MAX_MEM_PAGES).describe('physical memory in 4 KiB pages (64 .. 64 GiB)'),
+    memPages: z.int().min(MIN_MEM_PAGES).max(MAX_MEM_PAGES).describe('physical memory in 4 KiB pages (64 .. 1 TiB)'),
     e820: z
       .array(E820EntrySchema)
       .max(64)
