@@ -71,4 +71,14 @@ describe('the swap-file target', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(/storage.kind swapFile: .* measured on debian-6.1 and debian-6.12 only/);
   });
+
+  it('dm-crypt is unsupported, with the reason, on a kernel given as a path', () => {
+    const crypt = { ...file, storage: { ...file.storage, kind: 'dmCrypt' as const, offset: 0 } };
+    const r = openBackend('/builds/gate/bzImage').supports(crypt, identity(['hibernation', 'lzo']));
+    expect(r).toEqual({
+      ok: false,
+      reason:
+        "storage.kind dmCrypt: the mapping's own memory is measured on debian-6.1 and debian-6.12 only (DMCRYPT_GUEST_EXTRA), and /builds/gate/bzImage may have no dm-crypt modules",
+    });
+  });
 });

@@ -68,6 +68,14 @@ export const DMCRYPT_GUEST_EXTRA = {
   '6.12': { data: 191, zero: 406 },
 } as const satisfies Record<KernelLine, { data: number; zero: number }>;
 
+/** Storage targets whose own guest memory (storageGuestExtra) is measured on the Debian lines only: refused elsewhere. */
+const MEASURED_ON_DEBIAN: Partial<
+  Record<Scenario['storage']['kind'], { readonly what: string; readonly table: string; readonly modules: string }>
+> = {
+  swapFile: { what: "the filesystem's own memory", table: 'SWAPFILE_GUEST_EXTRA', modules: 'ext4 module' },
+  dmCrypt: { what: "the mapping's own memory", table: 'DMCRYPT_GUEST_EXTRA', modules: 'dm-crypt modules' },
+};
+
 /** The storage target's own memory in the guest (data pages, and zero pages the kernel flags), by kind and line. */
 export function storageGuestExtra(s: Scenario, line: KernelLine): { readonly data: number; readonly zero: number } {
   if (s.storage.kind === 'swapFile') return { data: SWAPFILE_GUEST_EXTRA[line], zero: 0 };
@@ -144,17 +152,11 @@ export function swsuspSupport(s: Scenario, id: KernelIdentity): Support {
   }
   if (s.protocol.compression === 'lzo') checks.push(need('lzo', 'protocol.compression lzo'));
   if (s.protocol.interface === 'uswsusp') checks.push(need('hibernationSnapshotDev', 'protocol.interface uswsusp'));
-  if (s.storage.kind === 'swapFile' && !isDebianLine(id.spec)) {
+  const measured = MEASURED_ON_DEBIAN[s.storage.kind];
+  if (measured !== undefined && !isDebianLine(id.spec)) {
     checks.push(
       no(
-        `storage.kind swapFile: the filesystem's own memory is measured on debian-6.1 and debian-6.12 only (SWAPFILE_GUEST_EXTRA), and ${id.spec} may have no ext4 module`,
-      ),
-    );
-  }
-  if (s.storage.kind === 'dmCrypt' && !isDebianLine(id.spec)) {
-    checks.push(
-      no(
-        `storage.kind dmCrypt: the mapping's own memory is measured on debian-6.1 and debian-6.12 only (DMCRYPT_GUEST_EXTRA), and ${id.spec} may have no dm-crypt modules`,
+        `storage.kind ${s.storage.kind}: ${measured.what} is measured on debian-6.1 and debian-6.12 only (${measured.table}), and ${id.spec} may have no ${measured.modules}`,
       ),
     );
   }
