@@ -123,23 +123,6 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     ],
     reason: 'stock 6.12 kimage_is_destination_range() wraps on the jump-back helper zero-length segment',
   },
-  // The freezer side of the 2007 argument (vm/README.md, FUSE target): SNAPSHOT_FREEZE freezes the FUSE server with
-  // the rest of user space, the image writer's first write into the FUSE file waits in request_wait_answer for a
-  // reply that never comes; hibfuzz stops it after 30 s without progress. The model abstracts the same design limit
-  // as a refused hibernation (EBUSY at freeze); it predicts no hang (impl/power/hibernate.ts).
-  {
-    scenario: 'vm-fuse-uswsusp-freezer',
-    kernels: ['debian-6.1', 'debian-6.12'],
-    reasons: [
-      'boot 1: hang: no power-off before the timeout (last event: imageFileWrite); tasks: agent S in request_wait_answer, hibfused D in __refrigerator',
-      'FailureLosesNothing: the kernel died while hibernating (hang: no power-off before the timeout (last event: imageFileWrite); tasks: agent S in request_wait_answer, hibfused D in __refrigerator',
-      'differential: step 0: model hibernate:failed:EBUSY, vm hibernate:crashed:hibernating',
-      'differential: step 1: model resume:noImage, vm missing',
-      'differential: vm violated [FailureLosesNothing], the model predicted not',
-    ],
-    reason:
-      'the freezer froze the FUSE server: the uswsusp writer waits forever in request_wait_answer (the model says EBUSY at freeze)',
-  },
 ];
 
 /**

@@ -12,6 +12,7 @@ import type { Scenario } from './scenario/schema.ts';
 export const KNOWN_LIMIT_NAMES = [
   'crcSkipsInfoPage',
   'deviceDmaAfterStop',
+  'freezerFreezesFuseServer',
   'noMountCheck',
   'nocompressNoCrc',
   'pfnCountUnchecked',
@@ -146,6 +147,17 @@ function faultAfterSignature(r: LimitRun, h: number): boolean {
   return st.powerLossAfterWrite !== undefined && o.result === 'powerLost' && o.storage?.signed === true;
 }
 
+/**
+ * Hibernate step h hung with the image writer waiting on the frozen FUSE server. Trace: the step's 'write:blocked'
+ * event. Real run: the crash cause the console's task dump names (vm/console/tasks.ts hangCause).
+ */
+function hungOnFrozenFuse(r: LimitRun, h: number): boolean {
+  const o = r.outcomes[h];
+  if (o?.op !== 'hibernate' || o.result !== 'crashed' || o.cause !== 'fuseServerFrozen') return false;
+  if (r.trace === undefined) return true;
+  return r.trace.events.some((e) => e.step === h && e.phase === 'write:blocked');
+}
+
 const nocompress = (r: LimitRun) => r.s.protocol.kind === 'swsusp' && r.s.protocol.compression === 'none';
 
 /** Over the violation's hibernation, or over every hibernate step when it is not known. */
@@ -180,6 +192,19 @@ export const knownLimitInfo = {
     source: 'any design: dpm_suspend_end() cannot stop a device that ignores it',
     window: 'the hibernation in which the device wrote after the image point, and the resume of its image',
     applies: (r, v) => overHibernation(r, v, (h) => dmaDuring(r, h)),
+  },
+  freezerFreezesFuseServer: {
+    protocols: ['swsusp'],
+    invariants: ['FailureLosesNothing'],
+    reason:
+      "the freezer froze the FUSE server the image file lives on: uswsusp's writer waits forever for its reply (the 2007 proposal's argument against the freezer)",
+    source:
+      'kernel/power/user.c SNAPSHOT_FREEZE (freeze_processes), fs/fuse/dev.c request_wait_answer; measured on Debian 6.1 and 6.12 (vm/README.md)',
+    window: 'a uswsusp hibernation to a file on FUSE that hung with its writer waiting on the frozen server',
+    applies: (r, v) => {
+      const h = hibernationOf(r, v.step);
+      return h !== undefined && r.s.storage.kind === 'fuseFile' && hungOnFrozenFuse(r, h);
+    },
   },
   noMountCheck: {
     protocols: ['swsusp'],

@@ -65,12 +65,18 @@ export const BOOT_VERDICTS = [
   'unexpectedReboot',
 ] as const;
 export const COMPRESSORS = ['lz4', 'lzo', 'none'] as const;
+export const CRASH_CAUSES = ['fuseServerFrozen'] as const;
 export const CRASH_POINTS = ['afterResume', 'hibernating', 'load'] as const;
 export const FAULT_STATES = ['fired', 'notFired'] as const;
 // keep-sorted end
 /** How one boot of a real kernel ended, from its console and QEMU's exit (vm/console/classify.ts). */
 export type BootVerdictKind = (typeof BOOT_VERDICTS)[number];
 export type Compressor = (typeof COMPRESSORS)[number];
+/**
+ * Why a kernel stopped, when the evidence names it (a real run: the task dump; the model: its trace).
+ * fuseServerFrozen: the image writer waits for a FUSE server the freezer froze (the 2007 proposal's argument).
+ */
+export type CrashCause = (typeof CRASH_CAUSES)[number];
 /** hibernating: the original kernel died while it hibernated; load: the resume kernel died loading the image;
  * afterResume: the resumed system died before it verified its memory */
 export type CrashPoint = (typeof CRASH_POINTS)[number];
@@ -157,6 +163,8 @@ export type StepOutcome =
       readonly at: CrashPoint;
       readonly boot: BootVerdictKind;
       readonly title: string;
+      /** absent: no known cause (a finding whatever the model said) */
+      readonly cause?: CrashCause;
     }
   | { readonly op: 'corrupt'; readonly applied: boolean }
   | { readonly op: 'bootNoresume' }

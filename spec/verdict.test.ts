@@ -139,3 +139,48 @@ describe('compareObservations', () => {
     ]);
   });
 });
+
+describe('judgeRealRun: a crash the model predicts', () => {
+  const fuse = (() => {
+    const p = parseScenario({
+      version: 1,
+      id: 'f',
+      machine: { memPages: 131072 },
+      workload: { anon: 16384 },
+      protocol: { kind: 'swsusp', kernel: '6.1', compression: 'none', interface: 'uswsusp' },
+      storage: { kind: 'fuseFile', pages: 65536 },
+      steps: [{ op: 'hibernate' }, { op: 'resume' }],
+    });
+    if (!p.ok) throw new Error(p.error);
+    return p.scenario;
+  })();
+  const hang = { op: 'hibernate', result: 'crashed', at: 'hibernating', boot: 'hang', title: 't' } as const;
+  const predicted: Observation = {
+    ...obs('model', [{ ...hang, cause: 'fuseServerFrozen' }]),
+    violations: [{ invariant: 'FailureLosesNothing', step: 0, message: 'died' }],
+  };
+  const frozen = { kind: 'hang', title: 'tasks: agent S in request_wait_answer', cause: 'fuseServerFrozen' } as const;
+
+  it('passes a hang whose task dump names the predicted cause, its loss explained by the known limit', () => {
+    const j = judgeRealRun(fuse, predicted, obs('vm', [{ ...hang, cause: 'fuseServerFrozen' }]), [frozen]);
+    expect(j.reasons).toEqual([]);
+    expect(j.verdict).toBe('pass');
+    expect(j.judgement.predicted.map((v) => v.limitName)).toEqual(['freezerFreezesFuseServer']);
+  });
+
+  it('finds a hang with no named cause, a panic, or a hang the model did not predict', () => {
+    const noCause = judgeRealRun(fuse, predicted, obs('vm', [hang]), [{ kind: 'hang', title: 't' }]);
+    expect(noCause.verdict).toBe('finding');
+    expect(noCause.reasons).toContain(
+      'differential: step 0: model hibernate:crashed:hibernating:fuseServerFrozen, vm hibernate:crashed:hibernating',
+    );
+    const panic = { ...hang, boot: 'kernelPanic', cause: 'fuseServerFrozen' } as const;
+    expect(judgeRealRun(fuse, predicted, obs('vm', [panic]), [{ ...frozen, kind: 'kernelPanic' }]).verdict).toBe(
+      'finding',
+    );
+    const unpredicted = obs('model', [{ op: 'hibernate', result: 'failed', errno: 'EBUSY', phase: 'freeze' }]);
+    const j = judgeRealRun(fuse, unpredicted, obs('vm', [{ ...hang, cause: 'fuseServerFrozen' }]), [frozen]);
+    expect(j.verdict).toBe('finding');
+    expect(j.reasons[0]).toMatch(/^boot 1: hang: /);
+  });
+});

@@ -2,7 +2,7 @@
 // (the model's prediction against what a real kernel did: agree / diverge).
 import { judgeObservation, type ObservedJudgement, observedViolations } from './invariants/observed.ts';
 import { type KnownLimitName, knownLimitInfo, type LimitEvidence, limitFor, limitRun } from './limits.ts';
-import type { BootVerdictKind, Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
+import type { BootVerdictKind, CrashCause, Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
 import type { Scenario } from './scenario/schema.ts';
 
 // keep-sorted start
@@ -63,7 +63,7 @@ export function describeOutcome(o: StepOutcome | undefined): string {
         case 'powerLost':
           return `power lost after ${o.writes} writes`;
         case 'crashed':
-          return `kernel died while hibernating: ${o.boot}: ${o.title}`;
+          return `kernel died while hibernating: ${o.boot}: ${o.title}${o.cause === undefined ? '' : ` (${o.cause})`}`;
       }
       break;
     case 'resume':
@@ -111,7 +111,9 @@ function outcomeClass(o: StepOutcome | undefined, corrupted: boolean): string {
   switch (o.op) {
     case 'hibernate':
       if (o.result === 'failed') return `hibernate:failed:${o.errno}`;
-      return o.result === 'crashed' ? `hibernate:crashed:${o.at}` : `hibernate:${o.result}`;
+      // a crash with a known cause is its own class: a predicted hang matches only a hang with the same cause
+      if (o.result === 'crashed') return `hibernate:crashed:${o.at}${o.cause === undefined ? '' : `:${o.cause}`}`;
+      return `hibernate:${o.result}`;
     case 'resume':
       if (o.result === 'resumed') {
         if (o.pagesChecked === 0) return 'resume:resumed:unverified';
@@ -240,6 +242,30 @@ export type RunVerdict = (typeof RUN_VERDICTS)[number];
 export interface BootSummary {
   readonly kind: BootVerdictKind;
   readonly title: string;
+  /** the cause the console named (a hang's task dump), if any */
+  readonly cause?: CrashCause;
+}
+
+/**
+ * A boot that died as the model predicted: the run's crashed hibernation has a known cause, the model predicted a
+ * crash of that cause at that step, and the boot's own verdict names the same kind and cause. Anything else that
+ * died is a finding.
+ */
+function predictedCrash(b: BootSummary, predicted: Observation | undefined, observed: Observation): boolean {
+  if (b.cause === undefined || predicted === undefined) return false;
+  return observed.steps.some((o, i) => {
+    const p = predicted.steps[i];
+    return (
+      o.op === 'hibernate' &&
+      o.result === 'crashed' &&
+      o.boot === b.kind &&
+      o.cause === b.cause &&
+      p?.op === 'hibernate' &&
+      p.result === 'crashed' &&
+      p.boot === b.kind &&
+      p.cause === b.cause
+    );
+  });
 }
 
 export interface RealRunJudgement {
@@ -283,7 +309,8 @@ export function judgeRealRun(
   for (const [n, b] of boots.entries()) {
     if (b.kind === 'infraError') infra = true;
     // the agent's own "pages corrupt" verdict must be explained by a judged violation (a known limit included)
-    const explained = b.kind === 'invariantViolated' && violations.length > 0;
+    const explained =
+      (b.kind === 'invariantViolated' && violations.length > 0) || predictedCrash(b, predicted, observed);
     if (b.kind !== 'pass' && !explained) reasons.push(`boot ${n + 1}: ${b.kind}: ${b.title}`);
   }
   for (const v of judgement.unexpected) reasons.push(`${v.invariant}: ${v.message}`);

@@ -258,6 +258,7 @@ function swsuspBackend(spec: string, files: KernelFiles): Backend {
                 role: b.role,
                 kind: b.verdict.kind,
                 title: b.verdict.title,
+                ...(b.verdict.cause === undefined ? {} : { cause: b.verdict.cause }),
                 consoleLog: b.consoleLog,
                 seconds: b.seconds,
               })),

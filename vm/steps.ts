@@ -67,6 +67,7 @@ const crashedHibernate = (b: BootFacts): StepOutcome => ({
   at: 'hibernating',
   boot: b.verdict.kind,
   title: b.verdict.title,
+  ...(b.verdict.cause === undefined ? {} : { cause: b.verdict.cause }),
 });
 
 /** The agent's errno for a failed hibernation; EOTHER (one the spec does not name) stays EINVAL as before. */

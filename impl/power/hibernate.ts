@@ -1,7 +1,7 @@
 // Mirrors kernel/power/hibernate.c: hibernate() → freeze, hibernation_snapshot() (pre-allocate, devices, create_image
 // → swsusp_save), swsusp_write(), power_down(); with the pm_test abort levels and test_resume.
 //
-// Phases: running → frozen (user space frozen; a FUSE-backed target can no longer be written: EBUSY)
+// Phases: running → frozen (user space frozen, a FUSE server included: its file can no longer be written)
 //   → preallocated (image ≤ ~half of RAM) → [pm_test freezer|devices|platform|processors|core: roll back]
 //   → snapshot (atomic copy of every saveable page into its copy frame) → thawed devices → written → signed
 //   → poweredOff.  Any error before the signature: free slots, free copies, thaw; the system keeps running.
@@ -59,11 +59,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const { mem, imageId, copies, bio, rec } = beginHibernation(ctx, st, i);
   const running = () => carriesOn(ctx);
 
-  // freeze_processes(): the FUSE daemon is frozen like any task; the image could never reach its file.
-  if (s.storage.kind === 'fuseFile') {
-    event(ctx, i, 'freeze:failed', undefined, 'FUSE daemon frozen');
-    return rec({ ...running(), outcome: { op: 'hibernate', result: 'failed', errno: 'EBUSY', phase: 'freeze' } });
-  }
+  // freeze_processes() (SNAPSHOT_FREEZE for uswsusp): a FUSE server is frozen like any other task.
   event(ctx, i, 'frozen');
   const limits = { saveable: 0, maxSize: 0 };
   const pre = hibernatePreallocateMemory(mem, s, limits);
@@ -118,6 +114,10 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const flags =
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
   const info = initHeader(ctx, atImage, packed, imageId);
+  if (s.storage.kind === 'fuseFile') {
+    swsuspFree(mem);
+    return fuseTargetWrite(ctx, i, rec, running, atImage);
+  }
   const w = saveImage(ctx, bio, {
     info,
     entries: packed.entries,
@@ -169,4 +169,42 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   ctx.mem = undefined;
   event(ctx, i, 'poweredOff');
   return rec({ atImage, afterWrite, outcome: { op: 'hibernate', result: 'poweredOff', image: w.stats } });
+}
+
+/**
+ * The image's write to a file on FUSE (the 2007 proposal's argument against the freezer), as measured on Debian 6.1
+ * and 6.12 (vm/README.md): sysfs: the kernel refused swapon on the FUSE file at boot (a plain FUSE mount has no
+ * bmap), so swsusp_write() finds no swap device (swsusp_swap_check: -ENODEV) and hibernate() thaws; uswsusp: the
+ * writer's first write() into the file is a FUSE request to a server SNAPSHOT_FREEZE froze, so it waits forever and
+ * the machine hangs with the snapshot in memory (crash cause fuseServerFrozen; the run ends there).
+ */
+function fuseTargetWrite(
+  ctx: Ctx,
+  i: number,
+  rec: (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>) => HibernateRecord,
+  running: () => Pick<HibernateRecord, 'after'>,
+  atImage: Memory,
+): HibernateRecord {
+  const p = ctx.s.protocol;
+  if (p.kind === 'swsusp' && p.interface === 'sysfs') {
+    event(ctx, i, 'write:failed', undefined, 'no swap device: swapon refused the FUSE file');
+    return rec({
+      ...running(),
+      atImage,
+      outcome: { op: 'hibernate', result: 'failed', errno: 'ENODEV', phase: 'write' },
+    });
+  }
+  event(ctx, i, 'write:blocked', undefined, 'the image writer waits for the frozen FUSE server');
+  ctx.mem = undefined;
+  return rec({
+    atImage,
+    outcome: {
+      op: 'hibernate',
+      result: 'crashed',
+      at: 'hibernating',
+      boot: 'hang',
+      title: 'the image writer waits for the frozen FUSE server',
+      cause: 'fuseServerFrozen',
+    },
+  });
 }

@@ -185,6 +185,11 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
   const out: Violation[] = [];
   for (const r of hibernations(t)) {
     const o = r.outcome;
+    // the machine died while hibernating (on the model: the FUSE writer's hang): the running system is lost
+    if (o.op === 'hibernate' && o.result === 'crashed') {
+      out.push(violation('FailureLosesNothing', r.step, `the kernel died while hibernating (${o.boot}: ${o.title})`));
+      continue;
+    }
     if (o.op !== 'hibernate' || o.result !== 'failed') continue;
     if (r.after === undefined) {
       out.push(violation('FailureLosesNothing', r.step, `failure (${o.errno}) did not return to the original kernel`));

@@ -5,8 +5,8 @@ import { classifyConsole, type ExitInfo, findRefusal, VERDICT_KINDS } from './cl
 import { AgentEvents, agentLine, parseAgentEvents } from './events.ts';
 
 // Golden logs: header lines `VERDICT: <kind>`, `TITLE: <substring of the title>`, optional
-// `EXIT: timeout|code=N|signal=NAME[,byHost]` and `REFUSAL: <reason> <errno>`, a blank line, then a real console log
-// (trimmed).
+// `EXIT: timeout|code=N|signal=NAME[,byHost]`, `REFUSAL: <reason> <errno>` and `CAUSE: <crash cause>` (absent: the
+// verdict names no cause), a blank line, then a real console log (trimmed).
 const TESTDATA = new URL('./testdata/', import.meta.url).pathname;
 
 interface Golden {
@@ -15,6 +15,7 @@ interface Golden {
   title: string;
   exit: ExitInfo;
   refusal: string | undefined;
+  cause: string | undefined;
   log: string;
 }
 
@@ -35,6 +36,7 @@ function goldenOf(header: string, log: string): Omit<Golden, 'file'> {
     title: head.get('TITLE') ?? '',
     exit: exitOf(head.get('EXIT') ?? 'code=0'),
     refusal: head.get('REFUSAL'),
+    cause: head.get('CAUSE'),
     log,
   };
 }
@@ -69,6 +71,7 @@ describe('classifyConsole on golden console logs', () => {
       const [reason, errno] = g.refusal.split(' ');
       expect(r.refusal).toMatchObject({ reason, errno });
     }
+    expect(r.verdict.cause).toBe(g.cause);
   });
 });
 
@@ -159,5 +162,15 @@ describe('findRefusal', () => {
     const r = findRefusal('[ 2.16] PM: Error -12 resuming\n');
     expect(r.refusal).toBeUndefined();
     expect(r.resumeErrno).toBe('ENOMEM');
+  });
+});
+
+describe('the FUSE target with sysfs (golden log)', () => {
+  it('swapon refused, hibernation ENODEV: a boot that ended as planned, the agent reporting the errno', () => {
+    const log = readFileSync(join(TESTDATA, 'pass-6.12-fuse-swapon-refused-enodev.log'), 'utf8');
+    const r = classifyConsole(log, { kind: 'exited', code: 0 });
+    expect(r.verdict.kind).toBe('pass');
+    expect(r.events.find((e) => e.ev === 'hibernateReturned')).toMatchObject({ ok: false, errno: 'ENODEV' });
+    expect(r.events.find((e) => e.ev === 'fuse')).toMatchObject({ swapon: expect.stringMatching(/Invalid argument/) });
   });
 });

@@ -4,10 +4,10 @@
 // infraError (QEMU killed by a signal hibfuzz did not send) > hang (timed out) > invariantViolated (the agent found
 // corrupt pages) > unexpectedReboot (QEMU exited without the kernel's "reboot: Power down": reboot or triple fault)
 // > bootFailed (powered off, init never spoke) > pass.
-import type { BootVerdictKind, Errno, RefusalReason } from '../../spec/outcome.ts';
+import type { BootVerdictKind, CrashCause, Errno, RefusalReason } from '../../spec/outcome.ts';
 import { BOOT_VERDICTS, ERRNOS } from '../../spec/outcome.ts';
 import { type AgentEvent, parseAgentEvents } from './events.ts';
-import { guestTaskSummary } from './tasks.ts';
+import { guestTaskSummary, hangCause } from './tasks.ts';
 
 export { AGENT_PREFIX, type AgentEvent, parseAgentEvents } from './events.ts';
 
@@ -19,6 +19,8 @@ export interface Verdict {
   readonly kind: VerdictKind;
   /** one line naming what happened, e.g. the panic message */
   readonly title: string;
+  /** a hang whose task dump names a cause the model knows (tasks.ts hangCause) */
+  readonly cause?: CrashCause;
 }
 
 /** How the QEMU process ended. */
@@ -171,10 +173,9 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
     const last = events.at(-1)?.ev ?? (events.length === 0 ? 'no agent output' : '');
     // a task dump (sysrq-t, asked for by the host when the image writer stalled): where the guest's programs wait
     const tasks = guestTaskSummary(log);
-    return verdict(
-      'hang',
-      `no power-off before the timeout (last event: ${last})${tasks === undefined ? '' : `; tasks: ${tasks}`}`,
-    );
+    const cause = hangCause(log);
+    const title = `no power-off before the timeout (last event: ${last})${tasks === undefined ? '' : `; tasks: ${tasks}`}`;
+    return cause === undefined ? verdict('hang', title) : { ...base, verdict: { kind: 'hang', title, cause } };
   }
   const corrupt = events.find((e) => e.ev === 'verify' && e.pagesCorrupt > 0);
   if (corrupt?.ev === 'verify') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guestTaskSummary, taskDump, waitsIn } from './tasks.ts';
+import { guestTaskSummary, hangCause, taskDump, waitsIn } from './tasks.ts';
 
 // a sysrq-t dump as 6.1.192 prints it (trimmed to two tasks)
 const DUMP = `[   40.970679] sysrq: Show State
@@ -49,5 +49,18 @@ describe('task dump', () => {
   it('a later dump of the same task replaces the earlier one', () => {
     const later = `${DUMP}[   50.0] task:agent           state:R stack:0\n[   50.1]  <TASK>\n[   50.2]  vfs_write+0x1/0x2\n`;
     expect(guestTaskSummary(later)).toBe('agent R in vfs_write, hibfused D in __refrigerator');
+  });
+});
+
+describe('hangCause', () => {
+  it('names fuseServerFrozen only when the writer waits for FUSE and the server is in the freezer', () => {
+    expect(hangCause(DUMP)).toBe('fuseServerFrozen');
+    // the server running (not frozen): a FUSE wait with another cause
+    expect(hangCause(DUMP.replace('__refrigerator', 'fuse_dev_do_read'))).toBeUndefined();
+    // the writer elsewhere (not a FUSE request): not this cause
+    expect(hangCause(DUMP.replace('request_wait_answer', 'blk_mq_get_tag'))).toBeUndefined();
+    // only one of the two programs in the dump
+    expect(hangCause(DUMP.slice(0, DUMP.indexOf('task:hibfused')))).toBeUndefined();
+    expect(hangCause('no dump here')).toBeUndefined();
   });
 });

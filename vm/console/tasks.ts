@@ -1,6 +1,7 @@
 // The kernel's task dump (sysrq-t, `show_state()`: "task:NAME state:X ..." and a call trace per task) in a console
 // log, reduced to where the guest's own programs wait. Pure. vm/boot.ts asks for the dump when the image writer
 // stops making progress (the FUSE target); classify.ts names the hang from it.
+import type { CrashCause } from '../../spec/outcome.ts';
 
 /** The guest's own user-space programs (guest/): their states are what a hang's title reports. */
 export const GUEST_TASKS = ['agent', 'hibfused'] as const;
@@ -52,4 +53,19 @@ export function guestTaskSummary(log: string): string | undefined {
   const dump = taskDump(log).filter((t) => (GUEST_TASKS as readonly string[]).includes(t.name));
   if (dump.length === 0) return undefined;
   return dump.map((t) => `${t.name} ${t.state} in ${waitsIn(t)}`).join(', ');
+}
+
+/**
+ * The cause a task dump names, when it names one the model knows (spec/outcome.ts CRASH_CAUSES):
+ * fuseServerFrozen: the agent (the image writer) waits for a FUSE reply (request_wait_answer) while hibfused, the
+ * FUSE server, sits in the freezer (__refrigerator). Anything else is undefined: a hang with no known cause.
+ */
+export function hangCause(log: string): CrashCause | undefined {
+  const dump = taskDump(log);
+  const agent = dump.find((t) => t.name === 'agent');
+  const server = dump.find((t) => t.name === 'hibfused');
+  if (agent === undefined || server === undefined) return undefined;
+  const writerWaitsForFuse = waitsIn(agent) === 'request_wait_answer';
+  const serverFrozen = waitsIn(server) === '__refrigerator';
+  return writerWaitsForFuse && serverFrozen ? 'fuseServerFrozen' : undefined;
 }
