@@ -21,7 +21,7 @@ export default defineConfig({
             process.env.HIBFUZZ_VM !== '1'
               ? []
               : process.env.HIBFUZZ_VM_SUITE === 'smoke'
-                ? ['vm/smoke.vmtest.ts', 'vm/kjump/smoke.vmtest.ts']
+                ? ['vm/smoke.vmtest.ts', 'vm/kjump/smoke.vmtest.ts', 'fuzz/thesis.vmtest.ts']
                 : process.env.HIBFUZZ_VM_SUITE === 'gate' || process.env.HIBFUZZ_VM_SUITE === 'gate-smoke'
                   ? ['fuzz/gate.vmtest.ts']
                   : ['vm/**/*.vmtest.ts', 'fuzz/**/*.vmtest.ts'],
