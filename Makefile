@@ -34,7 +34,8 @@ properties: setup-npm
 
 # Real kernels in QEMU: the gate on the benign and the breaking example patch (two scenarios: exit 0, exit 1), then
 # one clean cycle and one fault on Debian 6.1, one kjump save+abort, and the FUSE thesis pair (fuzz/thesis.vmtest.ts).
-# The gate goes first: it builds the 6.12 kernel (gate configuration) in its slot, where each candidate is an incremental build; kjump-6.12 is that same build.
+# The gate goes first: it builds the 6.12 kernel (gate configuration) in its slot, where each candidate is an
+# incremental build; kjump-6.12 is that same build.
 # Test results also go to out/results-*.json (vitest JSON), which .ci/run sums into one closing line.
 REPORT = --reporter=default --reporter=json --outputFile.json=out/results-$(1).json
 
