@@ -36,7 +36,8 @@ import { cmdGate, GATE_CMD } from './gate.ts';
 import { cmdExplain, cmdReplay, cmdShrink, EXPLAIN_CMD, REPLAY_CMD, SHRINK_CMD } from './replay-cmd.ts';
 import { cmdVm, VM_COMMANDS } from './vm-cli.ts';
 
-export { orderFindings, SEEDS_DIR } from './fuzz-cmd.ts';
+export { orderFindings } from './findings.ts';
+export { SEEDS_DIR } from './fuzz-cmd.ts';
 
 const SCHEMA_CMD = {
   name: 'schema',
