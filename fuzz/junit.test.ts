@@ -6,32 +6,16 @@ import { join } from 'node:path';
 import { parse as junit2json } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import { formatJunit, type JunitOptions } from './junit.ts';
-import type { TestResult } from './results.ts';
 import { runCli } from './test-io.ts';
+import { sampleResults } from './testdata/results.ts';
 import { JENKINS_JUNIT_XSD, junitparser, xmllint } from './testdata/xml-consumers.ts';
 
-const results: TestResult[] = [
-  { target: 'model', name: 'AbortCopiesNothing', exercised: 12, runs: 100, failures: [] },
-  {
-    target: 'model',
-    name: 'EveryPageSavedOnce',
-    exercised: 80,
-    runs: 100,
-    failures: [
-      {
-        file: '/corpus/EveryPageSavedOnce-1234abcd.json',
-        picture: '/corpus/EveryPageSavedOnce-1234abcd.svg',
-        count: 7,
-        lines: [
-          'EveryPageSavedOnce at step 1: 1 saveable pages missing',
-          'expected: <all> & "more"',
-          'actual: 0x0\u0001',
-        ],
-      },
-    ],
-  },
-  { target: 'model', name: 'NosaveNeverSaved', exercised: 0, runs: 100, failures: [] },
-];
+const results = sampleResults({
+  file: '/corpus/EveryPageSavedOnce-1234abcd.json',
+  picture: '/corpus/EveryPageSavedOnce-1234abcd.svg',
+  count: 7,
+  lines: ['EveryPageSavedOnce at step 1: 1 saveable pages missing', 'expected: <all> & "more"', 'actual: 0x0\u0001'],
+});
 const opts: JunitOptions = {
   seconds: 1.5,
   startedAt: new Date('2026-12-02T04:05:06.789Z'),

@@ -7,21 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatKtap, type KtapHeader, parseKtap } from './ktap.ts';
-import type { TestResult } from './results.ts';
 import { runCli } from './test-io.ts';
 import { kunitPy } from './testdata/kunit.ts';
+import { sampleResults } from './testdata/results.ts';
 
-const results: TestResult[] = [
-  { target: 'model', name: 'AbortCopiesNothing', exercised: 12, runs: 100, failures: [] },
-  {
-    target: 'model',
-    name: 'EveryPageSavedOnce',
-    exercised: 80,
-    runs: 100,
-    failures: [{ file: 'corpus/E-1.json', count: 7, lines: ['EveryPageSavedOnce at step 1: 1 page missing'] }],
-  },
-  { target: 'model', name: 'NosaveNeverSaved', exercised: 0, runs: 100, failures: [] },
-];
+const results = sampleResults({
+  file: 'corpus/E-1.json',
+  count: 7,
+  lines: ['EveryPageSavedOnce at step 1: 1 page missing'],
+});
 const header: KtapHeader = {
   suite: 'hibfuzz_model',
   seed: 7,

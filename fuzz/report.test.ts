@@ -2,24 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatKtap, parseKtap } from './ktap.ts';
 import type { TestResult } from './results.ts';
+import { sampleResults } from './testdata/results.ts';
 
-const results: TestResult[] = [
-  { target: 'model', name: 'AbortCopiesNothing', exercised: 12, runs: 100, failures: [] },
-  {
-    target: 'model',
-    name: 'EveryPageSavedOnce',
-    exercised: 80,
-    runs: 100,
-    failures: [
-      {
-        file: 'corpus/EveryPageSavedOnce-1234abcd.json',
-        count: 7,
-        lines: ['EveryPageSavedOnce at step 1: 1 saveable pages missing', 'expected: <all> & "more"', 'actual: 0x0'],
-      },
-    ],
-  },
-  { target: 'model', name: 'NosaveNeverSaved', exercised: 0, runs: 100, failures: [] },
-];
+const results = sampleResults();
 
 describe('KTAP', () => {
   it('writes one test per invariant, with the scenario path as a diagnostic of the failing one', () => {
