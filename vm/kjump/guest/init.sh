@@ -36,6 +36,10 @@ open_target() {
       dd if=/dev/zero of=/mnt/hibkj.img bs=4096 count=$((tpages - $(arg hibkj.tshort 0))) 2>/dev/null ||
         tfail "writing /mnt/hibkj.img failed"
       sync
+      # the file's clean page cache (dd's zeros, most of a small guest's RAM) is not the scenario's memory: dropped,
+      # as the swsusp runner does. Left, it starved kexec_load's control-page allocation (GFP_KERNEL|__GFP_NORETRY:
+      # "Could not allocate control_code_buffer", ENOMEM in load) once in the make test-vm run of 2026-12-02
+      echo 3 >/proc/sys/vm/drop_caches
       dev=/mnt/hibkj.img
     else
       mount -t ext4 -o ro "$disk" /mnt || tfail "mount $disk (ext4) read-only failed: no filesystem of A"
