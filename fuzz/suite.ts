@@ -144,6 +144,10 @@ export const KNOWN_UNSUPPORTED: readonly KnownFinding[] = [
   },
 ];
 
+/** What a suite row that did not pass prints: the file, the kernel, where its logs are, both outcomes, the reasons. */
+export const rowContext = (r: RealResult, file: string, workDir: string): string =>
+  `${file} on ${r.kernel.version} (logs: ${workDir})\n  model: ${r.model?.outcomes.join('; ')}\n  real:  ${r.real?.outcomes.join('; ')}\n  ${r.reasons.join('\n  ')}`;
+
 /** A row's suite status: pass, skip (unsupported), known (an allow-listed finding), fail (finding), error. */
 export type RowOutcome = 'error' | 'fail' | 'known' | 'pass' | 'skip';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelIdentity } from '../vm/backend.ts';
 import { openBackend } from '../vm/backends.ts';
 import { runReal } from './real-run.ts';
-import { KNOWN_FINDINGS, kernelRuns, rowOutcome, SUITE_KERNELS, shippedScenarios } from './suite.ts';
+import { KNOWN_FINDINGS, kernelRuns, rowContext, rowOutcome, SUITE_KERNELS, shippedScenarios } from './suite.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = process.env.HIBFUZZ_SUITE_WORK ?? mkdtempSync(join(tmpdir(), 'hibfuzz-vm-suite-'));
@@ -28,8 +28,7 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('real-kernel suite (real QEMU)',
         const r = await runReal(backend, await id, c.scenario, { workDir, file: c.file });
         // Assert
         const o = rowOutcome(r, KNOWN_FINDINGS);
-        const context = `${c.file} on ${r.kernel.version} (logs: ${workDir})\n  model: ${r.model?.outcomes.join('; ')}\n  real:  ${r.real?.outcomes.join('; ')}\n  ${r.reasons.join('\n  ')}`;
-        expect(['pass', 'skip', 'known'], context).toContain(o);
+        expect(['pass', 'skip', 'known'], rowContext(r, c.file, workDir)).toContain(o);
       });
     }
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openBackend } from '../vm/backends.ts';
 import { runReal } from './real-run.ts';
-import { rowOutcome, shippedScenarios } from './suite.ts';
+import { rowContext, rowOutcome, shippedScenarios } from './suite.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = process.env.HIBFUZZ_SUITE_WORK ?? mkdtempSync(join(tmpdir(), 'hibfuzz-thesis-'));
@@ -29,8 +29,7 @@ describe.skipIf(process.env.HIBFUZZ_VM !== '1')('the thesis on real kernels: FUS
       // Act
       const r = await runReal(backend, await backend.identity(), c.scenario, { workDir, file: c.file });
       // Assert
-      const context = `logs: ${workDir}\n  model: ${r.model?.outcomes.join('; ')}\n  real:  ${r.real?.outcomes.join('; ')}\n  ${r.reasons.join('\n  ')}`;
-      expect(rowOutcome(r, []), context).toBe('pass');
+      expect(rowOutcome(r, []), rowContext(r, c.file, workDir)).toBe('pass');
     });
   }
 });

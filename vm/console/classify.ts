@@ -7,7 +7,7 @@
 import type { BootVerdictKind, CrashCause, Errno, RefusalReason } from '../../spec/outcome.ts';
 import { BOOT_VERDICTS, ERRNOS } from '../../spec/outcome.ts';
 import { type AgentEvent, parseAgentEvents } from './events.ts';
-import { guestTaskSummary, hangCause } from './tasks.ts';
+import { guestTaskSummary, hangCause, taskDump } from './tasks.ts';
 
 export { AGENT_PREFIX, type AgentEvent, parseAgentEvents } from './events.ts';
 
@@ -147,7 +147,10 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
     imageFound: /PM: Image signature found, resuming/.test(log),
     poweredOff,
   };
-  const verdict = (kind: VerdictKind, title: string): BootReport => ({ ...base, verdict: { kind, title } });
+  const verdict = (kind: VerdictKind, title: string, cause?: CrashCause): BootReport => ({
+    ...base,
+    verdict: { kind, title, ...(cause === undefined ? {} : { cause }) },
+  });
 
   // QEMU's own complaints, except the note it prints when the host's timeout kills it
   const qemuErr = log.split('\n').find((l) => /^qemu-system-[a-z0-9_]+: /.test(l) && !/terminating on signal/.test(l));
@@ -172,10 +175,10 @@ export function classifyConsole(log: string, exit: ExitInfo): BootReport {
   if (exit.kind === 'timeout') {
     const last = events.at(-1)?.ev ?? (events.length === 0 ? 'no agent output' : '');
     // a task dump (sysrq-t, asked for by the host when the image writer stalled): where the guest's programs wait
-    const tasks = guestTaskSummary(log);
-    const cause = hangCause(log);
+    const dump = taskDump(log);
+    const tasks = guestTaskSummary(dump);
     const title = `no power-off before the timeout (last event: ${last})${tasks === undefined ? '' : `; tasks: ${tasks}`}`;
-    return cause === undefined ? verdict('hang', title) : { ...base, verdict: { kind: 'hang', title, cause } };
+    return verdict('hang', title, hangCause(dump));
   }
   const corrupt = events.find((e) => e.ev === 'verify' && e.pagesCorrupt > 0);
   if (corrupt?.ev === 'verify') {

@@ -42,25 +42,25 @@ describe('task dump', () => {
   it('names where a task waits (outside the scheduler) and summarises the guest programs', () => {
     const [agent] = taskDump(DUMP);
     expect(agent === undefined ? '' : waitsIn(agent)).toBe('request_wait_answer');
-    expect(guestTaskSummary(DUMP)).toBe('agent S in request_wait_answer, hibfused D in __refrigerator');
-    expect(guestTaskSummary('no dump here')).toBeUndefined();
+    expect(guestTaskSummary(taskDump(DUMP))).toBe('agent S in request_wait_answer, hibfused D in __refrigerator');
+    expect(guestTaskSummary(taskDump('no dump here'))).toBeUndefined();
   });
 
   it('a later dump of the same task replaces the earlier one', () => {
     const later = `${DUMP}[   50.0] task:agent           state:R stack:0\n[   50.1]  <TASK>\n[   50.2]  vfs_write+0x1/0x2\n`;
-    expect(guestTaskSummary(later)).toBe('agent R in vfs_write, hibfused D in __refrigerator');
+    expect(guestTaskSummary(taskDump(later))).toBe('agent R in vfs_write, hibfused D in __refrigerator');
   });
 });
 
 describe('hangCause', () => {
   it('names fuseServerFrozen only when the writer waits for FUSE and the server is in the freezer', () => {
-    expect(hangCause(DUMP)).toBe('fuseServerFrozen');
+    expect(hangCause(taskDump(DUMP))).toBe('fuseServerFrozen');
     // the server running (not frozen): a FUSE wait with another cause
-    expect(hangCause(DUMP.replace('__refrigerator', 'fuse_dev_do_read'))).toBeUndefined();
+    expect(hangCause(taskDump(DUMP.replace('__refrigerator', 'fuse_dev_do_read')))).toBeUndefined();
     // the writer elsewhere (not a FUSE request): not this cause
-    expect(hangCause(DUMP.replace('request_wait_answer', 'blk_mq_get_tag'))).toBeUndefined();
+    expect(hangCause(taskDump(DUMP.replace('request_wait_answer', 'blk_mq_get_tag')))).toBeUndefined();
     // only one of the two programs in the dump
-    expect(hangCause(DUMP.slice(0, DUMP.indexOf('task:hibfused')))).toBeUndefined();
-    expect(hangCause('no dump here')).toBeUndefined();
+    expect(hangCause(taskDump(DUMP.slice(0, DUMP.indexOf('task:hibfused'))))).toBeUndefined();
+    expect(hangCause(taskDump('no dump here'))).toBeUndefined();
   });
 });

@@ -49,10 +49,10 @@ export function taskDump(log: string): TaskWait[] {
 export const waitsIn = (t: TaskWait): string => t.frames.find((f) => !SCHEDULER_FRAMES.has(f)) ?? 'unknown';
 
 /** "agent S in request_wait_answer, hibfused D in __refrigerator" for the guest's programs in the dump, or undefined. */
-export function guestTaskSummary(log: string): string | undefined {
-  const dump = taskDump(log).filter((t) => (GUEST_TASKS as readonly string[]).includes(t.name));
-  if (dump.length === 0) return undefined;
-  return dump.map((t) => `${t.name} ${t.state} in ${waitsIn(t)}`).join(', ');
+export function guestTaskSummary(dump: readonly TaskWait[]): string | undefined {
+  const guest = dump.filter((t) => (GUEST_TASKS as readonly string[]).includes(t.name));
+  if (guest.length === 0) return undefined;
+  return guest.map((t) => `${t.name} ${t.state} in ${waitsIn(t)}`).join(', ');
 }
 
 /**
@@ -60,8 +60,7 @@ export function guestTaskSummary(log: string): string | undefined {
  * fuseServerFrozen: the agent (the image writer) waits for a FUSE reply (request_wait_answer) while hibfused, the
  * FUSE server, sits in the freezer (__refrigerator). Anything else is undefined: a hang with no known cause.
  */
-export function hangCause(log: string): CrashCause | undefined {
-  const dump = taskDump(log);
+export function hangCause(dump: readonly TaskWait[]): CrashCause | undefined {
   const agent = dump.find((t) => t.name === 'agent');
   const server = dump.find((t) => t.name === 'hibfused');
   if (agent === undefined || server === undefined) return undefined;

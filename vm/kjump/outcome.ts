@@ -186,7 +186,8 @@ export function hibernateOutcome(
   disk: DiskFacts,
 ): StepOutcome {
   if (boot.kind !== 'pass') {
-    return { op: 'hibernate', result: 'crashed', at: 'hibernating', boot: boot.kind, title: boot.title };
+    const cause = boot.cause === undefined ? {} : { cause: boot.cause };
+    return { op: 'hibernate', result: 'crashed', at: 'hibernating', boot: boot.kind, title: boot.title, ...cause };
   }
   const powerLoss = findEvent(evs, 'b-powerloss');
   const eio = findEvent(evs, 'b-eio');
