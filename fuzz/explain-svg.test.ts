@@ -81,7 +81,7 @@ describe('renderSvg', () => {
     }
   });
 
-  it('marks a frame past the last one (a save kernel write outside the machine) beyond the plot, a clobber at PFN 0', () => {
+  it('marks a frame past the last one (a save kernel write outside the machine) beyond the plot, a clobber at PFN 1', () => {
     const map = memoryMap(plantRun('save-kernel-overruns-region'));
     const message = `save kernel wrote frame ${map.nr} outside [${map.nr - 32}, ${map.nr})`;
     const past = {
@@ -97,7 +97,8 @@ describe('renderSvg', () => {
     expect(box.layout.texts.some((t) => t.text.includes(`PFN ${map.nr} (past the last frame)`))).toBe(true);
     expect(elements(box.svg, 'rect').some((e) => e.class === 'region')).toBe(true);
     const clobber = renderSvg(memoryMap(plantRun('safe-page-ignores-unsafe')));
-    expect(clobber.layout.marks.find((x) => x.pfn === 0)?.x).toBe(clobber.layout.plotX + clobber.layout.colW / 2);
+    // the lowest RAM frame (PFN 1: PFN 0 is the BIOS page) sits in the first column, not before the plot
+    expect(clobber.layout.marks.find((x) => x.pfn === 1)?.x).toBe(clobber.layout.plotX + clobber.layout.colW / 2);
   });
 
   it('sizes the canvas to its text: title, captions and the whole legend lie inside it', () => {

@@ -5,7 +5,7 @@
 // error here would be invisible to both.
 import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario, type ScenarioInput } from '../scenario/schema.ts';
-import { initialDevice, initialMemory, LEGACY_HOLE, nosaveMap, saveRegion } from './init.ts';
+import { initialDevice, initialMemory, LEGACY_HOLE, nosaveMap, PC_NOSAVE_PAGES, saveRegion } from './init.ts';
 import { KIND, OWNER, SIG, SLOT } from './state.ts';
 
 const scenario = (over: Partial<ScenarioInput>): Scenario => {
@@ -24,14 +24,18 @@ const scenario = (over: Partial<ScenarioInput>): Scenario => {
 };
 
 describe('spec/model pinned to the kernel rules', () => {
-  it('nosaveMap: the ISA hole is PFNs 0xa0..0xff (640 KiB to 1 MiB) on machines of 512 frames or more', () => {
+  it('nosaveMap: the BIOS page (PFN 0) and the ISA hole, PFNs 0xa0..0xff, on machines of 512 frames or more', () => {
     expect(LEGACY_HOLE).toEqual({ start: 0xa0, pages: 0x100 - 0xa0 });
     const m = nosaveMap(1024, undefined);
+    // trim_bios_range(): the first 4 KiB are reserved, so PFN 0 is registered nosave ([mem 0x0-0xfff])
+    expect(m[0]).toBe(1);
+    expect(m[1]).toBe(0);
     expect(m[0x9f]).toBe(0);
     expect(m[0xa0]).toBe(1);
     expect(m[0xff]).toBe(1);
     expect(m[0x100]).toBe(0);
-    expect(m.reduce((a, b) => a + b, 0)).toBe(96);
+    expect(m.reduce((a, b) => a + b, 0)).toBe(1 + 96);
+    expect(PC_NOSAVE_PAGES).toBe(97);
     // below 512 frames (2 MiB) the model has no ISA hole
     expect(nosaveMap(511, undefined).every((b) => b === 0)).toBe(true);
   });
@@ -44,7 +48,7 @@ describe('spec/model pinned to the kernel rules', () => {
       { start: 598, pages: 10, type: 'reserved' },
     ]);
     const on = [...m.keys()].filter((p) => m[p] === 1 && (p < 0xa0 || p > 0xff));
-    expect(on).toEqual([10, 11, 20, 30, 31, 32, 598, 599]);
+    expect(on).toEqual([0, 10, 11, 20, 30, 31, 32, 598, 599]);
     expect(m.length).toBe(600);
   });
   it('initialMemory: every kind in its exact count; zero pages are zero, every other in-use page is not', () => {
@@ -65,8 +69,8 @@ describe('spec/model pinned to the kernel rules', () => {
       if (m.owner[p] === OWNER.ORIG && m.kind[p] !== KIND.ZERO) expect(m.content[p]).not.toBe(0);
       if (m.owner[p] === OWNER.FREE) expect(m.content[p]).not.toBe(0); // stale data, never a zero page by accident
     }
-    // kernel text: contiguous from the first RAM frame
-    expect(count(KIND.TEXT)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    // kernel text: contiguous from the first RAM frame (PFN 1: PFN 0 is the BIOS page)
+    expect(count(KIND.TEXT)).toEqual(Array.from({ length: 25 }, (_, i) => 1 + i));
     // nosave frames are NOSAVE/HOLE and nothing else is
     const nosave = nosaveMap(1024, s.machine.e820);
     for (let p = 0; p < m.nr; p++) expect(m.owner[p] === OWNER.NOSAVE).toBe(nosave[p] === 1);

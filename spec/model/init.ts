@@ -25,6 +25,14 @@ export function staleToken(seed: number, i: number): number {
 
 /** Legacy PC hole [640 KiB, 1 MiB): frames 160..255 are reserved on every machine with at least 512 frames. */
 export const LEGACY_HOLE = { start: 160, pages: 96 } as const;
+/**
+ * The BIOS page, frame 0: arch/x86/kernel/setup.c trim_bios_range() turns the first 4 KiB from RAM into reserved,
+ * so e820__register_nosave_regions() registers it nosave ("Registered nosave memory: [mem 0x0-0xfff]"). The model
+ * applies it with the legacy hole: on machines of at least 512 frames.
+ */
+export const BIOS_PAGE = 0;
+/** Frames a PC of at least 512 frames never saves whatever its e820 map says: the BIOS page and the legacy hole. */
+export const PC_NOSAVE_PAGES = 1 + LEGACY_HOLE.pages;
 
 export const WORKLOAD_KIND: Readonly<Record<WorkloadKind, Kind>> = {
   anon: KIND.ANON,
@@ -36,10 +44,13 @@ export const WORKLOAD_KIND: Readonly<Record<WorkloadKind, Kind>> = {
   dma: KIND.DMA,
 };
 
-/** Frames that are not RAM (e820 reserved/ACPI/NVS and the legacy hole): nosave, never in an image. */
+/** Frames that are not RAM (e820 reserved/ACPI/NVS, the BIOS page and the legacy hole): nosave, never in an image. */
 export function nosaveMap(memPages: number, e820: Scenario['machine']['e820']): Uint8Array {
   const m = new Uint8Array(memPages);
-  if (memPages >= 512) m.fill(1, LEGACY_HOLE.start, LEGACY_HOLE.start + LEGACY_HOLE.pages);
+  if (memPages >= 512) {
+    m[BIOS_PAGE] = 1;
+    m.fill(1, LEGACY_HOLE.start, LEGACY_HOLE.start + LEGACY_HOLE.pages);
+  }
   for (const e of e820 ?? []) if (e.type !== 'ram') m.fill(1, e.start, Math.min(memPages, e.start + e.pages));
   return m;
 }

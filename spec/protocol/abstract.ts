@@ -271,8 +271,10 @@ function matches(o: StepOutcome, p: Pattern): boolean {
 }
 
 function ramOf(s: Scenario, memPages: number): number {
-  let holes = memPages >= 512 ? 96 : 0; // the legacy hole [640 KiB, 1 MiB) (spec/model/init.ts pins it)
-  const hole = (p: number) => memPages >= 512 && p >= 160 && p < 256;
+  // the BIOS page (frame 0) and the legacy hole [640 KiB, 1 MiB) on a PC of 2 MiB or more (init.test.ts pins both)
+  const pc = memPages >= 512;
+  let holes = pc ? 1 + 96 : 0;
+  const hole = (p: number) => pc && (p === 0 || (p >= 160 && p < 256));
   const seen = new Uint8Array(memPages);
   for (const e of s.machine.e820 ?? []) {
     if (e.type === 'ram') continue;
