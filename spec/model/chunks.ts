@@ -1,0 +1,247 @@
+// Snapshots held as shared chunks (issue 14: memory per cycle proportional to what changed). A per-frame array the
+// trace records is a table of fixed-size chunks: a chunk equal to the same chunk of a reference snapshot IS that
+// chunk (shared), a chunk that is mostly a function of the frame (boot-time garbage, `gen(p)`) over a reference chunk
+// is the function, a bitmap and a few patches; any other chunk is a copy. Chunks are immutable and never alias the
+// live array a snapshot was taken from, so nothing the implementation writes afterwards can change a snapshot.
+//
+// A record keeps the snapshot behind a field that reads as the flat typed array (materialized once, on first read:
+// the trace's shape and bytes are those of the per-frame model). Monitors read through `framesOf`/`memoryOf`, which
+// never keep a materialized copy: the trace stays chunked however often they read it.
+import type { Memory } from './state.ts';
+
+/** Frames per chunk. */
+export const CHUNK_FRAMES = 1 << 16;
+
+export type Frames = Uint32Array | Uint8Array;
+
+/** Frames [start, start + n): gen(p) where `bits` has bit p - start, else base (0 without one); then the patches. */
+export interface GenChunk {
+  readonly start: number;
+  readonly n: number;
+  readonly gen: (p: number) => number;
+  readonly bits: Uint8Array;
+  readonly base: Uint32Array | undefined;
+  readonly patchAt: Uint32Array;
+  readonly patchVal: Uint32Array;
+}
+
+export type Chunk = Frames | GenChunk;
+
+/** An immutable per-frame array: `bytes` per element (4: Uint32Array, 1: Uint8Array). */
+export interface Chunked {
+  readonly length: number;
+  readonly bytes: 1 | 4;
+  readonly chunks: readonly Chunk[];
+}
+
+export interface SnapshotOptions {
+  /** snapshots of the same array taken earlier: equal chunks are shared */
+  readonly refs?: readonly (Chunked | undefined)[];
+  /** the content of a frame nobody wrote since boot (Uint32 only): chunks mostly equal to it are held as bits */
+  readonly gen?: (p: number) => number;
+}
+
+const isGen = (c: Chunk): c is GenChunk => !ArrayBuffer.isView(c);
+
+function sameRange(c: Frames, live: Frames, start: number): boolean {
+  const n = c.length;
+  const bytes = c.BYTES_PER_ELEMENT;
+  const off = live.byteOffset + start * bytes;
+  if ((n * bytes) % 4 === 0 && c.byteOffset % 4 === 0 && off % 4 === 0) {
+    const a = new Int32Array(c.buffer, c.byteOffset, (n * bytes) >>> 2);
+    const b = new Int32Array(live.buffer, off, a.length);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  for (let i = 0; i < n; i++) if (c[i] !== live[start + i]) return false;
+  return true;
+}
+
+function genChunk(
+  live: Uint32Array,
+  start: number,
+  n: number,
+  gen: (p: number) => number,
+  base: Uint32Array | undefined,
+): GenChunk | undefined {
+  const bits = new Uint8Array((n + 7) >>> 3);
+  const at: number[] = [];
+  const val: number[] = [];
+  const maxPatches = n >>> 5;
+  for (let i = 0; i < n; i++) {
+    const v = live[start + i] as number;
+    if (v === (base === undefined ? 0 : base[i])) continue;
+    if (v === gen(start + i)) {
+      bits[i >>> 3] = (bits[i >>> 3] as number) | (1 << (i & 7));
+      continue;
+    }
+    if (at.length >= maxPatches) return undefined;
+    at.push(i);
+    val.push(v);
+  }
+  return { start, n, gen, bits, base, patchAt: Uint32Array.from(at), patchVal: Uint32Array.from(val) };
+}
+
+function sameGen(a: GenChunk, b: GenChunk): boolean {
+  if (a.gen !== b.gen || a.base !== b.base || a.n !== b.n || a.patchAt.length !== b.patchAt.length) return false;
+  for (let i = 0; i < a.bits.length; i++) if (a.bits[i] !== b.bits[i]) return false;
+  for (let i = 0; i < a.patchAt.length; i++)
+    if (a.patchAt[i] !== b.patchAt[i] || a.patchVal[i] !== b.patchVal[i]) return false;
+  return true;
+}
+
+/** Snapshot a live array: a chunk table that shares what equals the references and never aliases `live`. */
+export function snapshot(live: Frames, opts: SnapshotOptions = {}): Chunked {
+  const refs = (opts.refs ?? []).filter((r): r is Chunked => r !== undefined && r.length === live.length);
+  const bytes = live.BYTES_PER_ELEMENT === 4 ? 4 : 1;
+  const chunks: Chunk[] = [];
+  for (let start = 0, c = 0; start < live.length; start += CHUNK_FRAMES, c++) {
+    const end = Math.min(live.length, start + CHUNK_FRAMES);
+    let got: Chunk | undefined;
+    let raw: Uint32Array | undefined;
+    let genRef: GenChunk | undefined;
+    for (const r of refs) {
+      const rc = r.chunks[c] as Chunk;
+      if (isGen(rc)) genRef ??= rc;
+      else if (sameRange(rc, live, start)) {
+        got = rc;
+        break;
+      } else if (bytes === 4) raw ??= rc as Uint32Array;
+    }
+    const gen = opts.gen ?? genRef?.gen;
+    if (got === undefined && bytes === 4 && gen !== undefined) {
+      const g = genChunk(live as Uint32Array, start, end - start, gen, raw ?? genRef?.base);
+      if (g !== undefined) got = genRef !== undefined && sameGen(genRef, g) ? genRef : g;
+    }
+    chunks.push(got ?? live.slice(start, end));
+  }
+  return { length: live.length, bytes, chunks };
+}
+
+function chunkInto(c: Chunk, out: Frames, at: number): void {
+  if (!isGen(c)) return void out.set(c, at);
+  if (c.base !== undefined) out.set(c.base, at);
+  else out.fill(0, at, at + c.n);
+  const { bits, gen, start } = c;
+  for (let b = 0; b < bits.length; b++) {
+    const byte = bits[b] as number;
+    if (byte === 0) continue;
+    for (let k = 0; k < 8; k++) if (byte & (1 << k)) out[at + b * 8 + k] = gen(start + b * 8 + k);
+  }
+  for (let i = 0; i < c.patchAt.length; i++) out[at + (c.patchAt[i] as number)] = c.patchVal[i] as number;
+}
+
+/** A new flat array with the snapshot's values. */
+export function materialize(s: Chunked): Frames {
+  const out = s.bytes === 4 ? new Uint32Array(s.length) : new Uint8Array(s.length);
+  for (let c = 0; c < s.chunks.length; c++) chunkInto(s.chunks[c] as Chunk, out, c * CHUNK_FRAMES);
+  return out;
+}
+
+/** Bytes of the snapshot's chunks that are not chunks of `others` (what it costs on top of them). */
+export function chunkBytes(s: Chunked, others: readonly Chunked[] = []): number {
+  const shared = new Set<Chunk>(others.flatMap((o) => o.chunks));
+  let n = 0;
+  for (const c of s.chunks) {
+    if (shared.has(c)) continue;
+    n += isGen(c) ? c.bits.byteLength + c.patchAt.byteLength + c.patchVal.byteLength : c.byteLength;
+  }
+  return n;
+}
+
+// ---- snapshots behind record fields ----------------------------------------------------------------------------
+
+interface Held {
+  readonly snap: Chunked;
+  flat: Frames | undefined;
+}
+const HELD = Symbol('chunked snapshots');
+type Holder = { [HELD]?: Record<string, Held> };
+
+/**
+ * Keep `snap` behind `obj[key]`: the field reads as the flat array, materialized on the first read and kept (a reader
+ * that writes into it sees its own writes, as with a plain array). Monitors read with `framesOf` instead.
+ */
+export function holdFrames(obj: object, key: string, snap: Chunked): void {
+  const o = obj as Holder;
+  if (o[HELD] === undefined) Object.defineProperty(o, HELD, { value: {}, enumerable: false });
+  const held: Held = { snap, flat: undefined };
+  (o[HELD] as Record<string, Held>)[key] = held;
+  Object.defineProperty(obj, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      held.flat ??= materialize(snap);
+      return held.flat;
+    },
+    set: (v: unknown) => {
+      delete (o[HELD] as Record<string, Held>)[key];
+      Object.defineProperty(obj, key, { value: v, enumerable: true, configurable: true, writable: true });
+    },
+  });
+}
+
+/** The chunked snapshot behind `obj[key]`, if the field holds one. */
+export function chunkedOf(obj: object | undefined, key: string): Chunked | undefined {
+  return obj === undefined ? undefined : (obj as Holder)[HELD]?.[key]?.snap;
+}
+
+// The last few transient materializations: a monitor that reads one snapshot twice does not copy it twice.
+const recent: (readonly [Held, Frames])[] = [];
+const RECENT = 4;
+
+/**
+ * Read `obj[key]` as a flat array without keeping a copy in the trace: the field's own array when it is a plain one
+ * or was materialized already, the single chunk of a one-chunk snapshot, else a transient copy. Never write into it.
+ */
+export function framesOf<A extends Frames>(obj: object | undefined, key: string): A | undefined {
+  if (obj === undefined) return undefined;
+  const held = (obj as Holder)[HELD]?.[key];
+  if (held === undefined) return (obj as Record<string, unknown>)[key] as A | undefined;
+  if (held.flat !== undefined) return held.flat as A;
+  const only = held.snap.chunks.length === 1 ? (held.snap.chunks[0] as Chunk) : undefined;
+  if (only !== undefined && !isGen(only)) return only as A;
+  for (const [h, f] of recent) if (h === held) return f as A;
+  const f = materialize(held.snap);
+  recent.push([held, f]);
+  if (recent.length > RECENT) recent.shift();
+  return f as A;
+}
+
+// ---- memory snapshots ------------------------------------------------------------------------------------------
+
+export interface MemorySnapshotOptions {
+  /** earlier snapshots (chunked Memory records): equal chunks are shared */
+  readonly refs?: readonly (Memory | undefined)[];
+  /** boot-time content of a frame nobody wrote (see SnapshotOptions.gen) */
+  readonly gen?: (p: number) => number;
+}
+
+/** A Memory snapshot of `m` held as chunks: reads as {nr, content, owner, kind}, like cloneMemory(m). */
+export function snapshotMemory(m: Memory, opts: MemorySnapshotOptions = {}): Memory {
+  const refs = opts.refs ?? [];
+  const o = { nr: m.nr };
+  for (const key of ['content', 'owner', 'kind'] as const)
+    holdFrames(
+      o,
+      key,
+      snapshot(m[key], {
+        refs: refs.map((r) => chunkedOf(r, key)),
+        ...(key === 'content' && opts.gen !== undefined ? { gen: opts.gen } : {}),
+      }),
+    );
+  return o as unknown as Memory;
+}
+
+/** A flat view of a Memory for reading (framesOf on each array; `m` itself when nothing is chunked). */
+export function memoryOf(m: Memory): Memory;
+export function memoryOf(m: Memory | undefined): Memory | undefined;
+export function memoryOf(m: Memory | undefined): Memory | undefined {
+  if (m === undefined || (m as Holder)[HELD] === undefined) return m;
+  return {
+    nr: m.nr,
+    content: framesOf<Uint32Array>(m, 'content') as Uint32Array,
+    owner: framesOf<Uint8Array>(m, 'owner') as Uint8Array,
+    kind: framesOf<Uint8Array>(m, 'kind') as Uint8Array,
+  };
+}
