@@ -4,23 +4,23 @@
 // independently of impl/ (formulas.ts). A step whose outcome is not among them violates OutcomeAllowed.
 //
 // Liveness is part of the prediction: a complete, valid image on the machine that made it resumes, with every page
-// the agent owns intact, unless the loader provably may lack safe frames (ENOMEM bound below); a scheduled fault
+// the agent owns intact, unless the loader runs out of safe frames (restoreShortfall: exactly above 0); a scheduled fault
 // within the writes fires; ENOMEM and ENOSPC happen exactly at their formulas' limits, never a page early or late.
 //
 // Abstract state:  on ∈ {true, false};  image ∈ {none} ∪ {signed image: made on (memPages, kernel line), entries,
 // agent pages, stale (a read-write boot since), corrupt (altered at rest), torn (swsusp: last map page lost)}.
 
-import { saveRegion } from '../model/init.ts';
+import { restoreKernelFrames } from '../model/boot.ts';
+import { nosaveMap, saveRegion } from '../model/init.ts';
 import { KIND, type Memory, OWNER, SIG, SLOT } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { StepOutcome, Violation } from '../outcome.ts';
 import type { HibernateStep, ResumeStep, Scenario } from '../scenario/schema.ts';
 import {
   enoughSwap,
-  ORACLE_PBES_PER_PAGE,
   ORACLE_PFNS_PER_META,
-  ORACLE_RESTORE_FRAMES,
   preallocate,
+  restoreShortfall,
   type StreamPrediction,
   stream,
   writeEnd,
@@ -38,6 +38,30 @@ interface AbstractImage {
   readonly torn: boolean;
   /** a device kept doing DMA after the image was defined (known limit deviceDmaAfterStop): pages may differ */
   readonly dma: boolean;
+  /** image PFNs among the restore kernel's own frames (busy at restore), between lo and hi */
+  readonly busy: Busy;
+}
+
+interface Busy {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * Image PFNs that lie among the restore kernel's frames (spec/model/boot.ts), counted at the request: `hi` every
+ * frame there the image saves (`saved`), `lo` less the clean page cache there that preallocation may have dropped
+ * instead (`dropped` pages in all; which ones it drops is not part of the protocol).
+ */
+function busyOf(s: Scenario, m: Memory, saved: (p: number) => boolean, dropped: number): Busy {
+  const own = restoreKernelFrames(s);
+  let hi = 0;
+  let clean = 0;
+  for (let p = own.start; p < Math.min(own.end, m.nr); p++) {
+    if (!saved(p)) continue;
+    hi++;
+    if (m.kind[p] === KIND.PC_CLEAN) clean++;
+  }
+  return { lo: hi - Math.min(clean, dropped), hi };
 }
 
 interface AbstractState {
@@ -133,7 +157,7 @@ function poweredOff(
   st: HibernateStep,
   sp: StreamPrediction,
   torn: boolean,
-  img: Pick<AbstractImage, 'line' | 'lz4' | 'entries' | 'agentPages'>,
+  img: Pick<AbstractImage, 'line' | 'lz4' | 'entries' | 'agentPages' | 'busy'>,
 ): Pattern {
   a.on = false;
   const dma = (st.dmaAfterStopPages ?? 0) > 0;
@@ -169,6 +193,7 @@ function predictSwsusp(s: Scenario, a: AbstractState, r: HibernateRecord, st: Hi
       lz4: proto.compression === 'lz4' && proto.kernel === '6.12',
       entries: pre.saveable,
       agentPages: at.agent - pre.dropped,
+      busy: busyOf(s, r.before, (p) => r.before.owner[p] === OWNER.ORIG, pre.dropped),
     });
   });
 }
@@ -208,15 +233,23 @@ function predictKexec(s: Scenario, a: AbstractState, r: HibernateRecord, st: Hib
     if (st.abortAt === 'afterImageWritten') {
       return { op: 'hibernate', result: 'aborted', at: 'afterImageWritten', image: statsOf(sp, torn) };
     }
-    return poweredOff(a, s, st, sp, torn, { line: undefined, lz4: false, entries: at.saveable, agentPages: at.agent });
+    // the PFN list: every frame of the original kernel, the region's only when exchanged (countAt above)
+    const saved = (p: number) => m.owner[p] === OWNER.ORIG && (exchange || !inRegion(p));
+    const busy = busyOf(s, m, saved, 0);
+    return poweredOff(a, s, st, sp, torn, {
+      line: undefined,
+      lz4: false,
+      entries: at.saveable,
+      agentPages: at.agent,
+      busy,
+    });
   });
 }
 
 /**
- * software_resume() on the abstract image. The loader may run out of safe frames only when
- *   entries + 2·L + ceil(L / PBES_PER_PAGE) + RESTORE_FRAMES > RAM frames,
- * L the loader's footprint: at most L destinations are busy, each needs a safe frame plus PBE list pages and the
- * restore frames, and safe frames are RAM frames that are neither the loader's nor image destinations.
+ * software_resume() on the abstract image. The loader runs out of safe frames (ENOMEM) exactly when
+ * restoreShortfall(entries, the loader's RAM frames, busy destinations, RAM frames) is above 0; when only bounds of
+ * `busy` are known (swsusp dropped clean page cache among the loader's frames), both outcomes are allowed between.
  */
 function predictResume(s: Scenario, a: AbstractState, st: ResumeStep, ram: number): Allowed {
   const img = a.image;
@@ -242,20 +275,17 @@ function predictResume(s: Scenario, a: AbstractState, st: ResumeStep, ram: numbe
     return [{ op: 'resume', result: 'refused', reason: 'memoryMapMismatch', errno: 'EPERM' }];
   }
   if (line !== img.line) return [intact, { op: 'resume', result: 'refused' }];
-  const region = saveRegion(s);
-  const loader =
-    s.protocol.kind === 'kexec'
-      ? region === undefined
-        ? s.protocol.loaderPages
-        : Math.min(region.end - region.start, s.protocol.loaderPages)
-      : Math.max(16, s.workload.kernelText);
-  const mayLackSafe = img.entries + 2 * loader + Math.ceil(loader / ORACLE_PBES_PER_PAGE) + ORACLE_RESTORE_FRAMES > ram;
+  const own = restoreKernelFrames(s);
+  const nosave = nosaveMap(img.memPages, s.machine.e820);
+  let loaderFrames = 0;
+  for (let p = own.start; p < Math.min(own.end, img.memPages); p++) if (nosave[p] === 0) loaderFrames++;
+  const short = (busy: number) => restoreShortfall({ entries: img.entries, loaderFrames, busy, ram });
+  const enomem = { op: 'resume', result: 'refused', reason: 'outOfMemory', errno: 'ENOMEM' };
+  if (short(img.busy.lo) > 0) return [enomem];
   const resumed = img.dma
     ? { op: 'resume', result: 'resumed', pagesChecked: img.agentPages }
     : { ...intact, pagesChecked: img.agentPages };
-  return mayLackSafe
-    ? [resumed, { op: 'resume', result: 'refused', reason: 'outOfMemory', errno: 'ENOMEM' }]
-    : [resumed];
+  return short(img.busy.hi) > 0 ? [resumed, enomem] : [resumed];
 }
 
 function matches(o: StepOutcome, p: Pattern): boolean {

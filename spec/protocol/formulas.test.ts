@@ -1,7 +1,7 @@
 // The oracle's formulas at n-1, n, n+1 of each limit, against numbers worked out by hand from kernel/power.
 import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario, type ScenarioInput } from '../scenario/schema.ts';
-import { enoughSwap, preallocate, stream, writeEnd } from './formulas.ts';
+import { enoughSwap, preallocate, restoreShortfall, stream, writeEnd } from './formulas.ts';
 
 const scenario = (memPages: number, protocol: ScenarioInput['protocol']): Scenario => {
   const p = parseScenario({
@@ -47,6 +47,26 @@ describe('oracle formulas', () => {
     const s = scenario(4096, { kind: 'swsusp', compression: 'none' }); // PAGES_FOR_IO 128
     expect(enoughSwap(s, 128 + 10 + 1, 10)).toBe(false);
     expect(enoughSwap(s, 128 + 10 + 2, 10)).toBe(true);
+  });
+  it('restoreShortfall: ENOMEM exactly when entries + loader + ceil(busy / 170) + 5 exceed RAM', () => {
+    // Arrange: 1000 RAM frames, a loader of 40 frames, none of them a destination: safe frames are
+    // 1000 - 40 - entries, the restore code and page tables need 5, so 955 entries fit and 956 do not
+    const at = (entries: number, busy = 0) => restoreShortfall({ entries, loaderFrames: 40, busy, ram: 1000 });
+    // Act / Assert
+    expect(at(954)).toBe(-1);
+    expect(at(955)).toBe(0);
+    expect(at(956)).toBe(1);
+    // one busy destination costs a safe copy and a PBE list page, and frees its own frame from the count of
+    // destinations: one frame less, so 954 entries fit
+    expect(at(953, 1)).toBe(-1);
+    expect(at(954, 1)).toBe(0);
+    expect(at(955, 1)).toBe(1);
+  });
+  it('restoreShortfall: a second PBE list page at 171 busy destinations (170 struct pbe per page)', () => {
+    const at = (busy: number) => restoreShortfall({ entries: 500, loaderFrames: 200, busy, ram: 706 });
+    expect(at(169)).toBe(0);
+    expect(at(170)).toBe(0);
+    expect(at(171)).toBe(1);
   });
   it('writeEnd: ENOSPC exactly when slots run out, a fault only when its write comes', () => {
     const st = stream(10, 0); // 12 stream pages, 1 map page: 13 slots, 14 writes

@@ -59,6 +59,33 @@ export function preallocate(
   return { saveable, dropped, maxSize, enomem };
 }
 
+/** What the restore kernel's boot memory holds for one image (pages). */
+export interface RestoreFrames {
+  /** PFNs in the image (every one a RAM frame of the machine, distinct) */
+  readonly entries: number;
+  /** RAM frames the restore kernel itself occupies at boot */
+  readonly loaderFrames: number;
+  /** image destinations among the loader's frames ("busy": in use, so each is loaded into a safe copy) */
+  readonly busy: number;
+  /** RAM frames of the machine at resume */
+  readonly ram: number;
+}
+
+/**
+ * Safe frames the loader lacks to restore an image: ENOMEM (refused, outOfMemory) exactly when this is above 0.
+ *   safe frames  = RAM frames that are neither the loader's nor image destinations = ram - loader - (entries - busy)
+ *                  (mark_unsafe_pages(): every destination is unsafe; __get_safe_page() skips them; a destination
+ *                  that is free at boot is taken as its own buffer, so get_buffer() loads it in place)
+ *   needed       = busy                               one copy per busy destination (get_buffer() -> restore_pblist)
+ *                + ceil(busy / PBES_PER_LINKED_PAGE)  the PBE list pages prepare_image() reserves for chain_alloc()
+ *                + RESTORE_FRAMES                     x86-64 restore code and temporary page tables (get_safe_page())
+ *   shortfall    = needed - safe = entries + loader + ceil(busy / PBES_PER_LINKED_PAGE) + RESTORE_FRAMES - ram
+ * `busy` cancels out but for the PBE list pages: one more busy destination costs a safe copy and frees no frame.
+ */
+export function restoreShortfall(f: RestoreFrames): number {
+  return f.entries + f.loaderFrames + Math.ceil(f.busy / ORACLE_PBES_PER_PAGE) + ORACLE_RESTORE_FRAMES - f.ram;
+}
+
 /** The stream of an image of `entries` PFNs, `zeros` of them flagged (no data page). */
 export interface StreamPrediction {
   readonly entries: number;
