@@ -13,6 +13,9 @@ import {
   type StepOutcome,
   SWSUSP_ABORT_POINTS,
 } from '../spec/index.ts';
+import { restoreKernelFrames } from '../spec/model/boot.ts';
+import { nosaveMap } from '../spec/model/init.ts';
+import { restoreShortfall } from '../spec/protocol/formulas.ts';
 
 // Phases the model emits (impl/: event(ctx, step, phase)); `pm_test:<level>` collapses to `pm_test`.
 export const KNOWN_PHASES = [
@@ -77,14 +80,16 @@ export const KNOWN_FAULTS = [
 export const KNOWN_PROTOCOLS = ['kexec', 'swsusp'] as const;
 
 /**
- * The boundaries of impl/'s formulas, each at n-1, n, n+1 (from the phase events' counts):
- *   halfOfRam  saveable pages - max_size of hibernate_preallocate_memory() (the half-of-RAM limit)
- *   mapPage    stream pages around 511 k (a swap map page fills; k >= 1)
- *   metaPage   PFN entries around 512 k (a metadata page fills; k >= 1)
- *   storage    free swap slots - what the image needs (enough_swap in nocompress mode; the slots otherwise)
+ * The boundaries of impl/'s formulas, each at n-1, n, n+1 (from the phase events' counts; restoreSafe from the
+ * resume records):
+ *   halfOfRam    saveable pages - max_size of hibernate_preallocate_memory() (the half-of-RAM limit)
+ *   mapPage      stream pages around 511 k (a swap map page fills; k >= 1)
+ *   metaPage     PFN entries around 512 k (a metadata page fills; k >= 1)
+ *   restoreSafe  safe frames the loader needs - those it has (prepare_image / get_buffer: ENOMEM above 0)
+ *   storage      free swap slots - what the image needs (enough_swap in nocompress mode; the slots otherwise)
  */
 // keep-sorted start
-export const BOUNDARY_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'storage'] as const;
+export const BOUNDARY_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'restoreSafe', 'storage'] as const;
 // keep-sorted end
 export const KNOWN_BOUNDARIES = BOUNDARY_KINDS.flatMap((k) => [`${k}:-1`, `${k}:0`, `${k}:+1`]);
 
@@ -117,7 +122,33 @@ export function boundariesOf(trace: RunTrace): string[] {
       at('metaPage', aroundMultiple(c['entries'] ?? 0, 512));
     }
   }
+  for (const r of trace.records)
+    if (r.kind === 'resume' && r.load !== undefined)
+      at('restoreSafe', restoreMargin(trace.scenario, r.memPages, r.load.imageSet));
   return [...out];
+}
+
+/**
+ * restoreShortfall() of a resume that started loading, from the image PFN set it loaded and the machine's map (the
+ * loader's frames: spec/model/boot.ts), so a campaign reports how close restore came to running out of safe frames.
+ */
+export function restoreMargin(s: Scenario, memPages: number, imageSet: Uint8Array): number {
+  const nosave = nosaveMap(memPages, s.machine.e820);
+  const own = restoreKernelFrames(s);
+  let ram = 0;
+  let entries = 0;
+  let loaderFrames = 0;
+  let busy = 0;
+  for (let p = 0; p < memPages; p++) {
+    if (nosave[p] === 1) continue;
+    ram++;
+    const mine = p >= own.start && p < own.end;
+    if (mine) loaderFrames++;
+    if (imageSet[p] !== 1) continue;
+    entries++;
+    if (mine) busy++;
+  }
+  return restoreShortfall({ entries, loaderFrames, busy, ram });
 }
 
 export function outcomeKey(o: StepOutcome): string {

@@ -56,10 +56,11 @@ export function estimateWrites(used: number): number {
 /**
  * The boundaries of impl/'s formulas an edge scenario sits on (at n-1, n or n+1; fuzz/coverage.ts reports which a
  * campaign hit): metaPage saved pages = 512 k (nr_meta_pages), mapPage stream pages = 511 k (swap map pages),
- * halfOfRam saved pages = max_size of hibernate_preallocate_memory, storage free swap = what the image needs.
+ * halfOfRam saved pages = max_size of hibernate_preallocate_memory, storage free swap = what the image needs,
+ * restoreSafe the safe frames the loader needs = those it has (kexec only, restoreSafeEdge).
  */
 // keep-sorted start
-export const EDGE_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'storage'] as const;
+export const EDGE_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'restoreSafe', 'storage'] as const;
 // keep-sorted end
 export type EdgeKind = (typeof EDGE_KINDS)[number];
 
@@ -84,6 +85,61 @@ function savedForStream(stream: number): number {
   while (n > 1 && streamOf(n) > stream) n--;
   while (streamOf(n + 1) <= stream) n++;
   return n;
+}
+
+type KexecInput = Extract<ScenarioInput['protocol'], { kind: 'kexec' }>;
+interface KexecEdge extends KexecInput {
+  readonly reservation: (typeof KEXEC_RESERVATIONS)[number];
+  readonly saveKernelPages: number;
+  readonly loaderPages: number;
+}
+
+/** Faults after which a kexec resume still loads the image (the restoreSafe edge keeps only these). */
+const LOADING_FAULTS: readonly FaultKind[] = ['dma', 'none', 'twice'];
+
+/** x86-64 restore frames: the relocated restore code and the temporary PGD, PUD, PMD and PTE pages. */
+const RESTORE_FRAMES = 5;
+
+/**
+ * The kexec protocol of a restoreSafe edge scenario (a swsusp image never comes near the bound: preallocation keeps
+ * it below half of RAM): the drawn one, or one derived from the seed when swsusp was drawn, with a restore kernel
+ * that fills the save kernel's region (loaderPages >= saveKernelPages) and a save kernel that fits there. The PFN
+ * list handoff only where its list pages fit into the few free frames the edge leaves (under 5 - delta).
+ */
+function restoreSafeEdge(p: ScenarioInput['protocol'], seed: number, memPages: number, delta: number): KexecEdge {
+  const drawn =
+    p.kind === 'kexec'
+      ? p
+      : {
+          kind: 'kexec' as const,
+          reservation: KEXEC_RESERVATIONS[seed % KEXEC_RESERVATIONS.length],
+          handoff: KEXEC_HANDOFFS[(seed >>> 2) % KEXEC_HANDOFFS.length],
+          saveKernelPages: 4 + ((seed >>> 3) % 61),
+          zeroElision: ((seed >>> 9) & 1) === 1,
+        };
+  const region = drawn.saveKernelPages ?? 16;
+  const reservation = drawn.reservation ?? 'bootReserved';
+  const listFits = reservation !== 'exchange' && Math.ceil(memPages / PFNS_PER_META) < 5 - delta;
+  return {
+    ...drawn,
+    reservation,
+    handoff: listFits ? (drawn.handoff ?? 'bitmapPointers') : 'bitmapPointers',
+    saveKernelPages: region,
+    saveKernelNeedPages: Math.min(region, drawn.saveKernelNeedPages ?? 8),
+    loaderPages: region + ((seed >>> 11) % 9),
+  };
+}
+
+/**
+ * Saved (anonymous) pages that put restore `delta` safe frames past what the loader has (restoreShortfall in
+ * spec/protocol/formulas.ts, written again here): the restore kernel occupies the whole region (R frames), safe
+ * frames are RAM - R - (entries - busy), and it needs busy + ceil(busy / 170) + 5. Outside exchange the region
+ * holds no image frame (busy 0); with exchange it holds original frames, between 1 and R <= 64 of them: one PBE
+ * list page. So entries = RAM - R - 5 - (exchange ? 1 : 0) + delta.
+ */
+function restoreSafeUsed(e: KexecEdge, ram: number, delta: number): number {
+  const pbeList = e.reservation === 'exchange' ? 1 : 0;
+  return Math.max(1, ram - e.saveKernelPages - RESTORE_FRAMES - pbeList + delta);
 }
 
 const near = (x: number, spread: number): fc.Arbitrary<number> =>
@@ -130,7 +186,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         {
           weight: 1,
           arbitrary: fc.record({
-            kind: fc.constantFrom(...EDGE_KINDS),
+            kind: fc.constantFrom(...EDGE_KINDS.filter((e) => e !== 'restoreSafe' || opts.protocol !== 'swsusp')),
             k: fc.integer({ min: 1, max: 3 }),
             delta: fc.integer({ min: -1, max: 1 }),
           }),
@@ -193,7 +249,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
     })
     .map((g): ScenarioInput => {
       const edge = g.edge;
-      const proto = g.protocol;
+      const safeEdge =
+        edge?.kind === 'restoreSafe' ? restoreSafeEdge(g.protocol, g.seed, g.memPages, edge.delta) : undefined;
+      const proto = safeEdge ?? g.protocol;
       // an edge scenario grows the machine until its saved pages fit below the half-of-RAM limit
       // k-th boundary, k as large as maxMemPages allows (at least the first)
       const k = edge === undefined ? 0 : 1 + ((edge.k - 1) % Math.max(1, Math.floor((maxMem - 128) / (2.6 * 512))));
@@ -203,7 +261,11 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
           : edge?.kind === 'mapPage'
             ? savedForStream(MAP_PAGE_ENTRIES * k + edge.delta)
             : 0;
-      const mem = Math.max(g.memPages, Math.ceil(want * 2.6) + 128);
+      const mem = Math.max(
+        g.memPages,
+        Math.ceil(want * 2.6) + 128,
+        safeEdge === undefined ? 0 : 4 * safeEdge.loaderPages + 64,
+      );
       const e820 = g.holes.map((h) => ({
         start: Math.min(mem - h.pages, Math.max(0, Math.floor(h.at * mem))),
         pages: h.pages,
@@ -219,7 +281,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
             ? Math.max(1, halfOfRam(mem, nosave, io) + edge.delta)
             : edge.kind === 'storage'
               ? Math.max(1, Math.min(used, halfOfRam(mem, nosave, io)))
-              : want;
+              : safeEdge !== undefined
+                ? restoreSafeUsed(safeEdge, mem - nosave, edge.delta)
+                : want;
       }
       const w = g.mix.map((x) => x + 1);
       const total = w.reduce((a, b) => a + b, 0);
@@ -259,12 +323,15 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
             ? Math.max(0, writes + s.faultAt)
             : s.faultAt
           : Math.floor((s.faultAt as number) * writes);
-      const kexec = g.protocol.kind === 'kexec';
+      const kexec = proto.kind === 'kexec';
       const abortAt = kexec
         ? (KEXEC_ABORT_POINTS[s.abortIndex % KEXEC_ABORT_POINTS.length] as string)
         : (SWSUSP_ABORT_POINTS[s.abortIndex % SWSUSP_ABORT_POINTS.length] as string);
       const hib = (extra: object) => steps.push({ op: 'hibernate', ...extra } as Step);
-      switch (s.fault) {
+      // a restoreSafe edge keeps only the faults after which restore still loads the image (default faults only)
+      const fault =
+        safeEdge !== undefined && opts.faults === undefined && !LOADING_FAULTS.includes(s.fault) ? 'none' : s.fault;
+      switch (fault) {
         case 'powerLoss':
           hib({ powerLossAfterWrite: at });
           break;
@@ -284,9 +351,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         default:
           hib({});
       }
-      if (s.fault === 'corrupt') steps.push({ op: 'corrupt', region: s.region, index: s.index, bit: s.bit });
-      if (s.fault === 'stale') steps.push({ op: 'bootNoresume', writeStoragePages: s.index % 2 === 0 ? 0 : 4 });
-      if (s.fault === 'mismatch') {
+      if (fault === 'corrupt') steps.push({ op: 'corrupt', region: s.region, index: s.index, bit: s.bit });
+      if (fault === 'stale') steps.push({ op: 'bootNoresume', writeStoragePages: s.index % 2 === 0 ? 0 : 4 });
+      if (fault === 'mismatch') {
         steps.push(
           s.mismatch === 'memory'
             ? { op: 'resume', memPages: mem + 64, e820Changed: false }
@@ -295,7 +362,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
               : { op: 'resume', e820Changed: false, kernel: s.index % 2 === 0 ? '6.1' : '6.12' },
         );
       } else steps.push({ op: 'resume', e820Changed: false });
-      if (s.fault === 'twice') steps.push({ op: 'resume', e820Changed: false });
+      if (fault === 'twice') steps.push({ op: 'resume', e820Changed: false });
       const first = steps.findIndex((st) => st.op === 'hibernate');
       if (s.cycles === 'bootFirst') steps.unshift({ op: 'bootNoresume', writeStoragePages: 0 });
       if (s.cycles === 'failThenRetry') steps.splice(first, 0, { op: 'hibernate', ioErrorAtWrite: 1 + (s.index % 8) });
@@ -311,7 +378,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         seed: g.seed,
         machine: { memPages: mem, ...(e820.length > 0 ? { e820 } : {}), cpus: 1 },
         workload,
-        protocol: g.protocol,
+        protocol: proto,
         storage: {
           kind: g.storageKind,
           pages: storagePages,
