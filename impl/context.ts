@@ -12,10 +12,19 @@ import {
   nosaveMap,
   OWNER as OWNER_,
   type PhaseEvent,
+  type ResumeRecord,
   type Scenario,
   type StepRecord,
   staleToken,
 } from '../spec/index.ts';
+import {
+  type Chunked,
+  holdFrames,
+  readFrames,
+  type SnapshotOptions,
+  snapshot,
+  snapshotMemory,
+} from '../spec/model/chunks.ts';
 import type { Parts } from './parts.ts';
 import { bioFor } from './power/block-dev.ts';
 import type { KernelProfile } from './power/power.ts';
@@ -40,8 +49,14 @@ export interface Ctx {
   readonly records: StepRecord[];
   /** ids of hibernations; the info page carries it */
   nextImageId: number;
-  /** struct page state of each image (saved inside the image as kernel memory): kinds by frame */
-  readonly imageKinds: Map<number, Uint8Array>;
+  /** struct page state of each image (saved inside the image as kernel memory): its atImage snapshot's kinds */
+  readonly imageKinds: Map<number, Memory>;
+  /** the last memory snapshot a hibernation took (its chunks are shared by the next one where nothing changed) */
+  lastImage: Memory | undefined;
+  /** what a frame nobody wrote since the running system booted holds (staleToken of that boot) */
+  garbage: ((p: number) => number) | undefined;
+  /** the last resume's loader maps (shared chunks, as lastImage) */
+  lastLoad: ResumeRecord['load'];
   /** the image on storage was altered at rest since it was written */
   corruptedSinceImage: boolean;
   /** a read-write boot happened since the last image was written */
@@ -77,9 +92,10 @@ export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, regi
   const bio = bioFor(ctx.dev, st);
   const scheduled =
     st.ioErrorAtWrite !== undefined || st.powerLossAfterWrite !== undefined || st.ioErrorAfterSignature === true;
-  const rec = (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>): HibernateRecord => {
+  const rec = (r: RecordInput): HibernateRecord => {
     if (scheduled) ctx.faults.set(step, bio.fired ? 'fired' : 'notFired');
-    return {
+    const { atJump, atSaveKernelEnd, afterWrite, ...rest } = r;
+    const record: HibernateRecord = {
       kind: 'hibernate',
       step,
       imageId,
@@ -90,10 +106,48 @@ export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, regi
       ...(bio.signedAt > 0 ? { signedAtWrite: bio.signedAt } : {}),
       ...(bio.firedAt > 0 ? { faultAtWrite: bio.firedAt } : {}),
       ...(region ? { region } : {}),
-      ...r,
+      ...rest,
     };
+    for (const [k, v] of [
+      ['atJump', atJump],
+      ['atSaveKernelEnd', atSaveKernelEnd],
+      ['afterWrite', afterWrite],
+    ] as const)
+      if (v !== undefined) holdFrames(record, k, v);
+    return record;
   };
   return { mem, before, imageId, copies, bio, rec };
+}
+
+/** The per-frame arrays of a hibernation record, held as chunks (spec/model/chunks.ts) until the record is built. */
+export interface FrameSnaps {
+  readonly atJump?: Chunked;
+  readonly atSaveKernelEnd?: Chunked;
+  readonly afterWrite?: Chunked;
+}
+export type RecordInput = Partial<Omit<HibernateRecord, keyof FrameSnaps>> &
+  Pick<HibernateRecord, 'outcome'> &
+  FrameSnaps;
+
+/** A snapshot of the live content (or a view of it), sharing chunks with `refs` and the running system's garbage. */
+export function snapContent(ctx: Ctx, live: Uint32Array, ...refs: (Chunked | undefined)[]): Chunked {
+  const opts: SnapshotOptions = ctx.garbage !== undefined ? { refs, gen: ctx.garbage } : { refs };
+  return snapshot(live, opts);
+}
+
+/** The memory at a hibernation's image point, as a chunked snapshot sharing what the last one holds. */
+export function snapImage(ctx: Ctx, mem: Memory): Memory {
+  const m = snapshotMemory(
+    mem,
+    ctx.garbage !== undefined ? { refs: [ctx.lastImage], gen: ctx.garbage } : { refs: [ctx.lastImage] },
+  );
+  ctx.lastImage = m;
+  return m;
+}
+
+/** The owner map of a (chunked) memory snapshot, for readers that need no more. */
+export function ownersOf(m: Memory): Pick<Memory, 'nr' | 'owner'> {
+  return { nr: m.nr, owner: readFrames<Uint8Array>(m, 'owner') as Uint8Array };
 }
 
 /** The storage as it is now, for a record: one snapshot shared until the device changes (run.ts forgets it then). */

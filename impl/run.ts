@@ -13,6 +13,7 @@ import {
   type Scenario,
   type StepOutcome,
   type StepRecord,
+  staleToken,
   type Violation,
 } from '../spec/index.ts';
 import { observedSteps } from '../spec/model/facts.ts';
@@ -57,6 +58,9 @@ export function runScenario(
     records: [],
     nextImageId: 1,
     imageKinds: new Map(),
+    lastImage: undefined,
+    lastLoad: undefined,
+    garbage: (p: number) => staleToken(s.seed, p), // initialMemory's free frames
     corruptedSinceImage: false,
     staleSinceImage: false,
     gen: 1,

@@ -18,9 +18,11 @@ import {
   SLOT as SLOT_,
   type Step,
   saveRegion,
+  staleToken,
   WORKLOAD_KIND,
 } from '../spec/index.ts';
 import { restoreKernelFrames } from '../spec/model/boot.ts';
+import { type Chunked, chunkedOf, holdFrames, readFrames, readMemory, snapshot } from '../spec/model/chunks.ts';
 import { e820Checksum } from './arch/hibernate.ts';
 import { bootMemory, type Ctx, deviceSnapshot, event, memoryAfterJump } from './context.ts';
 import { profileOf } from './power/power.ts';
@@ -38,6 +40,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
   const s = { ...ctx.s, seed: (ctx.s.seed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0 };
   const m = initialMemory(s);
   ctx.mem = m.ok ? m.memory : undefined;
+  ctx.garbage = (p: number) => staleToken(s.seed, p);
   ctx.memShared = false;
   ctx.dev.epoch++;
   ctx.staleSinceImage = true;
@@ -174,11 +177,16 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
     staleSinceImage,
     corruptedSinceImage,
   };
-  const done = (r: Omit<ResumeRecord, keyof typeof base | 'storageAfter'>): ResumeRecord => ({
-    ...base,
-    ...r,
-    storageAfter: deviceSnapshot(ctx),
-  });
+  // the machine when the restore kernel started and when loading ended, once it got that far
+  let frames: { readonly atBoot: Chunked; readonly atLoaded: Chunked } | undefined;
+  const done = (r: Omit<ResumeRecord, keyof typeof base | 'storageAfter' | 'atBoot' | 'atLoaded'>): ResumeRecord => {
+    const rec: ResumeRecord = { ...base, ...r, storageAfter: deviceSnapshot(ctx) };
+    if (frames !== undefined) {
+      holdFrames(rec, 'atBoot', frames.atBoot);
+      holdFrames(rec, 'atLoaded', frames.atLoaded);
+    }
+    return rec;
+  };
   ctx.mem = undefined; // a reboot: whatever ran is gone
   if (s.storage.kind === 'dmCrypt' && s.storage.keyAtResume !== 'same') {
     freshBoot(ctx, i);
@@ -204,7 +212,9 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   // The loader's own footprint (spec/model/boot.ts: swsusp's boot kernel where the image kernel's text sits; the
   // kexec restore kernel confined to the region): those destinations are busy.
   const own = restoreKernelFrames(s);
-  const boot = bootMemory(ctx, memPages, (p) => p >= own.start && p < own.end, ctx.dev.epoch * 7919 + i);
+  const tag = ctx.dev.epoch * 7919 + i;
+  const boot = bootMemory(ctx, memPages, (p) => p >= own.start && p < own.end, tag);
+  const garbage = (p: number) => staleToken(tag, p);
   const bootMachine = {
     memPages,
     ramPages: ramPages(boot),
@@ -212,23 +222,30 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   };
   // The machine when the restore kernel starts and when loading ends: the monitors derive the loader's writes
   // from these snapshots, not from its own lists.
-  const atBoot = boot.content.slice();
+  const atBoot = snapshot(boot.content, { gen: garbage });
   const lr = loadImage(ctx, boot, bootMachine, header, {
     zeroElision: bootProfile.zeroElision,
     lz4: bootProfile.lz4,
   });
-  const snaps = { atBoot, atLoaded: boot.content.slice() };
-  const loadOf = (stt: NonNullable<typeof lr.st>) => ({
-    allocated: stt.allocated,
-    written: stt.written,
-    imageSet: stt.imageSet,
-    pbeSrc: stt.pbeSrc.subarray(0, stt.pbeCount),
-    pbeDst: stt.pbeDst.subarray(0, stt.pbeCount),
-    codeFrames: stt.codeFrames,
-  });
+  const made = ctx.records.find(
+    (r): r is HibernateRecord => lr.imageId !== undefined && r.kind === 'hibernate' && r.imageId === lr.imageId,
+  );
+  const atLoaded = snapshot(boot.content, { refs: [chunkedOf(made?.atImage, 'content'), atBoot], gen: garbage });
+  frames = { atBoot, atLoaded };
+  // the loader's maps, sharing chunks with the last resume's where they are the same
+  const loadOf = (stt: NonNullable<typeof lr.st>): NonNullable<ResumeRecord['load']> => {
+    const l = {
+      pbeSrc: stt.pbeSrc.subarray(0, stt.pbeCount),
+      pbeDst: stt.pbeDst.subarray(0, stt.pbeCount),
+      codeFrames: stt.codeFrames,
+    };
+    for (const k of ['allocated', 'written', 'imageSet'] as const)
+      holdFrames(l, k, snapshot(stt[k], { refs: [chunkedOf(ctx.lastLoad, k)] }));
+    ctx.lastLoad = l as NonNullable<ResumeRecord['load']>;
+    return ctx.lastLoad;
+  };
   if (!lr.ok) {
     const extra = {
-      ...snaps,
       ...(lr.st ? { load: loadOf(lr.st) } : {}),
       ...(lr.imageId !== undefined ? { imageId: lr.imageId } : {}),
     };
@@ -239,16 +256,15 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   for (let p = 0; p < lr.st.imageSet.length; p++) inImage += lr.st.imageSet[p] as number;
   event(ctx, i, 'resume:loaded', { inPlace: inImage - lr.st.pbeCount, viaSafePages: lr.st.pbeCount });
   ctx.parts.restoreImage(lr.st, counter);
-  const after = memoryAfterJump(boot, lr.st.imageSet, ctx.imageKinds.get(lr.imageId));
-  const made = ctx.records.find((r): r is HibernateRecord => r.kind === 'hibernate' && r.imageId === lr.imageId);
-  const v = made?.atImage !== undefined ? verifyPages(made.atImage, after) : { checked: 0, corrupt: 0 };
+  const after = memoryAfterJump(boot, lr.st.imageSet, readFrames(ctx.imageKinds.get(lr.imageId), 'kind'));
+  const v = made?.atImage !== undefined ? verifyPages(readMemory(made.atImage), after) : { checked: 0, corrupt: 0 };
   event(ctx, i, 'resume:jumped', { copied: counter.image, pagesChecked: v.checked, pagesCorrupt: v.corrupt });
   ctx.mem = after;
   ctx.memShared = true;
+  ctx.garbage = garbage;
   ctx.gen++;
   return done({
     imageId: lr.imageId,
-    ...snaps,
     load: loadOf(lr.st),
     after, // shared with ctx.mem until the next step that mutates memory copies it (ctx.memShared)
     outcome: { op: 'resume', result: 'resumed', pagesChecked: v.checked, pagesCorrupt: v.corrupt },

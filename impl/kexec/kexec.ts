@@ -11,7 +11,6 @@
 // Region reservation modes: bootReserved (crashkernel=), reclaimPageCache (page cache until hibernation, then
 //   dropped / written back), exchange (kexec jump: staging frames from free memory at load time).
 import {
-  cloneMemory,
   type HibernateRecord,
   type HibernateStep,
   KIND as KIND_,
@@ -19,7 +18,8 @@ import {
   pageToken as pageToken_,
   SIG,
 } from '../../spec/index.ts';
-import { beginHibernation, type Ctx, carriesOn, event } from '../context.ts';
+import { chunkedOf } from '../../spec/model/chunks.ts';
+import { beginHibernation, type Ctx, carriesOn, event, ownersOf, snapContent, snapImage } from '../context.ts';
 import { type ExchangeMap, swapPages } from '../parts.ts';
 import { dmaVictims, dmaWrite, imageData } from '../power/hibernate.ts';
 import { KF_CRC_ALL, PFNS_PER_META } from '../power/power.ts';
@@ -94,7 +94,8 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     return rec({ ...carriesOn(ctx), outcome: { op: 'hibernate', result: 'aborted', at: 'afterLoad' } });
   }
   // ---- stop devices; prepare the list of pages to save ----
-  const atImage = cloneMemory(mem);
+  const atImage = snapImage(ctx, mem);
+  const imageContent = chunkedOf(atImage, 'content');
   const pfns = ctx.parts.saveableFrames(mem);
   let listFrames = new Uint32Array(0);
   if (proto.handoff === 'pfnList') {
@@ -132,7 +133,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   const rogue = ctx.parts.framesDmaAfterStop(mem);
   if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
   if ((st.dmaAfterStopPages ?? 0) > 0) dmaWrite(mem, dmaVictims(mem, st.dmaAfterStopPages ?? 0, region), s.seed);
-  const atJump = mem.content.slice();
+  const atJump = snapContent(ctx, mem.content, imageContent);
   const working = ctx.parts.saveKernelWorkingSet(region, mem);
   for (const f of working) mem.content[f] = bTok(f) ^ 0x77;
   event(ctx, i, 'jump', { exchanged: exchange?.staging.length ?? 0, saveKernelWrites: working.length });
@@ -155,7 +156,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   };
   const extra = { atImage, saveKernelWrites: working, atJump };
   if (st.abortAt === 'afterJump') {
-    const atSaveKernelEnd = mem.content.slice();
+    const atSaveKernelEnd = snapContent(ctx, mem.content, atJump, imageContent);
     back();
     return rec({
       ...extra,
@@ -167,7 +168,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   // ---- the save kernel writes the image ----
   const packed = ctx.parts.packPfns(pfns, viewOf, proto.zeroElision);
   const data = imageData(packed.entries, packed.dataPages, (k) => viewOf(pfns[k] as number));
-  const info = initHeader(ctx, atImage, packed, imageId);
+  const info = initHeader(ctx, ownersOf(atImage), packed, imageId);
   const w = saveImage(ctx, bio, {
     info,
     entries: packed.entries,
@@ -177,8 +178,8 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     epoch: ctx.dev.epoch,
     commit: 'kexec',
   });
-  const afterWrite = aView();
-  const ran = { ...extra, atSaveKernelEnd: mem.content.slice() };
+  const afterWrite = snapContent(ctx, aView(), imageContent);
+  const ran = { ...extra, atSaveKernelEnd: snapContent(ctx, mem.content, atJump, afterWrite, imageContent) };
   if (!w.ok) {
     event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes, ...w.geometry }, w.errno);
     if (w.powerLost) {
@@ -202,7 +203,7 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
     });
   }
   event(ctx, i, 'written', { writes: w.stats.writes, dataPages: w.stats.dataPages, ...w.geometry });
-  ctx.imageKinds.set(imageId, atImage.kind);
+  ctx.imageKinds.set(imageId, atImage);
   ctx.corruptedSinceImage = false;
   ctx.staleSinceImage = false;
   if (st.abortAt === 'afterImageWritten') {

@@ -6,7 +6,6 @@
 //   → snapshot (atomic copy of every saveable page into its copy frame) → thawed devices → written → signed
 //   → poweredOff.  Any error before the signature: free slots, free copies, thaw; the system keeps running.
 import {
-  cloneMemory,
   type HibernateRecord,
   type HibernateStep,
   KIND as KIND_,
@@ -16,7 +15,17 @@ import {
   pageToken as pageToken_,
   SIG,
 } from '../../spec/index.ts';
-import { beginHibernation, type Ctx, carriesOn, event } from '../context.ts';
+import { chunkedOf } from '../../spec/model/chunks.ts';
+import {
+  beginHibernation,
+  type Ctx,
+  carriesOn,
+  event,
+  ownersOf,
+  type RecordInput,
+  snapContent,
+  snapImage,
+} from '../context.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
 import { hibernatePreallocateMemory, initHeader, swsuspFree, swsuspSave } from './snapshot.ts';
 import { saveImage } from './swap.ts';
@@ -83,7 +92,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
     return rec({ ...running(), outcome: { op: 'hibernate', result: 'aborted', at: level } });
   }
   // create_image(): devices frozen, interrupts off; a device that was not quiesced may still write.
-  const atImage = cloneMemory(mem);
+  const atImage = snapImage(ctx, mem);
   const rogue = ctx.parts.framesDmaAfterStop(mem);
   if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
   const saved = swsuspSave(mem, pre.value.copyFrames, ctx.parts.saveableFrames, copies);
@@ -113,7 +122,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const compression = s.protocol.compression === 'lz4' && !ctx.profile.lz4 ? 'lzo' : s.protocol.compression;
   const flags =
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
-  const info = initHeader(ctx, atImage, packed, imageId);
+  const info = initHeader(ctx, ownersOf(atImage), packed, imageId);
   if (s.storage.kind === 'fuseFile') {
     swsuspFree(mem);
     return fuseTargetWrite(ctx, i, rec, running, atImage);
@@ -127,7 +136,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
     epoch: ctx.dev.epoch,
     commit: 'swsusp',
   });
-  const afterWrite = mem.content.slice();
+  const afterWrite = snapContent(ctx, mem.content, chunkedOf(atImage, 'content'));
   if (!w.ok) {
     event(ctx, i, w.powerLost ? 'powerLost' : 'write:failed', { writes: w.writes, ...w.geometry }, w.errno);
     if (w.powerLost) {
@@ -152,7 +161,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   }
   event(ctx, i, 'written', { writes: w.stats.writes, ...w.geometry });
   swsuspFree(mem);
-  ctx.imageKinds.set(imageId, atImage.kind);
+  ctx.imageKinds.set(imageId, atImage);
   ctx.corruptedSinceImage = false;
   ctx.staleSinceImage = false;
   if (st.abortAt === 'testResume') {
@@ -181,7 +190,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
 function fuseTargetWrite(
   ctx: Ctx,
   i: number,
-  rec: (r: Partial<HibernateRecord> & Pick<HibernateRecord, 'outcome'>) => HibernateRecord,
+  rec: (r: RecordInput) => HibernateRecord,
   running: () => Pick<HibernateRecord, 'after'>,
   atImage: Memory,
 ): HibernateRecord {

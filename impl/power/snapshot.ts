@@ -329,7 +329,7 @@ export function readTokens(dev: BlockDevice, stream: Uint32Array, from: number, 
 // ---- the image header (init_header, the arch header) ---------------------------------------------------------
 
 /** get_num_physpages(): RAM frames of this machine (every frame that is not nosave). */
-export function ramPages(mem: Memory): number {
+export function ramPages(mem: Pick<Memory, 'nr' | 'owner'>): number {
   let n = 0;
   for (let p = 0; p < mem.nr; p++) if (mem.owner[p] !== OWNER.NOSAVE) n++;
   return n;
@@ -341,7 +341,7 @@ export function ramPages(mem: Memory): number {
  */
 export function initHeader(
   ctx: Pick<Ctx, 's' | 'profile'>,
-  atImage: Memory,
+  atImage: Pick<Memory, 'nr' | 'owner'>,
   packed: { readonly entries: Uint32Array; readonly dataPages: number },
   imageId: number,
 ): SwsuspInfo {

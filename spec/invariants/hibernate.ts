@@ -1,5 +1,6 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
+import { readFrames, readMemory } from '../model/chunks.ts';
 import { PFNS_PER_META } from '../model/image.ts';
 import { saveRegion } from '../model/init.ts';
 import { KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
@@ -21,11 +22,13 @@ const hibernations = (t: RunTrace): HibernateRecord[] =>
  * Frames in `skip` (e.g. the save kernel's region when only the outside is claimed) are not compared.
  */
 export function lostPages(
-  before: Memory,
-  after: Memory,
+  beforeSnap: Memory,
+  afterSnap: Memory,
   skip: (p: number) => boolean = () => false,
   writtenBack: (p: number) => boolean = () => false,
 ): { count: number; first: number; expected: number; actual: number } {
+  const before = readMemory(beforeSnap);
+  const after = readMemory(afterSnap);
   let count = 0;
   let first = -1;
   let expected = 0;
@@ -71,7 +74,7 @@ function abortMayWrite(t: RunTrace, r: HibernateRecord): { budget: number; inBox
   let budget = proto.reservation === 'exchange' ? box.end - box.start : 0;
   if (proto.handoff === 'pfnList' && r.atImage !== undefined) {
     let saveable = 0;
-    const o = r.atImage.owner;
+    const o = readFrames<Uint8Array>(r.atImage, 'owner') as Uint8Array;
     for (let p = 0; p < o.length; p++) if (o[p] === OWNER.ORIG) saveable++;
     budget += Math.ceil(saveable / PFNS_PER_META);
   }
@@ -92,8 +95,8 @@ export function abortCopiesNothing(t: RunTrace): Violation[] {
     const o = r.outcome;
     if (o.op !== 'hibernate' || o.result !== 'aborted' || !isPmTestAbort(o.at) || r.after === undefined) continue;
     const { budget, inBox } = abortMayWrite(t, r);
-    const b = r.before;
-    const a = r.after.content;
+    const b = readMemory(r.before);
+    const a = readMemory(r.after).content;
     let wrote = 0;
     let first = -1;
     for (let p = 0; p < b.nr; p++) {
@@ -140,16 +143,18 @@ export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
   const outside = (p: number) => box === undefined || p < box.start || p >= box.end;
   const boxName = box === undefined ? 'no region' : `[${box.start}, ${box.end})`;
   for (const r of hibernations(t)) {
-    if (r.atJump !== undefined && r.atSaveKernelEnd !== undefined) {
-      const d = diffWhere(r.atJump, r.atSaveKernelEnd, r.atJump.length, outside);
+    const atJump = readFrames<Uint32Array>(r, 'atJump');
+    const atEnd = readFrames<Uint32Array>(r, 'atSaveKernelEnd');
+    if (atJump !== undefined && atEnd !== undefined) {
+      const d = diffWhere(atJump, atEnd, atJump.length, outside);
       if (d.count > 0) {
         out.push(
           violation(
             'SaveKernelStaysInItsBox',
             r.step,
             `save kernel wrote ${d.count} frames outside its region ${boxName}, first PFN ${d.first}`,
-            hex(r.atJump[d.first]),
-            hex(r.atSaveKernelEnd[d.first]),
+            hex(atJump[d.first]),
+            hex(atEnd[d.first]),
           ),
         );
       }
@@ -230,13 +235,14 @@ export function quiescedMemoryUnchanged(t: RunTrace): Violation[] {
   const proto = t.scenario.protocol;
   const box = proto.kind === 'kexec' && proto.reservation === 'exchange' ? saveRegion(t.scenario) : undefined;
   for (const r of hibernations(t)) {
-    if (r.atImage === undefined || r.afterWrite === undefined) continue;
-    const m = r.atImage;
-    const raw = r.atSaveKernelEnd;
+    const afterWrite = readFrames<Uint32Array>(r, 'afterWrite');
+    if (r.atImage === undefined || afterWrite === undefined) continue;
+    const m = readMemory(r.atImage);
+    const raw = readFrames<Uint32Array>(r, 'atSaveKernelEnd');
     for (let p = 0; p < m.nr; p++) {
       if (m.owner[p] !== OWNER.ORIG) continue;
       const exchanged = box !== undefined && p >= box.start && p < box.end;
-      const now = raw === undefined || exchanged ? r.afterWrite[p] : raw[p];
+      const now = raw === undefined || exchanged ? afterWrite[p] : raw[p];
       if (now !== m.content[p]) {
         out.push(
           violation(

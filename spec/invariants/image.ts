@@ -1,5 +1,6 @@
 // Monitors over what hibernation wrote: the image on storage against the memory it was made from.
 
+import { frameReader, readMemory } from '../model/chunks.ts';
 import { decodeSnapshot, isSigned } from '../model/image.ts';
 import { nosaveMap, saveRegion } from '../model/init.ts';
 import { KIND, type Memory, OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
@@ -32,9 +33,11 @@ const wroteImage = (r: HibernateRecord): boolean =>
  */
 export function lostBeforeImage(
   s: RunTrace['scenario'],
-  before: Memory,
-  at: Memory,
+  beforeSnap: Memory,
+  atSnap: Memory,
 ): { message: string; expected: string; actual: string } | undefined {
+  const before = readMemory(beforeSnap);
+  const at = readMemory(atSnap);
   const region = saveRegion(s);
   const writeback = s.protocol.kind === 'kexec' && s.protocol.reservation === 'reclaimPageCache';
   for (let p = 0; p < before.nr; p++) {
@@ -64,7 +67,7 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
     }
     const d = decodeSnapshot(r.storageAfter, t.scenario.storage.offset);
     if (!d.ok) continue; // an unreadable image is ImageCommittedAtomically's concern
-    const m = r.atImage;
+    const m = readMemory(r.atImage);
     const { entries, data } = d.image;
     const seen = new Uint8Array(m.nr);
     let prev = -1;
@@ -131,9 +134,13 @@ function framesOf(map: Uint8Array): Uint32Array {
   return Uint32Array.from(out);
 }
 
-/** The first nosave frame whose content differs between two snapshots. */
-function changedNosave(frames: Uint32Array, from: Uint32Array, to: Uint32Array): number | undefined {
-  for (const p of frames) if (from[p] !== to[p]) return p;
+/** The first nosave frame whose content differs between two snapshots (read frame by frame: a few frames). */
+function changedNosave(
+  frames: Uint32Array,
+  from: (p: number) => number,
+  to: (p: number) => number,
+): number | undefined {
+  for (const p of frames) if (from(p) !== to(p)) return p;
   return undefined;
 }
 
@@ -163,23 +170,18 @@ export function nosaveNeverSaved(t: RunTrace): Violation[] {
         );
       }
     }
-    const phases: [string, Uint32Array | undefined][] = [
-      ['before the image point (kexec_load, the exchange staging)', r.atImage?.content],
-      ['at the jump (the region exchange)', r.atJump],
-      ['while the save kernel ran', r.atSaveKernelEnd],
-      ['by the time the original kernel ran again', r.after?.content],
+    const phases: [string, ((p: number) => number) | undefined][] = [
+      ['before the image point (kexec_load, the exchange staging)', frameReader(r.atImage, 'content')],
+      ['at the jump (the region exchange)', frameReader(r, 'atJump')],
+      ['while the save kernel ran', frameReader(r, 'atSaveKernelEnd')],
+      ['by the time the original kernel ran again', frameReader(r.after, 'content')],
     ];
+    const from = frameReader(r.before, 'content') as (p: number) => number;
     for (const [when, snap] of phases) {
-      const p = snap === undefined ? undefined : changedNosave(frames, r.before.content, snap);
+      const p = snap === undefined ? undefined : changedNosave(frames, from, snap);
       if (p === undefined) continue;
       out.push(
-        violation(
-          'NosaveNeverSaved',
-          r.step,
-          `nosave frame ${p} was written ${when}`,
-          hex(r.before.content[p]),
-          hex(snap?.[p]),
-        ),
+        violation('NosaveNeverSaved', r.step, `nosave frame ${p} was written ${when}`, hex(from(p)), hex(snap?.(p))),
       );
       break;
     }
@@ -195,18 +197,17 @@ export function nosaveNeverSaved(t: RunTrace): Violation[] {
     }
   }
   for (const r of t.records) {
-    if (r.kind !== 'resume' || r.atBoot === undefined) continue;
+    const atBoot = r.kind === 'resume' ? frameReader(r, 'atBoot') : undefined;
+    if (r.kind !== 'resume' || atBoot === undefined) continue;
     const bootFrames = r.memPages === memPages ? frames : framesOf(nosaveMap(r.memPages, e820));
-    const phases: [string, Uint32Array | undefined][] = [
-      ['the loader', r.atLoaded],
-      ['the final copy', r.after?.content],
+    const phases: [string, ((p: number) => number) | undefined][] = [
+      ['the loader', frameReader(r, 'atLoaded')],
+      ['the final copy', frameReader(r.after, 'content')],
     ];
     for (const [who, snap] of phases) {
-      const p = snap === undefined ? undefined : changedNosave(bootFrames, r.atBoot, snap);
+      const p = snap === undefined ? undefined : changedNosave(bootFrames, atBoot, snap);
       if (p === undefined) continue;
-      out.push(
-        violation('NosaveNeverSaved', r.step, `${who} wrote nosave frame ${p}`, hex(r.atBoot[p]), hex(snap?.[p])),
-      );
+      out.push(violation('NosaveNeverSaved', r.step, `${who} wrote nosave frame ${p}`, hex(atBoot(p)), hex(snap?.(p))));
       break;
     }
   }

@@ -2,6 +2,7 @@
 
 import { hibernationOf, limitRun } from '../limits.ts';
 import { restoreKernelFrames } from '../model/boot.ts';
+import { hasFrames, readFrames, readMemory } from '../model/chunks.ts';
 import { isSigned } from '../model/image.ts';
 import { nosaveMap } from '../model/init.ts';
 import { isAgentKind, OWNER as OWNER_ } from '../model/state.ts';
@@ -13,6 +14,19 @@ import { diffWhere, hex, violation } from './util.ts';
 const OWNER = OWNER_;
 
 const resumes = (t: RunTrace): ResumeRecord[] => t.records.filter((r): r is ResumeRecord => r.kind === 'resume');
+
+/** The loader's maps, read without keeping copies in the trace. */
+function readLoad(l: ResumeRecord['load']): ResumeRecord['load'] {
+  if (l === undefined) return undefined;
+  return {
+    pbeSrc: l.pbeSrc,
+    pbeDst: l.pbeDst,
+    codeFrames: l.codeFrames,
+    allocated: readFrames<Uint8Array>(l, 'allocated') as Uint8Array,
+    written: readFrames<Uint8Array>(l, 'written') as Uint8Array,
+    imageSet: readFrames<Uint8Array>(l, 'imageSet') as Uint8Array,
+  };
+}
 
 function imageOf(t: RunTrace, id: number | undefined): HibernateRecord | undefined {
   if (id === undefined) return undefined;
@@ -60,13 +74,14 @@ export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
       out.push(violation('ResumeRestoresIdenticalMemory', r.step, 'resumed an image no hibernation made'));
       continue;
     }
-    const m = h.atImage;
+    const m = readMemory(h.atImage);
+    const after = readMemory(r.after);
     let count = 0;
     let agentCount = 0;
     let first = -1;
     for (let p = 0; p < m.nr; p++) {
       if (m.owner[p] !== OWNER.ORIG) continue;
-      if (r.after.content[p] !== m.content[p] || r.after.owner[p] !== OWNER.ORIG) {
+      if (after.content[p] !== m.content[p] || after.owner[p] !== OWNER.ORIG) {
         if (first < 0) first = p;
         count++;
         if (isAgentKind(m.kind[p] as number)) agentCount++;
@@ -79,7 +94,7 @@ export function resumeRestoresIdenticalMemory(t: RunTrace): Violation[] {
           r.step,
           `${count} saved pages differ after resume, first PFN ${first}`,
           hex(m.content[first]),
-          hex(r.after.content[first]),
+          hex(after.content[first]),
         ),
       );
     }
@@ -112,8 +127,8 @@ export function restoreNeverClobbers(t: RunTrace): Violation[] {
   for (const r of resumes(t)) {
     const bad = (msg: string, expected?: string, actual?: string) =>
       out.push(violation('RestoreNeverClobbers', r.step, msg, expected, actual));
-    const boot = r.atBoot;
-    const loaded = r.atLoaded;
+    const boot = readFrames<Uint32Array>(r, 'atBoot');
+    const loaded = readFrames<Uint32Array>(r, 'atLoaded');
     if (boot !== undefined && loaded !== undefined) {
       const nosave = nosaveMap(r.memPages, t.scenario.machine.e820);
       const d = diffWhere(boot, loaded, boot.length, (p) => (p >= own.start && p < own.end) || nosave[p] === 1);
@@ -127,12 +142,12 @@ export function restoreNeverClobbers(t: RunTrace): Violation[] {
       }
       const h = resumed(r) && !corruptedSince(t, r) ? imageOf(t, r.imageId) : undefined;
       if (h?.atImage !== undefined && r.after !== undefined) {
-        const saved = h.atImage.owner;
-        const c = diffWhere(loaded, r.after.content, loaded.length, (p) => saved[p] !== OWNER.ORIG);
+        const saved = readFrames<Uint8Array>(h.atImage, 'owner') as Uint8Array;
+        const c = diffWhere(loaded, readMemory(r.after).content, loaded.length, (p) => saved[p] !== OWNER.ORIG);
         if (c.count > 0) bad(`the final copy wrote ${c.count} frames outside the image, first PFN ${c.first}`);
       }
     }
-    const l = r.load;
+    const l = readLoad(r.load);
     if (l === undefined) continue;
     const n = l.written.length;
     const covered = new Uint8Array(n);
@@ -191,7 +206,7 @@ export function imageResumedAtMostOnce(t: RunTrace): Violation[] {
   const count = new Map<number, number>();
   const off = t.scenario.storage.offset;
   for (const r of resumes(t)) {
-    if (r.imageId !== undefined && r.atBoot !== undefined && isSigned(r.storageAfter.header.get(off))) {
+    if (r.imageId !== undefined && hasFrames(r, 'atBoot') && isSigned(r.storageAfter.header.get(off))) {
       out.push(
         violation('ImageResumedAtMostOnce', r.step, 'signature still set after a resume attempt', 'reset', 'S1SUSPEND'),
       );
@@ -241,16 +256,17 @@ export function corruptImageNeverResumed(t: RunTrace): Violation[] {
       out.push(violation('CorruptImageNeverResumed', r.step, 'resumed a corrupted image of unknown origin'));
       continue;
     }
-    const m = h.atImage;
+    const m = readMemory(h.atImage);
+    const after = readMemory(r.after);
     for (let p = 0; p < m.nr; p++) {
-      if (m.owner[p] === OWNER.ORIG && (r.after.content[p] !== m.content[p] || r.after.owner[p] !== OWNER.ORIG)) {
+      if (m.owner[p] === OWNER.ORIG && (after.content[p] !== m.content[p] || after.owner[p] !== OWNER.ORIG)) {
         out.push(
           violation(
             'CorruptImageNeverResumed',
             r.step,
             `corrupted image resumed: PFN ${p} differs`,
             hex(m.content[p]),
-            hex(r.after.content[p]),
+            hex(after.content[p]),
           ),
         );
         break;

@@ -3,10 +3,11 @@ import {
   CHUNK_FRAMES,
   chunkBytes,
   chunkedOf,
-  framesOf,
+  frameReader,
   holdFrames,
   materialize,
-  memoryOf,
+  readFrames,
+  readMemory,
   snapshot,
   snapshotMemory,
 } from './chunks.ts';
@@ -50,6 +51,11 @@ describe('chunked snapshots', () => {
     const s = snapshot(live, { refs: [ref], gen });
     expect(materialize(s)).toEqual(live);
     expect(chunkBytes(s)).toBeLessThan(N / 4);
+    const rec = {};
+    holdFrames(rec, 'c', s);
+    const at = frameReader(rec, 'c');
+    for (const p of [0, 1, 7, 8, CHUNK_FRAMES * 2 + 1, N - 1]) expect(at?.(p)).toBe(live[p]);
+    expect(frameReader(rec, 'none')).toBeUndefined();
     // the same values again: the same chunks
     const t = snapshot(live, { refs: [s], gen });
     expect(t.chunks.every((ch, i) => ch === s.chunks[i])).toBe(true);
@@ -61,7 +67,7 @@ describe('chunked snapshots', () => {
     expect(chunkBytes(u)).toBe(N * 4);
   });
 
-  it('a held field reads as the flat array; framesOf reads without keeping a copy', () => {
+  it('a held field reads as the flat array; readFrames reads without keeping a copy', () => {
     const live = filled(N, (i) => i);
     const rec: { nr: number; atJump?: Uint32Array } = { nr: N };
     holdFrames(rec, 'atJump', snapshot(live));
@@ -69,12 +75,12 @@ describe('chunked snapshots', () => {
     expect({ ...rec }.atJump).toEqual(live);
     const r2: { atJump?: Uint32Array } = {};
     holdFrames(r2, 'atJump', snapshot(live));
-    const f = framesOf<Uint32Array>(r2, 'atJump');
+    const f = readFrames<Uint32Array>(r2, 'atJump');
     expect(f).toEqual(live);
     // a write through the field is seen by later reads (a plain array's behaviour)
     (rec.atJump as Uint32Array)[0] = 99;
-    expect(framesOf<Uint32Array>(rec, 'atJump')?.[0]).toBe(99);
-    expect(framesOf({ x: live }, 'x')).toBe(live);
+    expect(readFrames<Uint32Array>(rec, 'atJump')?.[0]).toBe(99);
+    expect(readFrames({ x: live }, 'x')).toBe(live);
     expect(chunkedOf(rec, 'atJump')?.length).toBe(N);
   });
 
@@ -90,10 +96,10 @@ describe('chunked snapshots', () => {
     const b = snapshotMemory(m, { refs: [a] });
     expect(chunkedOf(b, 'owner')?.chunks.every((ch, i) => ch === chunkedOf(a, 'owner')?.chunks[i])).toBe(true);
     expect(Object.keys(b).sort()).toEqual(['content', 'kind', 'nr', 'owner']);
-    expect(memoryOf(b).content).toEqual(m.content);
+    expect(readMemory(b).content).toEqual(m.content);
     expect(b.kind).toEqual(m.kind);
     m.owner.fill(7);
-    expect(memoryOf(a).owner[4]).toBe(1);
-    expect(memoryOf(m)).toBe(m);
+    expect(readMemory(a).owner[4]).toBe(1);
+    expect(readMemory(m)).toBe(m);
   });
 });

@@ -5,7 +5,7 @@
 // live array a snapshot was taken from, so nothing the implementation writes afterwards can change a snapshot.
 //
 // A record keeps the snapshot behind a field that reads as the flat typed array (materialized once, on first read:
-// the trace's shape and bytes are those of the per-frame model). Monitors read through `framesOf`/`memoryOf`, which
+// the trace's shape and bytes are those of the per-frame model). Monitors read through `readFrames`/`readMemory`, which
 // never keep a materialized copy: the trace stays chunked however often they read it.
 import type { Memory } from './state.ts';
 
@@ -67,7 +67,7 @@ function genChunk(
   const bits = new Uint8Array((n + 7) >>> 3);
   const at: number[] = [];
   const val: number[] = [];
-  const maxPatches = n >>> 5;
+  const maxPatches = n >>> 2;
   for (let i = 0; i < n; i++) {
     const v = live[start + i] as number;
     if (v === (base === undefined ? 0 : base[i])) continue;
@@ -160,7 +160,7 @@ type Holder = { [HELD]?: Record<string, Held> };
 
 /**
  * Keep `snap` behind `obj[key]`: the field reads as the flat array, materialized on the first read and kept (a reader
- * that writes into it sees its own writes, as with a plain array). Monitors read with `framesOf` instead.
+ * that writes into it sees its own writes, as with a plain array). Monitors read with `readFrames` instead.
  */
 export function holdFrames(obj: object, key: string, snap: Chunked): void {
   const o = obj as Holder;
@@ -194,7 +194,7 @@ const RECENT = 4;
  * Read `obj[key]` as a flat array without keeping a copy in the trace: the field's own array when it is a plain one
  * or was materialized already, the single chunk of a one-chunk snapshot, else a transient copy. Never write into it.
  */
-export function framesOf<A extends Frames>(obj: object | undefined, key: string): A | undefined {
+export function readFrames<A extends Frames>(obj: object | undefined, key: string): A | undefined {
   if (obj === undefined) return undefined;
   const held = (obj as Holder)[HELD]?.[key];
   if (held === undefined) return (obj as Record<string, unknown>)[key] as A | undefined;
@@ -206,6 +206,42 @@ export function framesOf<A extends Frames>(obj: object | undefined, key: string)
   recent.push([held, f]);
   if (recent.length > RECENT) recent.shift();
   return f as A;
+}
+
+function chunkAt(c: Chunk, i: number): number {
+  if (!isGen(c)) return c[i] as number;
+  let lo = 0;
+  let hi = c.patchAt.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((c.patchAt[mid] as number) < i) lo = mid + 1;
+    else hi = mid;
+  }
+  if (c.patchAt[lo] === i) return c.patchVal[lo] as number;
+  if ((c.bits[i >>> 3] as number) & (1 << (i & 7))) return c.gen(c.start + i);
+  return c.base === undefined ? 0 : (c.base[i] as number);
+}
+
+/** `obj[key]` is present (held or plain), without reading it. */
+export function hasFrames(obj: object | undefined, key: string): boolean {
+  return (
+    obj !== undefined &&
+    ((obj as Holder)[HELD]?.[key] !== undefined || (obj as Record<string, unknown>)[key] !== undefined)
+  );
+}
+
+/**
+ * Frame by frame reads of `obj[key]` without materializing it (for monitors that look at a few frames): undefined
+ * when the field is absent. A field the getter materialized is read there (a reader's writes stay visible).
+ */
+export function frameReader(obj: object | undefined, key: string): ((p: number) => number) | undefined {
+  if (obj === undefined) return undefined;
+  const held = (obj as Holder)[HELD]?.[key];
+  const flat = held === undefined ? ((obj as Record<string, unknown>)[key] as Frames | undefined) : held.flat;
+  if (flat !== undefined) return (p) => flat[p] as number;
+  if (held === undefined) return undefined;
+  const chunks = held.snap.chunks;
+  return (p) => chunkAt(chunks[Math.floor(p / CHUNK_FRAMES)] as Chunk, p % CHUNK_FRAMES);
 }
 
 // ---- memory snapshots ------------------------------------------------------------------------------------------
@@ -233,15 +269,15 @@ export function snapshotMemory(m: Memory, opts: MemorySnapshotOptions = {}): Mem
   return o as unknown as Memory;
 }
 
-/** A flat view of a Memory for reading (framesOf on each array; `m` itself when nothing is chunked). */
-export function memoryOf(m: Memory): Memory;
-export function memoryOf(m: Memory | undefined): Memory | undefined;
-export function memoryOf(m: Memory | undefined): Memory | undefined {
+/** A flat view of a Memory for reading (readFrames on each array; `m` itself when nothing is chunked). */
+export function readMemory(m: Memory): Memory;
+export function readMemory(m: Memory | undefined): Memory | undefined;
+export function readMemory(m: Memory | undefined): Memory | undefined {
   if (m === undefined || (m as Holder)[HELD] === undefined) return m;
   return {
     nr: m.nr,
-    content: framesOf<Uint32Array>(m, 'content') as Uint32Array,
-    owner: framesOf<Uint8Array>(m, 'owner') as Uint8Array,
-    kind: framesOf<Uint8Array>(m, 'kind') as Uint8Array,
+    content: readFrames<Uint32Array>(m, 'content') as Uint32Array,
+    owner: readFrames<Uint8Array>(m, 'owner') as Uint8Array,
+    kind: readFrames<Uint8Array>(m, 'kind') as Uint8Array,
   };
 }

@@ -2,6 +2,7 @@
 // HibernateFacts): storage read back by the spec's own decoder (image.ts, no code shared with impl/'s writer), and
 // the original system's check of its own pages as the guest agent checks them (agent kinds only). A real run
 // reports the same facts from its agent, its NBD server and vm/image; observed.ts judges both the same way.
+
 import type {
   Compressor,
   FaultState,
@@ -14,6 +15,7 @@ import type {
   TaggedCheck,
 } from '../outcome.ts';
 import type { Scenario } from '../scenario/schema.ts';
+import { hasFrames, readMemory } from './chunks.ts';
 import {
   type DecodedImage,
   decodeSnapshot,
@@ -72,7 +74,7 @@ function scanEntries(
   atImage: Memory | undefined,
 ): { ascending: boolean; nosavePfns: number; tagged?: TaggedCheck } {
   const { entries, data } = img;
-  const { nr, owner, kind, content } = atImage ?? NO_MEMORY;
+  const { nr, owner, kind, content } = readMemory(atImage) ?? NO_MEMORY;
   const orig = OWNER.ORIG;
   const nNosave = nosave.length;
   let ascending = true;
@@ -164,11 +166,13 @@ export function checkImage(dev: BlockDevice, offset: number, nosave: Uint8Array,
  * region, to count the pages outside it that changed (SaveKernelStaysInItsBox).
  */
 export function agentMemoryCheck(
-  before: Memory,
-  after: Memory | undefined,
+  beforeSnap: Memory,
+  afterSnap: Memory | undefined,
   writtenBack: (p: number) => boolean,
   box?: { readonly start: number; readonly end: number },
 ): MemoryCheck {
+  const before = readMemory(beforeSnap);
+  const after = readMemory(afterSnap);
   let checked = 0;
   let corrupt = 0;
   let outside = 0;
@@ -243,7 +247,7 @@ function hibernateFacts(t: RunTrace, r: HibernateRecord, fault: FaultState | und
   facts.storage = storageFacts(t, r.storageAfter, nosave, true);
   if (o.op === 'hibernate' && (o.result === 'failed' || o.result === 'aborted')) {
     // the save kernel's box after it ran and the original kernel came back from an abort (as the trace monitor)
-    const ran = r.atJump !== undefined && r.after !== undefined && o.result === 'aborted';
+    const ran = hasFrames(r, 'atJump') && r.after !== undefined && o.result === 'aborted';
     const box = ran ? saveRegion(t.scenario) : undefined;
     facts.memory = agentMemoryCheck(r.before, r.after, writtenBackIn(t.scenario), box);
   }
