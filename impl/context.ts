@@ -2,7 +2,6 @@
 // trace being recorded. Shared by the swsusp path (power/hibernate.ts) and the kexec path (kexec/kexec.ts).
 import {
   type BlockDevice,
-  cloneDevice,
   cloneMemory,
   type FaultState,
   type HibernateRecord,
@@ -23,6 +22,7 @@ import {
   readFrames,
   type SnapshotOptions,
   snapshot,
+  snapshotDevice,
   snapshotMemory,
 } from '../spec/model/chunks.ts';
 import type { Parts } from './parts.ts';
@@ -43,6 +43,8 @@ export interface Ctx {
   /** ctx.mem is also held by a trace record: copy it before mutating (copy on write) */
   memShared: boolean;
   readonly dev: BlockDevice;
+  /** the last snapshot of dev (its chunks are shared by the next one where the device did not change) */
+  lastDev: BlockDevice | undefined;
   /** a snapshot of ctx.dev taken since the device last changed (a record's storageAfter), shared, never mutated */
   devSnapshot: BlockDevice | undefined;
   readonly events: PhaseEvent[];
@@ -85,7 +87,7 @@ export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, regi
     ctx.memShared = false;
   }
   const mem = ctx.mem as Memory;
-  const storageBefore = ctx.devSnapshot ?? cloneDevice(ctx.dev);
+  const storageBefore = deviceSnapshot(ctx);
   ctx.devSnapshot = undefined;
   const imageId = ctx.nextImageId++;
   const copies = { image: 0, exchange: 0 };
@@ -152,7 +154,10 @@ export function ownersOf(m: Memory): Pick<Memory, 'nr' | 'owner'> {
 
 /** The storage as it is now, for a record: one snapshot shared until the device changes (run.ts forgets it then). */
 export function deviceSnapshot(ctx: Ctx): BlockDevice {
-  ctx.devSnapshot ??= cloneDevice(ctx.dev);
+  if (ctx.devSnapshot === undefined) {
+    ctx.devSnapshot = snapshotDevice(ctx.dev, ctx.lastDev);
+    ctx.lastDev = ctx.devSnapshot;
+  }
   return ctx.devSnapshot;
 }
 

@@ -54,6 +54,7 @@ export function runScenario(
     memShared: true,
     dev: initialDevice(s),
     devSnapshot: undefined,
+    lastDev: undefined,
     events: [],
     records: [],
     nextImageId: 1,

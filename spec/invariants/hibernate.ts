@@ -1,6 +1,6 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
-import { readFrames, readMemory } from '../model/chunks.ts';
+import { hasFrames, readFrames, readMemory } from '../model/chunks.ts';
 import { PFNS_PER_META } from '../model/image.ts';
 import { saveRegion } from '../model/init.ts';
 import { KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
@@ -160,7 +160,7 @@ export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
       }
     }
     if (
-      r.atJump !== undefined &&
+      hasFrames(r, 'atJump') &&
       r.after !== undefined &&
       r.outcome.op === 'hibernate' &&
       r.outcome.result === 'aborted'
@@ -212,10 +212,11 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
         ),
       );
     }
-    const b = r.storageBefore;
-    const a = r.storageAfter;
-    for (let i = 0; i < b.nr; i++) {
-      if (b.slot[i] === SLOT.OTHER && a.tok[i] !== b.tok[i]) {
+    const bSlot = readFrames<Uint8Array>(r.storageBefore, 'slot') as Uint8Array;
+    const bTok = readFrames<Uint32Array>(r.storageBefore, 'tok') as Uint32Array;
+    const aTok = readFrames<Uint32Array>(r.storageAfter, 'tok') as Uint32Array;
+    for (let i = 0; i < r.storageBefore.nr; i++) {
+      if (bSlot[i] === SLOT.OTHER && aTok[i] !== bTok[i]) {
         out.push(violation('FailureLosesNothing', r.step, `failure overwrote storage page ${i} outside the swap area`));
         break;
       }

@@ -1,6 +1,6 @@
 // Monitors over what hibernation wrote: the image on storage against the memory it was made from.
 
-import { frameReader, readMemory } from '../model/chunks.ts';
+import { frameReader, readFrames, readMemory } from '../model/chunks.ts';
 import { decodeSnapshot, isSigned } from '../model/image.ts';
 import { nosaveMap, saveRegion } from '../model/init.ts';
 import { KIND, type Memory, OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
@@ -276,8 +276,8 @@ export function swapSlotsFreedOnError(t: RunTrace): Violation[] {
     if (r.outcome.op !== 'hibernate' || r.outcome.result !== 'failed') continue;
     // the slots this hibernation allocated: allocated after it and not before it (an earlier cycle's image may
     // still hold slots the model's device keeps after a resume; they are not this failure's)
-    const a = r.storageAfter.allocated;
-    const b = r.storageBefore.allocated;
+    const a = readFrames<Uint8Array>(r.storageAfter, 'allocated') as Uint8Array;
+    const b = readFrames<Uint8Array>(r.storageBefore, 'allocated') as Uint8Array;
     let n = 0;
     for (let i = 0; i < a.length; i++) if ((a[i] as number) > 0 && !((b[i] ?? 0) > 0)) n++;
     if (n > 0)

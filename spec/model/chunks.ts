@@ -7,7 +7,7 @@
 // A record keeps the snapshot behind a field that reads as the flat typed array (materialized once, on first read:
 // the trace's shape and bytes are those of the per-frame model). Monitors read through `readFrames`/`readMemory`, which
 // never keep a materialized copy: the trace stays chunked however often they read it.
-import type { Memory } from './state.ts';
+import type { BlockDevice, Memory } from './state.ts';
 
 /** Frames per chunk. */
 export const CHUNK_FRAMES = 1 << 16;
@@ -267,6 +267,24 @@ export function snapshotMemory(m: Memory, opts: MemorySnapshotOptions = {}): Mem
       }),
     );
   return o as unknown as Memory;
+}
+
+/**
+ * A storage snapshot (as cloneDevice) whose per-page arrays are chunks shared with `ref`, the last snapshot of the
+ * same device. Structured pages are immutable values: the maps are copied, their values shared.
+ */
+export function snapshotDevice(d: BlockDevice, ref?: BlockDevice): BlockDevice {
+  const o = {
+    nr: d.nr,
+    header: new Map(d.header),
+    maps: new Map(d.maps),
+    infos: new Map(d.infos),
+    metas: new Map(d.metas),
+    epoch: d.epoch,
+  };
+  for (const key of ['tok', 'slot', 'allocated'] as const)
+    holdFrames(o, key, snapshot(readFrames(d, key) as Frames, { refs: [chunkedOf(ref, key)] }));
+  return o as unknown as BlockDevice;
 }
 
 /** A flat view of a Memory for reading (readFrames on each array; `m` itself when nothing is chunked). */

@@ -15,7 +15,7 @@ import type {
   TaggedCheck,
 } from '../outcome.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import { hasFrames, readMemory } from './chunks.ts';
+import { hasFrames, readFrames, readMemory } from './chunks.ts';
 import {
   type DecodedImage,
   decodeSnapshot,
@@ -196,7 +196,7 @@ export function agentMemoryCheck(
 
 function allocatedSlots(dev: BlockDevice): number {
   let n = 0;
-  const a = dev.allocated;
+  const a = readFrames<Uint8Array>(dev, 'allocated') as Uint8Array;
   for (let i = 0; i < a.length; i++) n += a[i] as number;
   return n;
 }
@@ -228,12 +228,14 @@ export function storageFacts(
   const signed = isSigned(dev.header.get(off));
   if (!signed || !withImage) return { signed };
   const d = decodeSnapshot(dev, off); // memoised: the trace monitors decoded this snapshot already
+  const id = d.ok ? d.image.info.imageId : undefined;
+  const big = d.ok && d.image.entries.length >= LAZY_CHECK_ENTRIES;
+  // the lazy check holds the snapshot, not its decode (decodeSnapshot decodes it again when the memo let it go)
   const check = (): ImageCheck => {
-    const id = d.ok ? d.image.info.imageId : undefined;
     const made = t.records.find((r): r is HibernateRecord => r.kind === 'hibernate' && r.imageId === id);
     return checkImage(dev, off, nosave(), made?.atImage);
   };
-  if (!d.ok || d.image.entries.length < LAZY_CHECK_ENTRIES) return { signed, image: check() };
+  if (!big) return { signed, image: check() };
   let image: ImageCheck | undefined;
   const facts = { signed };
   Object.defineProperty(facts, 'image', { enumerable: true, get: () => (image ??= check()) });

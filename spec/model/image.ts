@@ -1,6 +1,8 @@
 // The image as the spec reads it from storage: header → swap map chain → info page → PFN metadata → data pages.
 // Independent of impl/'s loader (which mirrors the kernel and keeps the kernel's blind spots): the checkers use
 // this reader to say what an image on storage *is*.
+
+import { readFrames } from './chunks.ts';
 import {
   type BlockDevice,
   PFN_END as PFN_END_,
@@ -67,6 +69,7 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
   const header = dev.header.get(offset);
   if (header === undefined || !isSigned(header))
     return { ok: false, error: 'noSignature', detail: 'header not signed' };
+  const slot = readFrames<Uint8Array>(dev, 'slot') as Uint8Array; // a snapshot's chunks, read without a kept copy
   // Walk the map chain, guarding against cycles and pages that are not map pages.
   const mapPages: number[] = [];
   const seen = new Set<number>();
@@ -76,7 +79,7 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
       return { ok: false, error: 'mapBroken', detail: `map page ${m} repeats or is out of range` };
     seen.add(m);
     const mp = dev.maps.get(m);
-    if (mp === undefined || dev.slot[m] !== SLOT.MAP) {
+    if (mp === undefined || slot[m] !== SLOT.MAP) {
       return { ok: false, error: 'mapBroken', detail: `page ${m} is not a swap map page` };
     }
     mapPages.push(m);
@@ -92,7 +95,7 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
   }
   const infoAt = stream[0];
   const info = infoAt === undefined ? undefined : dev.infos.get(infoAt);
-  if (infoAt === undefined || info === undefined || dev.slot[infoAt] !== SLOT.INFO) {
+  if (infoAt === undefined || info === undefined || slot[infoAt] !== SLOT.INFO) {
     return { ok: false, error: 'infoMissing', detail: 'first stream page is not an info page' };
   }
   const nrMeta = info.pages - info.imagePages - 1;
@@ -109,7 +112,7 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
   for (let i = 1; i <= nrMeta; i++) {
     const at = stream[i] as number;
     const words = dev.metas.get(at);
-    if (words === undefined || dev.slot[at] !== SLOT.META) {
+    if (words === undefined || slot[at] !== SLOT.META) {
       return { ok: false, error: 'metaMissing', detail: `stream page ${i} (storage ${at}) is not a meta page` };
     }
     for (let k = 0; k < words.length; k++) {
@@ -133,8 +136,7 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
     };
   }
   const data = new Uint32Array(nData);
-  const tok = dev.tok;
-  const slot = dev.slot;
+  const tok = readFrames<Uint32Array>(dev, 'tok') as Uint32Array;
   for (let k = 0; k < nData; k++) {
     const at = stream[1 + nrMeta + k] as number;
     if (slot[at] !== SLOT.DATA) return { ok: false, error: 'dataMissing', detail: `data page ${k} not written` };
@@ -156,6 +158,14 @@ export function decodeImage(dev: BlockDevice, offset: number): DecodeResult {
 }
 
 const decoded = new WeakMap<BlockDevice, Map<number, DecodeResult>>();
+// Decodes kept, oldest first, and their bytes: a trace of many big images keeps only the latest few (a monitor that
+// comes back to an older one decodes it again), so the memo never holds an image per cycle of a long run.
+const kept: { dev: BlockDevice; bytes: number }[] = [];
+let keptBytes = 0;
+const MEMO_BYTES = 16 * 2 ** 20;
+
+const bytesOf = (r: DecodeResult): number =>
+  r.ok ? r.image.entries.buffer.byteLength + r.image.data.byteLength + r.image.pagesUsed.byteLength : 64;
 
 /**
  * decodeImage() for the monitors, memoised per device snapshot: trace snapshots are never mutated after they are
@@ -171,6 +181,14 @@ export function decodeSnapshot(dev: BlockDevice, offset: number): DecodeResult {
   if (r === undefined) {
     r = decodeImage(dev, offset);
     byOffset.set(offset, r);
+    const bytes = bytesOf(r);
+    kept.push({ dev, bytes });
+    keptBytes += bytes;
+    while (keptBytes > MEMO_BYTES && kept.length > 1) {
+      const old = kept.shift() as { dev: BlockDevice; bytes: number };
+      keptBytes -= old.bytes;
+      if (old.dev !== dev) decoded.delete(old.dev);
+    }
   }
   return r;
 }
