@@ -57,7 +57,8 @@ export function estimateWrites(used: number): number {
  * The boundaries of impl/'s formulas an edge scenario sits on (at n-1, n or n+1; fuzz/coverage.ts reports which a
  * campaign hit): metaPage saved pages = 512 k (nr_meta_pages), mapPage stream pages = 511 k (swap map pages),
  * halfOfRam saved pages = max_size of hibernate_preallocate_memory, storage free swap = what the image needs,
- * restoreSafe the safe frames the loader needs = those it has (kexec only, restoreSafeEdge).
+ * restoreSafe the safe frames the loader needs = those it has (restoreSafeEdge). halfOfRam and restoreSafe are each
+ * one protocol's memory limit: drawn for the other protocol, one stands for the other (memoryLimitOf).
  */
 // keep-sorted start
 export const EDGE_KINDS = ['halfOfRam', 'mapPage', 'metaPage', 'restoreSafe', 'storage'] as const;
@@ -101,24 +102,25 @@ const LOADING_FAULTS: readonly FaultKind[] = ['dma', 'none', 'twice'];
 const RESTORE_FRAMES = 5;
 
 /**
- * The kexec protocol of a restoreSafe edge scenario (a swsusp image never comes near the bound: preallocation keeps
- * it below half of RAM): the drawn one, or one derived from the seed when swsusp was drawn, with a restore kernel
- * that fills the save kernel's region (loaderPages >= saveKernelPages) and a save kernel that fits there. The PFN
- * list handoff only where its list pages fit into the few free frames the edge leaves (under 5 - delta).
+ * The memory limit of each protocol: swsusp's is preallocation's half of RAM (its image never comes near the
+ * restore bound), the kexec protocol's is restore's safe frames (it preallocates nothing).
  */
-function restoreSafeEdge(p: ScenarioInput['protocol'], seed: number, memPages: number, delta: number): KexecEdge {
-  const drawn =
-    p.kind === 'kexec'
-      ? p
-      : {
-          kind: 'kexec' as const,
-          reservation: KEXEC_RESERVATIONS[seed % KEXEC_RESERVATIONS.length],
-          handoff: KEXEC_HANDOFFS[(seed >>> 2) % KEXEC_HANDOFFS.length],
-          saveKernelPages: 4 + ((seed >>> 3) % 61),
-          zeroElision: ((seed >>> 9) & 1) === 1,
-        };
+function memoryLimitOf(kind: EdgeKind, protocol: 'kexec' | 'swsusp'): EdgeKind {
+  if (kind === 'halfOfRam' && protocol === 'kexec') return 'restoreSafe';
+  return kind === 'restoreSafe' && protocol === 'swsusp' ? 'halfOfRam' : kind;
+}
+
+/**
+ * The kexec protocol of a restoreSafe edge scenario: the drawn one with a restore kernel that fills the save
+ * kernel's region (loaderPages >= saveKernelPages) and a save kernel that fits there. The PFN list handoff only
+ * where its list pages fit into the few free frames the edge leaves (under 5 - delta).
+ */
+function restoreSafeEdge(drawn: KexecInput, seed: number, memPages: number, delta: number): KexecEdge {
   const region = drawn.saveKernelPages ?? 16;
-  const reservation = drawn.reservation ?? 'bootReserved';
+  // one past the bound, half of the edges run out in get_buffer (exchange: the region holds image frames, so the
+  // safe frames for the PBE list page and the restore code are found and a copy's frame is not), the others in
+  // prepare_image (no image frame among the loader's frames)
+  const reservation = delta > 0 && ((seed >>> 5) & 1) === 1 ? 'exchange' : (drawn.reservation ?? 'bootReserved');
   const listFits = reservation !== 'exchange' && Math.ceil(memPages / PFNS_PER_META) < 5 - delta;
   return {
     ...drawn,
@@ -186,11 +188,25 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         {
           weight: 1,
           arbitrary: fc.record({
-            kind: fc.constantFrom(...EDGE_KINDS.filter((e) => e !== 'restoreSafe' || opts.protocol !== 'swsusp')),
+            kind: fc.constantFrom(...EDGE_KINDS),
             k: fc.integer({ min: 1, max: 3 }),
             delta: fc.integer({ min: -1, max: 1 }),
           }),
         },
+        // restore's safe frames once more (where kexec may be drawn): its two failure paths (prepare_image,
+        // get_buffer) at n-1, n, n+1 each, so a run of 60 kexec scenarios meets every one
+        ...(opts.protocol === 'swsusp'
+          ? []
+          : [
+              {
+                weight: 1,
+                arbitrary: fc.record({
+                  kind: fc.constant<EdgeKind>('restoreSafe'),
+                  k: fc.constant(1),
+                  delta: fc.constantFrom(1, 0, -1),
+                }),
+              },
+            ]),
       ),
       // fraction of RAM in use, per mille; biased around the swsusp half-of-RAM limit
       usedPermille: fc.oneof(fc.integer({ min: 0, max: 700 }), near(450, 60)),
@@ -248,9 +264,11 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
       }),
     })
     .map((g): ScenarioInput => {
-      const edge = g.edge;
+      const edge = g.edge === undefined ? undefined : { ...g.edge, kind: memoryLimitOf(g.edge.kind, g.protocol.kind) };
       const safeEdge =
-        edge?.kind === 'restoreSafe' ? restoreSafeEdge(g.protocol, g.seed, g.memPages, edge.delta) : undefined;
+        edge?.kind === 'restoreSafe' && g.protocol.kind === 'kexec'
+          ? restoreSafeEdge(g.protocol, g.seed, g.memPages, edge.delta)
+          : undefined;
       const proto = safeEdge ?? g.protocol;
       // an edge scenario grows the machine until its saved pages fit below the half-of-RAM limit
       // k-th boundary, k as large as maxMemPages allows (at least the first)
@@ -328,9 +346,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         ? (KEXEC_ABORT_POINTS[s.abortIndex % KEXEC_ABORT_POINTS.length] as string)
         : (SWSUSP_ABORT_POINTS[s.abortIndex % SWSUSP_ABORT_POINTS.length] as string);
       const hib = (extra: object) => steps.push({ op: 'hibernate', ...extra } as Step);
-      // a restoreSafe edge keeps only the faults after which restore still loads the image (default faults only)
-      const fault =
-        safeEdge !== undefined && opts.faults === undefined && !LOADING_FAULTS.includes(s.fault) ? 'none' : s.fault;
+      // a restoreSafe edge keeps only the faults after which restore still loads the image (when 'none' may be drawn)
+      const noneAllowed = !Array.isArray(opts.faults) || (opts.faults as readonly FaultKind[]).includes('none');
+      const fault = safeEdge !== undefined && noneAllowed && !LOADING_FAULTS.includes(s.fault) ? 'none' : s.fault;
       switch (fault) {
         case 'powerLoss':
           hib({ powerLossAfterWrite: at });
