@@ -1,7 +1,8 @@
 // fast-check arbitraries for whole scenarios, biased toward the edges where hibernation bugs live: images that
 // just fit or just overflow storage, memory near the half-of-RAM limit, loader footprints overlapping many image
 // frames, faults at the first / last write and at the signature write, zero pages at the end of the image. One
-// scenario in five is an edge scenario: exactly n-1, n or n+1 of a formula's boundary in impl/ (EDGE_KINDS).
+// scenario in five is an edge scenario, one in three where kexec may be drawn (restore's safe frames have a branch of
+// their own): exactly n-1, n or n+1 of a formula's boundary in impl/ (EDGE_KINDS).
 import fc from 'fast-check';
 import type { ScenarioInput, Step } from '../../spec/index.ts';
 import {
