@@ -13,6 +13,7 @@ import {
   type Scenario,
   type Violation,
 } from '../spec/index.ts';
+import type { MachineJudgement } from '../spec/machine.ts';
 import type { Backend, BootRecord, KernelIdentity } from '../vm/backend.ts';
 
 export const REAL_RESULT_FORMAT = 'hibfuzz-real-run/1' as const;
@@ -55,6 +56,8 @@ export interface RealResult {
   readonly differences: readonly string[];
   /** how the image page counts were compared with the model's */
   readonly imageCounts?: string;
+  /** how the model's machine was compared with the first kernel's (spec/machine.ts judgeMachine) */
+  readonly machine?: string;
   readonly timings: { readonly modelMs: number; readonly realSeconds: number; readonly phases: Record<string, number> };
   readonly workDir: string;
 }
@@ -165,8 +168,17 @@ export async function runReal(
       'tolerancePages' in counts
         ? `compared within ±${counts.tolerancePages} pages`
         : `not compared: ${counts.notCompared}`,
+    machine: describeMachine(j.machine),
     timings: { modelMs, realSeconds, phases: { ...real.timings } },
   };
+}
+
+function describeMachine(m: MachineJudgement | undefined): string {
+  if (m === undefined)
+    return "not compared: the first kernel's console did not show its memory map and nosave ranges whole";
+  if (m.differences.length > 0) return `differs in ${m.differences.length} ranges (see the differences)`;
+  const t = m.tolerated.map((x) => `${x.tolerance} [0x${x.range.start.toString(16)}, 0x${x.range.end.toString(16)})`);
+  return `agrees${t.length === 0 ? '' : `, tolerated: ${t.join(', ')}`}`;
 }
 
 /** Exit status over results: 1 any finding, else 2 any error, else 0 (unsupported rows are skips). */

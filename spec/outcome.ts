@@ -1,6 +1,7 @@
 // What a run did, step by step: the vocabulary shared by the model (impl/) and the real-kernel runner (vm/).
 // The differential verdict (verdict.ts) compares a predicted Observation with an observed one.
 import type { InvariantName } from './invariants/names.ts';
+import type { MachineObservation } from './machine.ts';
 
 // keep-sorted start
 export const ERRNOS = [
@@ -206,4 +207,6 @@ export interface Observation {
   readonly kernel: string;
   readonly steps: readonly StepOutcome[];
   readonly violations: readonly Violation[];
+  /** a real run: the first kernel's machine as its console showed it (absent: not observed, e.g. a torn line) */
+  readonly machine?: MachineObservation;
 }

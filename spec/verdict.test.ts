@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BOOT_VERDICTS, type Observation, type StepOutcome } from './outcome.ts';
 import { parseScenario, type Scenario } from './scenario/schema.ts';
+import { QEMU_PC_512M } from './testdata/qemu-machine.ts';
 import { compareObservations, judgeRealRun } from './verdict.ts';
 
 const scenario = (steps: unknown[]): Scenario => {
@@ -52,6 +53,20 @@ describe('judgeRealRun', () => {
         expect(j.verdict, `${kind}`).toBe(want);
       }
     }
+  });
+
+  it("finds a guest whose machine is not the model's; a torn map (no machine) is not judged, a matching one passes", () => {
+    const qemu = QEMU_PC_512M;
+    const same = judgeRealRun(cycle, modelCycle, { ...realCycle(), machine: qemu }, [pass, pass]);
+    expect(same.verdict).toBe('pass');
+    expect(same.machine?.tolerated.map((t) => t.tolerance)).toEqual(['firmwareEbda', 'firmwareTopTables']);
+    const bios = { ...qemu, nosave: [{ start: 0x9f, end: 0x100 }] }; // a guest that saves PFN 0
+    const other = judgeRealRun(cycle, modelCycle, { ...realCycle(), machine: bios }, [pass, pass]);
+    expect(other.verdict).toBe('finding');
+    expect(other.reasons).toEqual([
+      'differential: machine: PFNs [0x0, 0x1) (1 frames) are saveable on the guest, not in the model (nosave or beyond its memory)',
+    ]);
+    expect(judgeRealRun(cycle, modelCycle, realCycle(), [pass, pass]).machine).toBeUndefined();
   });
 
   it('is never a pass when the model could not predict the scenario', () => {

@@ -2,6 +2,7 @@
 // (the model's prediction against what a real kernel did: agree / diverge).
 import { judgeObservation, type ObservedJudgement, observedViolations } from './invariants/observed.ts';
 import { type KnownLimitName, knownLimitInfo, type LimitEvidence, limitFor, limitRun } from './limits.ts';
+import { judgeMachine, type MachineJudgement } from './machine.ts';
 import type { BootVerdictKind, CrashCause, Observation, RefusalReason, StepOutcome, Violation } from './outcome.ts';
 import type { Scenario } from './scenario/schema.ts';
 
@@ -277,6 +278,8 @@ export interface RealRunJudgement {
   /** the real violations with the model's known limits applied */
   readonly judgement: ModelJudgement;
   readonly diff: DiffJudgement | undefined;
+  /** the model's machine against the first kernel's (undefined: the console did not show it whole) */
+  readonly machine: MachineJudgement | undefined;
 }
 
 /**
@@ -303,7 +306,11 @@ export function judgeRealRun(
   // a real run has no trace: limits are matched against its observation's facts (limits.ts says how, per limit)
   const judgement = judge(s, violations, { observation: observed });
   const judged = { ...observed, violations };
-  const diff = predicted === undefined ? undefined : compareObservations(predicted, judged, opts);
+  const machine = observed.machine === undefined ? undefined : judgeMachine(s, observed.machine);
+  const diff = withMachine(
+    predicted === undefined ? undefined : compareObservations(predicted, judged, opts),
+    machine?.differences ?? [],
+  );
   const reasons: string[] = [];
   let infra = false;
   for (const [n, b] of boots.entries()) {
@@ -318,5 +325,11 @@ export function judgeRealRun(
   if (diff?.verdict === 'diverge') reasons.push(...diff.differences.map((d) => `differential: ${d}`));
   if (predicted === undefined) reasons.push('the model could not predict this scenario');
   const verdict: RunVerdict = infra || predicted === undefined ? 'error' : reasons.length > 0 ? 'finding' : 'pass';
-  return { verdict, reasons, invariants, judgement, diff };
+  return { verdict, reasons, invariants, judgement, diff, machine };
+}
+
+/** A machine that differs from the model's is a divergence: the model predicted another machine's hibernation. */
+function withMachine(diff: DiffJudgement | undefined, machine: readonly string[]): DiffJudgement | undefined {
+  if (diff === undefined || machine.length === 0) return diff;
+  return { verdict: 'diverge', differences: [...diff.differences, ...machine.map((d) => `machine: ${d}`)] };
 }

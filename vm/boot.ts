@@ -147,6 +147,10 @@ export const WRITER_STALL_MS = 30_000;
 const SYSRQ_GRACE_MS = 20_000;
 /** The line hibfuzz adds to such a boot's console (console/classify.ts names the hang from it and the dump). */
 export const WRITER_STALL_LINE = `hibfuzz: the image writer made no progress for ${WRITER_STALL_MS / 1000} s after imageFileWrite: sysrq-t sent, QEMU stopped`;
+/** The line hibfuzz adds to a boot that reached its timeout: every hang gets a task dump, not only a stalled writer. */
+export const TIMEOUT_LINE = 'hibfuzz: the boot reached its timeout: sysrq-t sent, QEMU stopped';
+/** launchQemu's own timeout, past hibfuzz's (which asks for the dump first): only a guest that ignores the kill. */
+const BACKSTOP_MS = SYSRQ_GRACE_MS + 10_000;
 
 /** Run one boot. Throws InfraError when the host failed (QEMU, the fast path, the console says infraError). */
 export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootRun> {
@@ -165,6 +169,7 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
   let qmp: Promise<Qmp> | undefined;
   const storageAtReturn: StorageFacts[] = [];
   const savedConsole = fast?.restoring === true ? readFileSync(consoleOf(fast.snap), 'utf8') : '';
+  let timeoutTimer: NodeJS.Timeout | undefined;
   try {
     if (req.fault !== undefined) nbd = await startFaultServer(ctx, req.fault, () => running?.kill());
     const config: QemuConfig = {
@@ -184,14 +189,16 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
     });
     let hibernations = 0;
     const seen: string[] = [];
-    // the writer's progress watch (FUSE target): after imageFileWrite, no further agent event for WRITER_STALL_MS
-    // means the writer is stuck in the kernel: every task's state and stack are asked for (sysrq-t), then QEMU is stopped and
-    // the boot ends as a hang (hibfuzz's bounded timeout, classified from the console)
-    let stalled = false;
+    // A hang ends with a task dump: every task's state and stack are asked for (sysrq-t), the console gets
+    // SYSRQ_GRACE_MS to print them, then QEMU is stopped and the boot ends as a hang (classified from the console,
+    // which names a known cause from the dump). Two triggers: the boot's timeout, and the writer's progress watch
+    // (FUSE target: after imageFileWrite, no further agent event for WRITER_STALL_MS means the writer is stuck).
+    let hung: string | undefined;
     let stallTimer: NodeJS.Timeout | undefined;
-    const onStall = async () => {
-      stalled = true;
-      ctx.log(`boot ${n} (${role}): ${WRITER_STALL_LINE}`);
+    const dumpTasksThenStop = async (line: string) => {
+      if (hung !== undefined) return;
+      hung = line;
+      ctx.log(`boot ${n} (${role}): ${line}`);
       try {
         qmp ??= Qmp.connect(qmpSocket);
         await (await qmp).execute('send-key', { keys: ['alt', 'sysrq', 't'].map((k) => ({ type: 'qcode', data: k })) });
@@ -200,9 +207,10 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
       }
       setTimeout(() => running?.kill(), SYSRQ_GRACE_MS).unref();
     };
+    timeoutTimer = setTimeout(() => void dumpTasksThenStop(TIMEOUT_LINE), ctx.timeoutMs);
     const boot = launchQemu(config, {
       logPath,
-      timeoutMs: ctx.timeoutMs,
+      timeoutMs: ctx.timeoutMs + BACKSTOP_MS,
       onLine: (l) => {
         seen.push(l.text);
         ctx.log(`[${role} ${(l.t / 1000).toFixed(2)}] ${l.text}`);
@@ -211,8 +219,9 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
         if (e?.ev === 'hibernateReturned' && req.readAtReturn !== undefined)
           storageAtReturn.push(req.readAtReturn(`${savedConsole}${seen.join('\n')}\n`));
         if (e?.ev === 'waiting') onWaiting();
-        if (e !== undefined && !stalled) clearTimeout(stallTimer);
-        if (e?.ev === 'imageFileWrite') stallTimer = setTimeout(() => void onStall(), WRITER_STALL_MS);
+        if (e !== undefined && hung === undefined) clearTimeout(stallTimer);
+        if (e?.ev === 'imageFileWrite')
+          stallTimer = setTimeout(() => void dumpTasksThenStop(WRITER_STALL_LINE), WRITER_STALL_MS);
       },
     });
     running = boot;
@@ -245,6 +254,7 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
     );
     const r = await ended;
     clearTimeout(stallTimer);
+    clearTimeout(timeoutTimer);
     const problem = await failed;
     if (problem !== undefined) throw problem;
     const powerLostAfterPages = nbd?.powerLost() === true ? nbd.writesStored() : undefined;
@@ -252,11 +262,15 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
     // a restored boot starts after init's first words: say so for the classifier
     const consoleText =
       (fast?.restoring === true ? `${AGENT_PREFIX}{"ev":"restored","role":"${role}"}\n${r.log}` : r.log) +
-      (stalled ? `${WRITER_STALL_LINE}\n` : '');
+      (hung === undefined ? '' : `${hung}\n`);
     if (fast?.restoring === true) writeFileSync(logPath, consoleText);
     const exit: ExitInfo =
-      powerLostAfterPages !== undefined ? { kind: 'exited', code: 0 } : stalled ? { kind: 'timeout' } : r.exit;
-    if (stalled) writeFileSync(logPath, consoleText);
+      powerLostAfterPages !== undefined
+        ? { kind: 'exited', code: 0 }
+        : hung !== undefined || r.exit.kind === 'timeout'
+          ? { kind: 'timeout' }
+          : r.exit;
+    if (hung !== undefined) writeFileSync(logPath, consoleText);
     let report = classifyConsole(consoleText, exit);
     if (powerLostAfterPages !== undefined && report.verdict.kind === 'unexpectedReboot') {
       report = { ...report, verdict: { kind: 'pass', title: `power cut after ${powerLostAfterPages} pages` } };
@@ -277,6 +291,7 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
       storageAtReturn,
     };
   } finally {
+    clearTimeout(timeoutTimer);
     running?.kill();
     await nbd?.close();
     await qmp?.then((q) => q.close()).catch(() => {});

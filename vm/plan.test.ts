@@ -42,7 +42,14 @@ describe('vmSupports', () => {
 
   it.each<[string, Partial<ScenarioInput>, RegExp]>([
     ['kexec', { protocol: { kind: 'kexec' } }, /kexec/],
-    ['tiny memory', { machine: { memPages: MIN_VM_MEM_PAGES - 1 }, workload: {} }, /too small/],
+    ['tiny memory', { machine: { memPages: MIN_VM_MEM_PAGES - 256 }, workload: {} }, /too small/],
+    ['memory not in whole MiB', { machine: { memPages: 131072 + 1 } }, /whole MiB/],
+    ['memory split around the PCI hole', { machine: { memPages: 0xe0000 }, storage: { pages: 65536 } }, /PCI hole/],
+    [
+      'resume memory not in whole MiB',
+      { steps: [{ op: 'hibernate' }, { op: 'resume', memPages: 98304 + 100 }] },
+      /whole MiB/,
+    ],
     ['swap file at page 0', { storage: { kind: 'swapFile', pages: 100 } }, /swap file's header at page 10/],
     ['dma', { workload: { dma: 5 } }, /dma/],
     ['workload too big', { workload: { anon: 131072 - 1000 } }, /exceed/],

@@ -4,6 +4,7 @@ import { PAGE_SIZE, PAGES_FOR_IO } from '../spec/brand.ts';
 import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
 import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
 import { dmCryptKey } from './image/dmcrypt.ts';
+import { pcMemoryRefusal } from './qemu/args.ts';
 import { SWAPFILE_MIN_PAGES, SWAPFILE_OFFSET, swapFilePages } from './swapfile.ts';
 
 /** Smallest guest a Debian kernel + our initramfs boots and hibernates in (96 MiB). */
@@ -21,6 +22,8 @@ export function vmSupports(s: Scenario): Support {
   if (s.machine.memPages < MIN_VM_MEM_PAGES) {
     return no(`machine.memPages ${s.machine.memPages} < ${MIN_VM_MEM_PAGES} (96 MiB): too small for a real kernel`);
   }
+  const mem = pcMemoryRefusal('machine.memPages', s.machine.memPages);
+  if (mem !== undefined) return no(mem);
   if ((s.machine.e820 ?? []).length > 0) return no('machine.e820: QEMU firmware decides the memory map');
   const storage = storageSupport(s);
   if (!storage.ok) return storage;
@@ -53,6 +56,8 @@ export function vmSupports(s: Scenario): Support {
     if (st.op === 'resume' && st.memPages !== undefined && st.memPages < MIN_VM_MEM_PAGES) {
       return no(`steps[${i}].memPages ${st.memPages} < ${MIN_VM_MEM_PAGES}`);
     }
+    const resumeMem = st.op === 'resume' ? pcMemoryRefusal(`steps[${i}].memPages`, st.memPages ?? 0) : undefined;
+    if (resumeMem !== undefined) return no(resumeMem);
   }
   return { ok: true };
 }

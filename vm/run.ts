@@ -7,10 +7,12 @@
 // (spec/invariants/observed.ts judges). It throws only InfraError: whatever the kernel did is data.
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { type MachineObservation, saveableRanges } from '../spec/machine.ts';
 import type { Observation, StepOutcome } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario, Step } from '../spec/scenario/schema.ts';
 import { type BootContext, type BootRun, hasWriteFault, runBoot, type ScheduledFault } from './boot.ts';
 import type { Verdict } from './console/classify.ts';
+import { parseMachine } from './console/e820.ts';
 import { AgentEvents } from './console/events.ts';
 import { InfraError } from './errors.ts';
 import { copySparse } from './fast.ts';
@@ -126,6 +128,8 @@ class SwsuspRun {
   #current: Booted | undefined;
   /** the guest's RAM (first boot's BIOS-e820 map): nosave = outside it */
   #ram: PfnRange[] | undefined;
+  /** the first boot's machine (RAM and registered nosave), when its console showed both whole */
+  #machine: MachineObservation | undefined;
   /** write sizes the original system ran so far (the agent's page generations) */
   #writes: number[] = [];
   #cycles = 0;
@@ -165,7 +169,13 @@ class SwsuspRun {
     for (const [i, st] of this.#s.steps.entries()) if (!(await this.#step(i, st))) break;
     const bad = this.#boots.find((b) => b.verdict.kind !== 'pass');
     return {
-      observation: { target: 'vm', kernel: first.kernel.version, steps: this.#steps, violations: [] },
+      observation: {
+        target: 'vm',
+        kernel: first.kernel.version,
+        steps: this.#steps,
+        violations: [],
+        ...(this.#machine === undefined ? {} : { machine: this.#machine }),
+      },
       verdict: bad?.verdict ?? { kind: 'pass', title: 'every boot ended as planned' },
       timings: this.#timings,
       stepsRun: this.#steps.length,
@@ -289,6 +299,7 @@ class SwsuspRun {
       seconds: r.durationMs / 1000,
     });
     if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
+    if (role === 'first') this.#machine ??= parseMachine(r.fullConsole);
     if (role === 'first') this.#checkSwapFile(r.fullConsole);
     this.#checkTarget(
       role,
@@ -362,8 +373,9 @@ class SwsuspRun {
 
   /** The disk now: signed?, and a signed image checked against the guest's RAM (and the agent's pages). */
   #read(console: string, agent: AgentPages | undefined): StorageRead {
-    // the first boot's map (unknown when its console tore a line: then no PFN is judged nosave)
-    const ram = this.#ram ?? parseE820Ram(console);
+    // the first boot's saveable frames (RAM minus registered nosave), or its RAM alone when the nosave lines tore
+    // (unknown when its map tore a line: then no PFN is judged nosave)
+    const ram = this.#machine === undefined ? (this.#ram ?? parseE820Ram(console)) : saveableRanges(this.#machine);
     // during the first boot (hibernateReturned) the report is in its console so far; #checkSwapFile judges it after
     const file = this.#swapFile ?? (this.#s.storage.kind === 'swapFile' ? swapFileReport(console) : undefined);
     return readStorage(this.#disk, {

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseE820Ram } from './e820.ts';
+import { QEMU_PC_512M } from '../../spec/testdata/qemu-machine.ts';
+import { parseE820Ram, parseMachine, parseNosaveRanges } from './e820.ts';
 
 const map = (usable2 = 'usable') =>
   [
@@ -31,5 +33,34 @@ describe('parseE820Ram', () => {
     ).toBeUndefined();
     expect(parseE820Ram(map('usab'))).toBeUndefined();
     expect(parseE820Ram('Linux version 6.1\n')).toBeUndefined();
+  });
+});
+
+const testdata = (name: string) => readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8');
+const kjumpTestdata = (name: string) => readFileSync(new URL(`../kjump/testdata/${name}`, import.meta.url), 'utf8');
+
+describe('parseNosaveRanges, parseMachine', () => {
+  it("takes the first kernel's registered nosave ranges of a real 6.1 console (hang-6.1-fuse-writer-server-frozen): the BIOS page and 0x9f..0xff", () => {
+    const log = testdata('hang-6.1-fuse-writer-server-frozen.log');
+    expect(parseNosaveRanges(log)).toEqual(QEMU_PC_512M.nosave);
+    expect(parseMachine(log)).toEqual(QEMU_PC_512M);
+  });
+  it("kjump: A's machine only, not B's after the jump (B's map has PFN 0 reserved, and its own nosave lines)", () => {
+    const log = kjumpTestdata('abort-a.log');
+    expect(log.split('Linux version ').length).toBeGreaterThan(2); // two kernels in one console
+    expect(parseMachine(log)?.ram[0]).toEqual({ start: 0, end: 159 });
+    expect(parseNosaveRanges(log)).toHaveLength(2);
+  });
+  it('a torn nosave line or none at all is unknown, never an empty set', () => {
+    const log = testdata('hang-6.1-fuse-writer-server-frozen.log');
+    const torn = log.replace(
+      'Registered nosave memory: [mem 0x0009f000-0x000fffff]',
+      'Registered nosave memory: [mem 0x0009f000-0x000ff',
+    );
+    expect(torn).not.toBe(log);
+    expect(parseNosaveRanges(torn)).toBeUndefined();
+    expect(parseMachine(torn)).toBeUndefined();
+    expect(parseNosaveRanges(map())).toBeUndefined();
+    expect(parseMachine(map())).toBeUndefined();
   });
 });

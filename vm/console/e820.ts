@@ -1,13 +1,11 @@
-// The guest's firmware memory map from its console: the `BIOS-e820: [mem 0xS-0xE] TYPE` lines the first kernel
-// prints (arch/x86/kernel/e820.c e820__print_table). The serial console can drop characters under load
-// ("...1ffdcfff]sable"), so a map is taken only when every line of its block parses: a torn map is unknown, never a
-// smaller RAM (that would make saved pages look nosave) nor a guess.
+// The guest's machine from its console: the `BIOS-e820: [mem 0xS-0xE] TYPE` lines the first kernel prints
+// (arch/x86/kernel/e820.c e820__print_table) and the ranges it registers nosave (kernel/power/snapshot.c
+// register_nosave_region: `PM: hibernation: Registered nosave memory: [mem 0xS-0xE]`). The serial console can drop
+// characters under load ("...1ffdcfff]sable"), so a map is taken only when every line of it parses: a torn map is
+// unknown, never a smaller RAM (that would make saved pages look nosave) nor a guess.
+import type { MachineObservation, PfnRange } from '../../spec/machine.ts';
 
-/** A half-open PFN range [start, end). */
-export interface PfnRange {
-  readonly start: number;
-  readonly end: number;
-}
+export type { MachineObservation, PfnRange } from '../../spec/machine.ts';
 
 const PAGE_SIZE = 4096;
 const ENTRY =
@@ -34,4 +32,40 @@ export function parseE820Ram(log: string): PfnRange[] | undefined {
     if (end > start) out.push({ start, end });
   }
   return out.length > 0 ? out : undefined;
+}
+
+const NOSAVE_MARK = 'Registered nosave memory:';
+const NOSAVE = /Registered nosave memory: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]\s*$/;
+const BANNER = 'Linux version ';
+
+/** The first kernel's part of a console: up to the banner of the next kernel (kexec jump, a reboot). */
+function firstKernel(log: string): string {
+  const first = log.indexOf(BANNER);
+  const next = first < 0 ? -1 : log.indexOf(BANNER, first + BANNER.length);
+  return next < 0 ? log : log.slice(0, next);
+}
+
+/**
+ * The PFN ranges the first kernel registered nosave (start rounded down, end up, as register_nosave_region does);
+ * undefined when it printed none (a hibernation kernel always registers some on x86) or a line of them is torn.
+ */
+export function parseNosaveRanges(log: string): PfnRange[] | undefined {
+  const out: PfnRange[] = [];
+  for (const raw of firstKernel(log).split('\n')) {
+    if (!raw.includes(NOSAVE_MARK)) continue;
+    const m = NOSAVE.exec(raw.replace(/\r$/, ''));
+    if (m === null) return undefined;
+    const start = Math.floor(Number.parseInt(m[1] ?? '', 16) / PAGE_SIZE);
+    const end = Math.ceil((Number.parseInt(m[2] ?? '', 16) + 1) / PAGE_SIZE);
+    out.push({ start, end });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** The first kernel's machine (its RAM and nosave ranges); undefined when either is missing or torn. */
+export function parseMachine(log: string): MachineObservation | undefined {
+  const first = firstKernel(log);
+  const ram = parseE820Ram(first);
+  const nosave = parseNosaveRanges(first);
+  return ram === undefined || nosave === undefined ? undefined : { ram, nosave };
 }

@@ -1,17 +1,14 @@
 // Semantic checks on a parsed swsusp image (§1.9 step 7) as Violations, and the agent-tag scan over its data pages.
 import type { InvariantName } from '../../spec/invariants/names.ts';
+import type { PfnRange } from '../../spec/machine.ts';
 import type { Violation } from '../../spec/outcome.ts';
 import { ceilDiv, PAGE_SIZE } from './format.ts';
 import type { SwsuspImage } from './parse.ts';
 
-/** A half-open PFN range [start, end). */
-export interface PfnRange {
-  readonly start: number;
-  readonly end: number;
-}
+export type { PfnRange } from '../../spec/machine.ts';
 
 export interface CheckOptions {
-  /** target RAM (e.g. e820 RAM entries as PFN ranges); when given, every saved PFN must lie inside one */
+  /** the target's saveable frames (RAM minus registered nosave) as PFN ranges; when given, every saved PFN must lie inside one */
   readonly ramRanges?: readonly PfnRange[];
   /** when given, the image must hold each of these PFNs exactly once, and no other */
   readonly expectedPfns?: Iterable<number>;

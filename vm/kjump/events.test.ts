@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { QEMU_PC_512M } from '../../spec/testdata/qemu-machine.ts';
 import type { ConsoleLine } from '../qemu/launch.ts';
-import { findEvent, firstBootRam, parseEvents, phaseTimings } from './events.ts';
+import { findEvent, firstBootMachine, firstBootSaveable, parseEvents, phaseTimings } from './events.ts';
 
 const line = (t: number, text: string): ConsoleLine => ({ t, text });
 
@@ -53,12 +54,14 @@ describe('parseEvents', () => {
   });
 });
 
-describe('firstBootRam', () => {
-  it("reads A's usable e820 ranges in whole frames, not B's", () => {
+describe('firstBootMachine, firstBootSaveable', () => {
+  it("reads A's usable e820 ranges and registered nosave ranges in whole frames, not B's", () => {
     const log = readFileSync(new URL('./testdata/abort-a.log', import.meta.url), 'utf8');
-    const ram = firstBootRam(log.split('\n').map((text, i) => line(i, text)));
-    expect(ram).toEqual([
-      { start: 0, end: 0x9f },
+    const lines = log.split('\n').map((text, i) => line(i, text));
+    expect(firstBootMachine(lines)).toEqual(QEMU_PC_512M);
+    // the image check's frames: PFN 0 (the BIOS page) is not saveable
+    expect(firstBootSaveable(lines)).toEqual([
+      { start: 1, end: 0x9f },
       { start: 0x100, end: 0x1ffdd },
     ]);
   });

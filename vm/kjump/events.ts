@@ -2,8 +2,9 @@
 // timings, and A's firmware memory map (its `BIOS-e820:` lines). Pure; run.ts does the I/O.
 
 import { z } from 'zod';
+import { type MachineObservation, saveableRanges } from '../../spec/machine.ts';
 import { AGENT_PREFIX } from '../console/classify.ts';
-import { type PfnRange, parseE820Ram } from '../console/e820.ts';
+import { type PfnRange, parseE820Ram, parseMachine } from '../console/e820.ts';
 import type { ConsoleLine } from '../qemu/launch.ts';
 
 const count = z.number().int().min(0);
@@ -144,11 +145,16 @@ export function phaseTimings(lines: readonly ConsoleLine[], evs: readonly TimedE
   return out;
 }
 
-/** A physical RAM range in 4 KiB frames, [start, end). */
 /**
- * The usable RAM of the first kernel that booted in this QEMU run (A): vm/console/e820.ts takes the first map only
- * (B prints its own, shrunken map after the jump); undefined when a line of it is torn.
+ * The machine of the first kernel that booted in this QEMU run (A): vm/console/e820.ts takes the first kernel's
+ * map and nosave lines only (B prints its own, shrunken map after the jump); undefined when a line of it is torn.
  */
-export function firstBootRam(lines: readonly ConsoleLine[]): PfnRange[] | undefined {
-  return parseE820Ram(lines.map((l) => l.text).join('\n'));
+export function firstBootMachine(lines: readonly ConsoleLine[]): MachineObservation | undefined {
+  return parseMachine(lines.map((l) => l.text).join('\n'));
+}
+
+/** A's saveable frames (RAM minus registered nosave), or its RAM alone when only the nosave lines tore. */
+export function firstBootSaveable(lines: readonly ConsoleLine[]): PfnRange[] | undefined {
+  const m = firstBootMachine(lines);
+  return m === undefined ? parseE820Ram(lines.map((l) => l.text).join('\n')) : saveableRanges(m);
 }

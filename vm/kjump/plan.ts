@@ -2,6 +2,7 @@
 // Pure; run.ts does the I/O.
 import { PAGE_SIZE } from '../../spec/brand.ts';
 import type { HibernateStep, KexecProtocol, Scenario, Step } from '../../spec/scenario/schema.ts';
+import { pcMemoryRefusal } from '../qemu/args.ts';
 import { AREC_PAGES } from './image.ts';
 import { restoreTargetWords, type TargetPlan, targetPlan, targetWords } from './target.ts';
 
@@ -67,7 +68,8 @@ export type PlanResult = { ok: true; plan: KjumpPlan } | { ok: false; error: str
  * kernel, not the machine: the real kernel needs what it needs (KJUMP_SAVE_KERNEL_NEED_PAGES), the model is told so.
  */
 function machineRefusal(s: Scenario, proto: KexecProtocol): string | undefined {
-  if ((s.machine.memPages * PAGE_SIZE) % MIB !== 0) return 'machine.memPages: must be whole MiB for QEMU -m';
+  const mem = pcMemoryRefusal('machine.memPages', s.machine.memPages);
+  if (mem !== undefined) return mem;
   if (s.machine.memPages * PAGE_SIZE < MIN_MEM_MIB * MIB) {
     return `machine.memPages: kjump needs at least ${MIN_MEM_MIB} MiB`;
   }

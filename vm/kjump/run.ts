@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, truncateSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { MachineObservation } from '../../spec/machine.ts';
 import type { Observation, StepOutcome } from '../../spec/outcome.ts';
 import type { Scenario } from '../../spec/scenario/schema.ts';
 import type { BootRecord } from '../backend.ts';
@@ -15,7 +16,14 @@ import { chooseAccel } from '../qemu/accel.ts';
 import { type Accel, checkQemuConfig, type QemuConfig } from '../qemu/args.ts';
 import { type BootResult, type ConsoleLine, launchQemu } from '../qemu/launch.ts';
 import { ensureKjumpKernel, type KjumpKernel, kernelLabel } from './build.ts';
-import { firstBootRam, parseEvents, phaseTimings, type TimedEvent, type Timings } from './events.ts';
+import {
+  firstBootMachine,
+  firstBootSaveable,
+  parseEvents,
+  phaseTimings,
+  type TimedEvent,
+  type Timings,
+} from './events.ts';
 import { buildKjumpInitrds } from './guest-image.ts';
 import { type ContainerHeader, type DiskImage, type PageReader, readDiskImage } from './image.ts';
 import {
@@ -150,7 +158,7 @@ async function targetIo(disk: string, fd: number, plan: KjumpPlan): Promise<Targ
 async function readDisk(disk: string, plan: KjumpPlan, lines: readonly ConsoleLine[]): Promise<DiskImage> {
   const fd = openSync(disk, 'r');
   try {
-    return readDiskImage((await targetIo(disk, fd, plan)).read, plan.diskPages, firstBootRam(lines));
+    return readDiskImage((await targetIo(disk, fd, plan)).read, plan.diskPages, firstBootSaveable(lines));
   } finally {
     closeSync(fd);
   }
@@ -259,8 +267,15 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const timings: Partial<Record<KjumpRole, Timings>> = {};
   const events: Partial<Record<KjumpRole, TimedEvent[]>> = {};
   const artifacts: KjumpArtifacts = { dir, disk, consoles: [] };
+  let machine: MachineObservation | undefined;
   const result = (): KjumpRunResult => {
-    const observation: Observation = { target: 'vm', kernel: kernel.label, steps: outcomes, violations: [] };
+    const observation: Observation = {
+      target: 'vm',
+      kernel: kernel.label,
+      steps: outcomes,
+      violations: [],
+      ...(machine === undefined ? {} : { machine }),
+    };
     writeFileSync(join(dir, 'observation.json'), `${JSON.stringify({ observation, boots, timings }, null, 2)}\n`);
     return {
       observation,
@@ -278,6 +293,7 @@ export async function runKjumpScenario(scenario: Scenario, opts: KjumpRunOptions
   const aWords = [...aCmdline(plan, helper, opts.jumpBackSegment), ...short];
   const a = await boot('a', qemu(initrds.a, aWords), dir, timeout, opts.onLine);
   events.a = a.evs;
+  machine = firstBootMachine(a.r.lines);
   const targetA = targetFailure(a.evs, 'a');
   if (targetA !== undefined) throw new InfraError(targetA);
   timings.a = phaseTimings(a.r.lines, a.evs, a.r.durationMs);

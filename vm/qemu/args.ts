@@ -32,6 +32,26 @@ export interface IncomingState {
   readonly stateFile: string;
 }
 
+/** 4 KiB pages in one MiB: QEMU's -m unit. */
+const PAGES_PER_MIB = 256;
+/**
+ * Guest RAM of the pc machine stays one range below this (hw/i386/pc_piix.c: with 3.5 GiB or more, RAM is split
+ * at 3 GiB around the PCI hole).
+ */
+export const PC_CONTIGUOUS_RAM_PAGES = 0xe0000000 / 4096;
+
+/**
+ * Why QEMU's pc machine cannot give a guest the model's memory of `pages` frames (`what` names the field), or
+ * undefined: -m takes whole MiB (the guest would have RAM the model has not), and 3.5 GiB or more is split around
+ * the PCI hole (the model's machine has no such hole).
+ */
+export function pcMemoryRefusal(what: string, pages: number): string | undefined {
+  if (pages % PAGES_PER_MIB !== 0) return `${what} ${pages}: QEMU's -m takes whole MiB (a multiple of 256 pages)`;
+  if (pages >= PC_CONTIGUOUS_RAM_PAGES)
+    return `${what} ${pages}: from 3.5 GiB QEMU's pc machine splits RAM around the PCI hole, the model's machine does not`;
+  return undefined;
+}
+
 /** The child's file descriptor that carries the incoming migration stream (stdio index 3 in launchQemu). */
 export const INCOMING_FD = 3;
 /** The child's file descriptor of the agent channel (ttyS1): one end of a socket pair (stdio index 4 in launchQemu). */
