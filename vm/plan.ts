@@ -199,7 +199,17 @@ export function kernelCmdline(
 ): string[] {
   // no_timer_check: under TCG on a loaded host the IO-APIC timer check can time out and panic ("IO-APIC + timer
   // doesn't work!", seen in a campaign): the host's slowness, not the kernel's behaviour under test
-  const words = ['console=ttyS0', 'panic=-1', 'ignore_loglevel', 'no_console_suspend', 'oops=panic', 'no_timer_check'];
+  // sysrq_always_enabled: a hang ends with a task dump (vm/boot.ts sends sysrq-t at the timeout), which Debian's
+  // kernel.sysrq=438 would leave off from the first instruction to init
+  const words = [
+    'console=ttyS0',
+    'panic=-1',
+    'ignore_loglevel',
+    'no_console_suspend',
+    'oops=panic',
+    'no_timer_check',
+    'sysrq_always_enabled',
+  ];
   // a swap file: its header's page (resume_offset, every boot) and, at the first boot, its size (init.sh makes it)
   const file = s.storage.kind === 'swapFile';
   if (file) words.push(`hibfuzz.resumeoffset=${s.storage.offset}`);
