@@ -40,8 +40,10 @@ export interface Ctx {
   readonly profile: KernelProfile;
   /** the running system, or undefined while the machine is off */
   mem: Memory | undefined;
-  /** ctx.mem is also held by a trace record: copy it before mutating (copy on write) */
+  /** ctx.mem is also the trace's initial machine: copy it before mutating (copy on write) */
   memShared: boolean;
+  /** a record's snapshot equal to ctx.mem as it is now (undefined once ctx.mem changed since) */
+  memSnap: Memory | undefined;
   readonly dev: BlockDevice;
   /** the last snapshot of dev (its chunks are shared by the next one where the device did not change) */
   lastDev: BlockDevice | undefined;
@@ -55,6 +57,8 @@ export interface Ctx {
   readonly imageKinds: Map<number, Memory>;
   /** the last memory snapshot a hibernation took (its chunks are shared by the next one where nothing changed) */
   lastImage: Memory | undefined;
+  /** the last hibernation's system at the request (an abort's `after` shares its chunks) */
+  lastBefore: Memory | undefined;
   /** what a frame nobody wrote since the running system booted holds (staleToken of that boot) */
   garbage: ((p: number) => number) | undefined;
   /** the last resume's loader maps (shared chunks, as lastImage) */
@@ -79,13 +83,16 @@ export function event(ctx: Ctx, step: number, phase: string, counts?: Record<str
  * when the record is built, i.e. after the step; so is whether the scheduled fault fired).
  */
 export function beginHibernation(ctx: Ctx, st: HibernateStep, step: number, region?: { start: number; end: number }) {
-  // The system at the request: when a record holds ctx.mem already, that is the snapshot and the step mutates a copy.
-  const held = ctx.memShared ? ctx.mem : undefined;
-  const before = held ?? cloneMemory(ctx.mem as Memory);
-  if (held !== undefined) {
-    ctx.mem = cloneMemory(held);
+  // The system at the request: the record that holds it already (the last resume's or abort's `after`), the initial
+  // machine itself, or a snapshot sharing the last one's chunks. The step mutates ctx.mem, never a record's arrays.
+  const live = ctx.mem as Memory;
+  const before = ctx.memSnap ?? (ctx.memShared ? live : snapMemory(ctx, live, ctx.lastImage));
+  if (ctx.memShared) {
+    ctx.mem = cloneMemory(live);
     ctx.memShared = false;
   }
+  ctx.memSnap = undefined;
+  ctx.lastBefore = before;
   const mem = ctx.mem as Memory;
   const storageBefore = deviceSnapshot(ctx);
   ctx.devSnapshot = undefined;
@@ -139,10 +146,7 @@ export function snapContent(ctx: Ctx, live: Uint32Array, ...refs: (Chunked | und
 
 /** The memory at a hibernation's image point, as a chunked snapshot sharing what the last one holds. */
 export function snapImage(ctx: Ctx, mem: Memory): Memory {
-  const m = snapshotMemory(
-    mem,
-    ctx.garbage !== undefined ? { refs: [ctx.lastImage], gen: ctx.garbage } : { refs: [ctx.lastImage] },
-  );
+  const m = snapMemory(ctx, mem, ctx.lastBefore, ctx.lastImage);
   ctx.lastImage = m;
   return m;
 }
@@ -162,12 +166,19 @@ export function deviceSnapshot(ctx: Ctx): BlockDevice {
 }
 
 /**
- * The original system carries on after the step (an abort or a failure): the record's `after` is ctx.mem itself,
- * shared until the next step that mutates memory copies it (ctx.memShared). Call it last, when the step is done.
+ * The original system carries on after the step (an abort or a failure): the record's `after` is a snapshot of
+ * ctx.mem sharing the request's and the image point's chunks; it stands for ctx.mem until the next step changes it
+ * (ctx.memSnap). Call it last, when the step is done.
  */
 export function carriesOn(ctx: Ctx): { after: Memory } {
-  ctx.memShared = true;
-  return { after: ctx.mem as Memory };
+  const after = snapMemory(ctx, ctx.mem as Memory, ctx.lastBefore, ctx.lastImage);
+  ctx.memSnap = after;
+  return { after };
+}
+
+/** A chunked snapshot of memory, sharing the chunks of `refs` and holding the running system's garbage as bits. */
+export function snapMemory(ctx: Ctx, m: Memory, ...refs: (Memory | undefined)[]): Memory {
+  return snapshotMemory(m, ctx.garbage !== undefined ? { refs, gen: ctx.garbage } : { refs });
 }
 
 /** A freshly booted loader kernel: its own frames at `footprint`, everything else free (boot-time garbage). */

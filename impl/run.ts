@@ -52,6 +52,8 @@ export function runScenario(
     profile,
     mem: initial,
     memShared: true,
+    memSnap: undefined,
+    lastBefore: undefined,
     dev: initialDevice(s),
     devSnapshot: undefined,
     lastDev: undefined,
@@ -76,9 +78,10 @@ export function runScenario(
     });
     // every step but a write may change storage (a hibernation takes its storageBefore snapshot first)
     if (st.op !== 'write' && st.op !== 'hibernate') ctx.devSnapshot = undefined;
-    if (st.op === 'write' && ctx.mem !== undefined && ctx.memShared) {
-      ctx.mem = cloneMemory(ctx.mem);
+    if (st.op === 'write' && ctx.mem !== undefined) {
+      if (ctx.memShared) ctx.mem = cloneMemory(ctx.mem);
       ctx.memShared = false;
+      ctx.memSnap = undefined;
     }
     let r: StepRecord;
     switch (st.op) {

@@ -22,7 +22,15 @@ import {
   WORKLOAD_KIND,
 } from '../spec/index.ts';
 import { restoreKernelFrames } from '../spec/model/boot.ts';
-import { type Chunked, chunkedOf, holdFrames, readFrames, readMemory, snapshot } from '../spec/model/chunks.ts';
+import {
+  type Chunked,
+  chunkedOf,
+  holdFrames,
+  readFrames,
+  readMemory,
+  snapshot,
+  snapshotMemory,
+} from '../spec/model/chunks.ts';
 import { e820Checksum } from './arch/hibernate.ts';
 import { bootMemory, type Ctx, deviceSnapshot, event, memoryAfterJump } from './context.ts';
 import { profileOf } from './power/power.ts';
@@ -42,6 +50,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
   ctx.mem = m.ok ? m.memory : undefined;
   ctx.garbage = (p: number) => staleToken(s.seed, p);
   ctx.memShared = false;
+  ctx.memSnap = undefined;
   ctx.dev.epoch++;
   ctx.staleSinceImage = true;
 }
@@ -260,13 +269,15 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const v = made?.atImage !== undefined ? verifyPages(readMemory(made.atImage), after) : { checked: 0, corrupt: 0 };
   event(ctx, i, 'resume:jumped', { copied: counter.image, pagesChecked: v.checked, pagesCorrupt: v.corrupt });
   ctx.mem = after;
-  ctx.memShared = true;
+  ctx.memShared = false;
   ctx.garbage = garbage;
+  // the record's view: a snapshot over the image point's chunks, the boot's garbage as bits; it stands for ctx.mem
+  ctx.memSnap = snapshotMemory(after, { refs: [made?.atImage], gen: garbage });
   ctx.gen++;
   return done({
     imageId: lr.imageId,
     load: loadOf(lr.st),
-    after, // shared with ctx.mem until the next step that mutates memory copies it (ctx.memShared)
+    after: ctx.memSnap,
     outcome: { op: 'resume', result: 'resumed', pagesChecked: v.checked, pagesCorrupt: v.corrupt },
   });
 }

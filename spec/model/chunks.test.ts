@@ -5,6 +5,7 @@ import {
   chunkedOf,
   frameReader,
   holdFrames,
+  limitMaterialized,
   materialize,
   readFrames,
   readMemory,
@@ -82,6 +83,27 @@ describe('chunked snapshots', () => {
     expect(readFrames<Uint32Array>(rec, 'atJump')?.[0]).toBe(99);
     expect(readFrames({ x: live }, 'x')).toBe(live);
     expect(chunkedOf(rec, 'atJump')?.length).toBe(N);
+  });
+
+  it('a materialized field that goes back into its snapshot keeps what a reader wrote into it', () => {
+    limitMaterialized(0, 1);
+    try {
+      const recs = [0, 1, 2].map((k) => {
+        const r: { a?: Uint32Array } = {};
+        holdFrames(r, 'a', snapshot(filled(N, (i) => i + k)));
+        return r;
+      });
+      const a0 = recs[0]?.a as Uint32Array;
+      a0[N - 1] = 7;
+      expect(readFrames<Uint32Array>(recs[0], 'a')?.[N - 1]).toBe(7);
+      void recs[1]?.a; // materializes recs[1], evicts recs[0] back into chunks
+      expect(readFrames<Uint32Array>(recs[0], 'a')?.[N - 1]).toBe(7);
+      expect(frameReader(recs[0], 'a')?.(N - 1)).toBe(7);
+      expect(recs[0]?.a?.[N - 1]).toBe(7);
+      expect(recs[0]?.a?.[N - 2]).toBe(N - 2);
+    } finally {
+      limitMaterialized(64 * 2 ** 20, 4);
+    }
   });
 
   it('memory snapshots read like cloneMemory and share owner and kind with a reference', () => {

@@ -152,33 +152,76 @@ export function chunkBytes(s: Chunked, others: readonly Chunked[] = []): number 
 // ---- snapshots behind record fields ----------------------------------------------------------------------------
 
 interface Held {
-  readonly snap: Chunked;
+  snap: Chunked;
   flat: Frames | undefined;
 }
 const HELD = Symbol('chunked snapshots');
 type Holder = { [HELD]?: Record<string, Held> };
 
+// Arrays the fields' getters materialized, oldest first: at most FLAT_BYTES of them (and at least FLAT_MIN) stay
+// materialized; an older one goes back into its snapshot (re-chunked against it, so a reader's writes are kept).
+const flats: Held[] = [];
+let flatBytes = 0;
+const flatLimit = { bytes: 64 * 2 ** 20, min: 4 };
+
+/** How many bytes of materialized fields stay materialized (at least `min` fields); for tests and tuning. */
+export function limitMaterialized(bytes: number, min: number): void {
+  flatLimit.bytes = bytes;
+  flatLimit.min = min;
+}
+
+function forgetRecent(held: Held): void {
+  for (let i = recent.length - 1; i >= 0; i--)
+    if ((recent[i] as readonly [Held, Frames])[0] === held) recent.splice(i, 1);
+}
+
+function flatOf(held: Held): Frames {
+  if (held.flat !== undefined) return held.flat;
+  const f = materialize(held.snap);
+  forgetRecent(held);
+  held.flat = f;
+  flats.push(held);
+  flatBytes += f.byteLength;
+  while (flatBytes > flatLimit.bytes && flats.length > flatLimit.min) {
+    const old = flats.shift() as Held;
+    const of = old.flat as Frames;
+    flatBytes -= of.byteLength;
+    old.flat = undefined;
+    old.snap = snapshot(of, { refs: [old.snap] });
+  }
+  return f;
+}
+
+// One accessor pair per field name, shared by every holder (objects of one shape keep one hidden class).
+const accessors = new Map<string, PropertyDescriptor>();
+function accessorOf(key: string): PropertyDescriptor {
+  let a = accessors.get(key);
+  if (a === undefined) {
+    a = {
+      enumerable: true,
+      configurable: true,
+      get(this: Holder) {
+        return flatOf((this[HELD] as Record<string, Held>)[key] as Held);
+      },
+      set(this: Holder, v: unknown) {
+        delete (this[HELD] as Record<string, Held>)[key];
+        Object.defineProperty(this, key, { value: v, enumerable: true, configurable: true, writable: true });
+      },
+    };
+    accessors.set(key, a);
+  }
+  return a;
+}
+
 /**
- * Keep `snap` behind `obj[key]`: the field reads as the flat array, materialized on the first read and kept (a reader
- * that writes into it sees its own writes, as with a plain array). Monitors read with `readFrames` instead.
+ * Keep `snap` behind `obj[key]`: the field reads as the flat array, materialized on read (the latest few stay so; a
+ * reader's writes into one are kept, as with a plain array). Monitors read with `readFrames` instead.
  */
 export function holdFrames(obj: object, key: string, snap: Chunked): void {
   const o = obj as Holder;
   if (o[HELD] === undefined) Object.defineProperty(o, HELD, { value: {}, enumerable: false });
-  const held: Held = { snap, flat: undefined };
-  (o[HELD] as Record<string, Held>)[key] = held;
-  Object.defineProperty(obj, key, {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      held.flat ??= materialize(snap);
-      return held.flat;
-    },
-    set: (v: unknown) => {
-      delete (o[HELD] as Record<string, Held>)[key];
-      Object.defineProperty(obj, key, { value: v, enumerable: true, configurable: true, writable: true });
-    },
-  });
+  (o[HELD] as Record<string, Held>)[key] = { snap, flat: undefined };
+  Object.defineProperty(obj, key, accessorOf(key));
 }
 
 /** The chunked snapshot behind `obj[key]`, if the field holds one. */
