@@ -45,8 +45,11 @@ export interface GateRecord {
   readonly base: GateKernelInfo;
   readonly candidate: GateKernelInfo;
   readonly kexec: { readonly ran: boolean; readonly why: string };
-  /** the swsusp scenarios on a swap file, dm-crypt or FUSE: run only with --all (measured on the Debian kernels) */
-  readonly storageTargets?: { readonly ran: boolean; readonly why: string };
+  /** shipped scenarios the gate kernels cannot run as written, each with the backend's reason (fuzz/gate.ts) */
+  readonly leftOut?: {
+    readonly why: string;
+    readonly scenarios: readonly { readonly file: string; readonly reason: string }[];
+  };
   readonly rows: readonly GateRow[];
   readonly timings: Readonly<Record<string, number>>;
   readonly workDir: string;
@@ -212,10 +215,11 @@ export function gateMarkdown(rec: GateRecord): string {
     `- base: \`${rec.base.label}\` (${rec.base.release}, bzImage sha256 ${rec.base.bzImageSha256.slice(0, 12)})`,
     `- candidate: \`${rec.candidate.label}\` (${rec.candidate.release}, bzImage sha256 ${rec.candidate.bzImageSha256.slice(0, 12)})`,
     `- kexec scenarios: ${rec.kexec.ran ? 'run' : 'not run'} (${rec.kexec.why})`,
-    ...(rec.storageTargets === undefined
+    ...(rec.leftOut === undefined
       ? []
       : [
-          `- swsusp storage-target scenarios: ${rec.storageTargets.ran ? 'run' : 'not run'} (${rec.storageTargets.why})`,
+          `- shipped scenarios left out: ${rec.leftOut.scenarios.length} (${rec.leftOut.why})`,
+          ...rec.leftOut.scenarios.map((x) => `  - \`${x.file}\`: ${x.reason}`),
         ]),
     '',
   ];

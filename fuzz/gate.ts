@@ -223,24 +223,17 @@ function parseGateArgs(args: readonly string[]): Values {
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 
 /**
- * Why the swsusp scenarios on a storage target other than a swap partition (a swap file on ext4, dm-crypt, a FUSE
- * file) are not in a default gate: their guest needs the Debian kernels' modules and the target's memory as measured
- * there (vm/backends.ts refuses them on any other kernel), so on gate kernels they would be unsupported rows. The
- * kexec scenarios on those targets do run: the kjump kernel is the gate build (EXT4, DM_CRYPT, FUSE_FS built in).
+ * A default gate leaves out the shipped scenarios the gate kernels cannot run as written: the backend's own
+ * decision (vm/backends.ts supports(), on the base kernel's identity), never a rule of the gate's. On the gate
+ * build that is swsusp on a swap file or dm-crypt (their guest memory is measured on the Debian kernels only); a FUSE
+ * file runs, its driver built in. --all runs them too, as unsupported rows with the reason.
  */
-export const GATE_SKIPS_STORAGE_TARGETS =
-  'swsusp on a swap file, dm-crypt or FUSE is measured on the Debian kernels only; hibfuzz vm suite runs them there (--all runs them here: unsupported rows)';
-
-/** A shipped scenario a default gate leaves out (GATE_SKIPS_STORAGE_TARGETS). */
-const swsuspOnStorageTarget = (s: Scenario): boolean =>
-  s.protocol.kind === 'swsusp' && s.storage.kind !== 'swapPartition';
-
-/** The shipped cases the gate runs, and why the kexec and storage-target ones run or not. */
 export function gateCases(
   touched: readonly string[] | undefined,
   all: boolean,
   shipped: readonly ShippedScenario[],
-): { cases: GateCase[]; kexec: GateRecord['kexec']; storageTargets: NonNullable<GateRecord['storageTargets']> } {
+  refusal: (s: Scenario) => string | undefined,
+): { cases: GateCase[]; kexec: GateRecord['kexec']; leftOut: NonNullable<GateRecord['leftOut']> } {
   const kx = all ? true : touched !== undefined && touchesKexec(touched);
   const why = all
     ? '--all'
@@ -249,14 +242,22 @@ export function gateCases(
       : kx
         ? 'the change touches kexec code'
         : 'the change does not touch kexec or x86 kexec/relocate code (--all runs them)';
-  const cases = shipped
-    .filter((c) => c.scenario.protocol.kind === 'swsusp' || kx)
-    .filter((c) => all || !swsuspOnStorageTarget(c.scenario))
-    .map((c) => gateCase(c.file, c.scenario));
+  const ran = shipped.filter((c) => c.scenario.protocol.kind === 'swsusp' || kx);
+  const refused = ran.flatMap((c) => {
+    const reason = refusal(c.scenario);
+    return reason === undefined ? [] : [{ file: c.file, reason }];
+  });
+  const out = new Set(refused.map((r) => r.file));
+  const cases = ran.filter((c) => all || !out.has(c.file)).map((c) => gateCase(c.file, c.scenario));
   return {
     cases,
     kexec: { ran: kx, why },
-    storageTargets: { ran: all, why: all ? '--all' : GATE_SKIPS_STORAGE_TARGETS },
+    leftOut: {
+      why: all
+        ? '--all: run as unsupported rows'
+        : 'the gate kernels cannot run them as written (the backend says why); --all runs them as unsupported rows',
+      scenarios: all ? [] : refused,
+    },
   };
 }
 
@@ -328,7 +329,11 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
     const cache = new BaseCache(join(cacheRoot(io.env), 'gate', 'base-results'), baseId);
     const base: GateSide = { role: 'base', backend: baseB, id: baseId };
     const cand: GateSide = { role: 'candidate', backend: candB, id: candId };
-    const { cases, kexec, storageTargets } = gateCases(built.touched, v.all, v.shipped);
+    const refusal = (s: Scenario) => {
+      const r = baseB.supports(s, baseId);
+      return r.ok ? undefined : r.reason;
+    };
+    const { cases, kexec, leftOut } = gateCases(built.touched, v.all, v.shipped, refusal);
     io.err(`gate: ${cases.length} scenarios on both kernels, ${v.jobs} at a time; kexec: ${kexec.why}\n`);
     const progress: Pick<RunOptions, 'onResult'> = {
       onResult: (side, r, cached) => {
@@ -393,7 +398,7 @@ export async function cmdGate(args: readonly string[], io: Io): Promise<number> 
       base: bi,
       candidate: ci,
       kexec,
-      storageTargets,
+      leftOut,
       rows,
       timings: {
         build: tBuild,

@@ -20,6 +20,7 @@ export const CAPABILITIES = [
   'fuse',
   'hibernation',
   'hibernationSnapshotDev',
+  'kallsyms',
   'kexecJump',
   'lz4',
   'lzo',
@@ -29,7 +30,7 @@ export const CAPABILITIES = [
 // keep-sorted end
 /**
  * What a kernel can do that a scenario may need (CONFIG_HIBERNATION, _SNAPSHOT_DEV, KEXEC_JUMP, LZ4/LZO, PM_DEBUG; the
- * storage targets' EXT4_FS, DM_CRYPT, FUSE_FS).
+ * storage targets' EXT4_FS, DM_CRYPT, FUSE_FS; KALLSYMS: a task dump with symbols, from which a hang's cause is named).
  */
 export type Capability = (typeof CAPABILITIES)[number];
 

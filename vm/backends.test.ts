@@ -72,6 +72,18 @@ describe('the swap-file target', () => {
     if (!r.ok) expect(r.reason).toMatch(/storage.kind swapFile: .* measured on debian-6.1 and debian-6.12 only/);
   });
 
+  it('a FUSE file needs the kernel to have FUSE_FS (built in, or a module it can load); with it, it runs', () => {
+    const fuse = shipped('vm/scenarios/fuse-swsusp-noswap.json');
+    const without = openBackend('/builds/gate/bzImage').supports(fuse, identity(['hibernation', 'lzo']));
+    expect(without).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^storage.kind fuseFile needs fuse: gate 6\.12\.117 is built without it/),
+    });
+    expect(openBackend('/builds/gate/bzImage').supports(fuse, identity(['hibernation', 'lzo', 'fuse']))).toEqual({
+      ok: true,
+    });
+  });
+
   it('dm-crypt is unsupported, with the reason, on a kernel given as a path', () => {
     const crypt = { ...file, storage: { ...file.storage, kind: 'dmCrypt' as const, offset: 0 } };
     const r = openBackend('/builds/gate/bzImage').supports(crypt, identity(['hibernation', 'lzo']));

@@ -76,6 +76,17 @@ const MEASURED_ON_DEBIAN: Partial<
   dmCrypt: { what: "the mapping's own memory", table: 'DMCRYPT_GUEST_EXTRA', modules: 'dm-crypt modules' },
 };
 
+/**
+ * The driver a storage target needs in the guest kernel: built in (=y) or a module its modules tree holds (=m);
+ * init loads the modules it needs (vm/initramfs.ts), a built-in driver needs none.
+ */
+const STORAGE_CAPABILITY = {
+  swapPartition: undefined,
+  swapFile: 'ext4',
+  dmCrypt: 'dmCrypt',
+  fuseFile: 'fuse',
+} as const satisfies Record<Scenario['storage']['kind'], Capability | undefined>;
+
 /** The storage target's own memory in the guest (data pages, and zero pages the kernel flags), by kind and line. */
 export function storageGuestExtra(s: Scenario, line: KernelLine): { readonly data: number; readonly zero: number } {
   if (s.storage.kind === 'swapFile') return { data: SWAPFILE_GUEST_EXTRA[line], zero: 0 };
@@ -160,6 +171,14 @@ export function swsuspSupport(s: Scenario, id: KernelIdentity): Support {
       ),
     );
   }
+  const driver = STORAGE_CAPABILITY[s.storage.kind];
+  if (driver !== undefined) checks.push(need(driver, `storage.kind ${s.storage.kind}`));
+  // the freezer on a FUSE file: the writer hangs, and the verdict needs the hang's cause, which the console names
+  // from the task dump's symbols (vm/console/tasks.ts); without them the hang has no cause and could never pass
+  if (s.storage.kind === 'fuseFile' && s.protocol.interface === 'uswsusp')
+    checks.push(
+      need('kallsyms', 'storage.kind fuseFile with protocol.interface uswsusp (a hang named from the task dump)'),
+    );
   checks.push(imageSizeSupport(s.protocol.imageSizePages, s, id));
   for (const [i, st] of s.steps.entries()) {
     if (st.op === 'hibernate' && st.abortAt !== undefined && st.abortAt !== 'testResume')

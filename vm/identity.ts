@@ -125,6 +125,7 @@ export const CAPABILITY_CONFIG = {
   fuse: 'CONFIG_FUSE_FS',
   hibernation: 'CONFIG_HIBERNATION',
   hibernationSnapshotDev: 'CONFIG_HIBERNATION_SNAPSHOT_DEV',
+  kallsyms: 'CONFIG_KALLSYMS',
   kexecJump: 'CONFIG_KEXEC_JUMP',
   lz4: 'CONFIG_CRYPTO_LZ4',
   lzo: 'CONFIG_CRYPTO_LZO',
