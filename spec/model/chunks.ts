@@ -7,7 +7,7 @@
 // A record keeps the snapshot behind a field that reads as the flat typed array (materialized once, on first read:
 // the trace's shape and bytes are those of the per-frame model). Monitors read through `readFrames`/`readMemory`, which
 // never keep a materialized copy: the trace stays chunked however often they read it.
-import type { BlockDevice, Memory } from './state.ts';
+import { type BlockDevice, cloneDevice, type Memory } from './state.ts';
 
 /** Frames per chunk. */
 export const CHUNK_FRAMES = 1 << 16;
@@ -92,8 +92,9 @@ function sameGen(a: GenChunk, b: GenChunk): boolean {
 
 /** Snapshot a live array: a chunk table that shares what equals the references and never aliases `live`. */
 export function snapshot(live: Frames, opts: SnapshotOptions = {}): Chunked {
-  const refs = (opts.refs ?? []).filter((r): r is Chunked => r !== undefined && r.length === live.length);
   const bytes = live.BYTES_PER_ELEMENT === 4 ? 4 : 1;
+  if (live.length <= CHUNK_FRAMES) return { length: live.length, bytes, chunks: [live.slice()] }; // small: a copy
+  const refs = (opts.refs ?? []).filter((r): r is Chunked => r !== undefined && r.length === live.length);
   const chunks: Chunk[] = [];
   for (let start = 0, c = 0; start < live.length; start += CHUNK_FRAMES, c++) {
     const end = Math.min(live.length, start + CHUNK_FRAMES);
@@ -218,6 +219,12 @@ function accessorOf(key: string): PropertyDescriptor {
  * reader's writes into one are kept, as with a plain array). Monitors read with `readFrames` instead.
  */
 export function holdFrames(obj: object, key: string, snap: Chunked): void {
+  const only = snap.chunks[0];
+  if (snap.chunks.length <= 1 && (only === undefined || !isGen(only))) {
+    // a one-chunk snapshot is a plain array (a copy, or the equal array of a reference): small machines pay nothing
+    (obj as Record<string, unknown>)[key] = only ?? materialize(snap);
+    return;
+  }
   const o = obj as Holder;
   if (o[HELD] === undefined) Object.defineProperty(o, HELD, { value: {}, enumerable: false });
   (o[HELD] as Record<string, Held>)[key] = { snap, flat: undefined };
@@ -298,6 +305,9 @@ export interface MemorySnapshotOptions {
 
 /** A Memory snapshot of `m` held as chunks: reads as {nr, content, owner, kind}, like cloneMemory(m). */
 export function snapshotMemory(m: Memory, opts: MemorySnapshotOptions = {}): Memory {
+  // a machine of one chunk: plain copies, as cloneMemory (nothing to share, and the monitors' loops see one shape)
+  if (m.nr <= CHUNK_FRAMES)
+    return { nr: m.nr, content: m.content.slice(), owner: m.owner.slice(), kind: m.kind.slice() };
   const refs = opts.refs ?? [];
   const o = { nr: m.nr };
   for (const key of ['content', 'owner', 'kind'] as const)
@@ -317,6 +327,7 @@ export function snapshotMemory(m: Memory, opts: MemorySnapshotOptions = {}): Mem
  * same device. Structured pages are immutable values: the maps are copied, their values shared.
  */
 export function snapshotDevice(d: BlockDevice, ref?: BlockDevice): BlockDevice {
+  if (d.nr <= CHUNK_FRAMES) return cloneDevice(d);
   const o = {
     nr: d.nr,
     header: new Map(d.header),
