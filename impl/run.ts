@@ -13,9 +13,9 @@ import {
   type Scenario,
   type StepOutcome,
   type StepRecord,
-  staleToken,
   type Violation,
 } from '../spec/index.ts';
+import { staleGarbage } from '../spec/model/chunks.ts';
 import { observedSteps } from '../spec/model/facts.ts';
 import { type Ctx, deviceSnapshot } from './context.ts';
 import { kexecHibernate } from './kexec/kexec.ts';
@@ -63,7 +63,7 @@ export function runScenario(
     imageKinds: new Map(),
     lastImage: undefined,
     lastLoad: undefined,
-    garbage: (p: number) => staleToken(s.seed, p), // initialMemory's free frames
+    garbage: staleGarbage(s.seed), // initialMemory's free frames
     corruptedSinceImage: false,
     staleSinceImage: false,
     gen: 1,

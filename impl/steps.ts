@@ -18,7 +18,6 @@ import {
   SLOT as SLOT_,
   type Step,
   saveRegion,
-  staleToken,
   WORKLOAD_KIND,
 } from '../spec/index.ts';
 import { restoreKernelFrames } from '../spec/model/boot.ts';
@@ -30,6 +29,7 @@ import {
   readMemory,
   snapshot,
   snapshotMemory,
+  staleGarbage,
 } from '../spec/model/chunks.ts';
 import { e820Checksum } from './arch/hibernate.ts';
 import { bootMemory, type Ctx, deviceSnapshot, event, memoryAfterJump } from './context.ts';
@@ -48,7 +48,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
   const s = { ...ctx.s, seed: (ctx.s.seed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0 };
   const m = initialMemory(s);
   ctx.mem = m.ok ? m.memory : undefined;
-  ctx.garbage = (p: number) => staleToken(s.seed, p);
+  ctx.garbage = staleGarbage(s.seed);
   ctx.memShared = false;
   ctx.memSnap = undefined;
   ctx.dev.epoch++;
@@ -223,7 +223,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const own = restoreKernelFrames(s);
   const tag = ctx.dev.epoch * 7919 + i;
   const boot = bootMemory(ctx, memPages, (p) => p >= own.start && p < own.end, tag);
-  const garbage = (p: number) => staleToken(tag, p);
+  const garbage = staleGarbage(tag);
   const bootMachine = {
     memPages,
     ramPages: ramPages(boot),

@@ -68,6 +68,18 @@ describe('chunked snapshots', () => {
     expect(chunkBytes(u)).toBe(N * 4);
   });
 
+  it('holds a map of flags as bits, with patches for other values', () => {
+    const live = Uint8Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    live[5] = 2;
+    const s = snapshot(live);
+    expect(materialize(s)).toEqual(live);
+    expect(chunkBytes(s)).toBeLessThan(N / 4);
+    const rec = {};
+    holdFrames(rec, 'm', s);
+    expect(frameReader(rec, 'm')?.(5)).toBe(2);
+    expect(frameReader(rec, 'm')?.(6)).toBe(1);
+  });
+
   it('a held field reads as the flat array; readFrames reads without keeping a copy', () => {
     const live = filled(N, (i) => i);
     const rec: { nr: number; atJump?: Uint32Array } = { nr: N };

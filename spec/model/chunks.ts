@@ -7,6 +7,7 @@
 // A record keeps the snapshot behind a field that reads as the flat typed array (materialized once, on first read:
 // the trace's shape and bytes are those of the per-frame model). Monitors read through `readFrames`/`readMemory`, which
 // never keep a materialized copy: the trace stays chunked however often they read it.
+import { staleToken } from './init.ts';
 import { type BlockDevice, cloneDevice, type Memory } from './state.ts';
 
 /** Frames per chunk. */
@@ -20,7 +21,7 @@ export interface GenChunk {
   readonly n: number;
   readonly gen: (p: number) => number;
   readonly bits: Uint8Array;
-  readonly base: Uint32Array | undefined;
+  readonly base: Frames | undefined;
   readonly patchAt: Uint32Array;
   readonly patchVal: Uint32Array;
 }
@@ -57,21 +58,34 @@ function sameRange(c: Frames, live: Frames, start: number): boolean {
   return true;
 }
 
+/** A per-frame map of flags (the loader's maps, allocated slots): its 1s held as bits like boot-time garbage. */
+const ONE = (_p: number): number => 1;
+
+const STALE = new WeakMap<(p: number) => number, number>();
+
+/** The garbage a boot seeded `seed` leaves in frames nobody wrote (staleToken), as a generator for snapshots. */
+export function staleGarbage(seed: number): (p: number) => number {
+  const g = (p: number) => staleToken(seed, p);
+  STALE.set(g, seed);
+  return g;
+}
+
 function genChunk(
-  live: Uint32Array,
+  live: Frames,
   start: number,
   n: number,
   gen: (p: number) => number,
-  base: Uint32Array | undefined,
+  base: Frames | undefined,
 ): GenChunk | undefined {
   const bits = new Uint8Array((n + 7) >>> 3);
   const at: number[] = [];
   const val: number[] = [];
-  const maxPatches = n >>> 2;
+  const maxPatches = live.BYTES_PER_ELEMENT === 4 ? n >>> 2 : n >>> 4;
+  const seed = STALE.get(gen);
   for (let i = 0; i < n; i++) {
     const v = live[start + i] as number;
     if (v === (base === undefined ? 0 : base[i])) continue;
-    if (v === gen(start + i)) {
+    if (v === (gen === ONE ? 1 : seed !== undefined ? staleToken(seed, start + i) : gen(start + i))) {
       bits[i >>> 3] = (bits[i >>> 3] as number) | (1 << (i & 7));
       continue;
     }
@@ -99,7 +113,7 @@ export function snapshot(live: Frames, opts: SnapshotOptions = {}): Chunked {
   for (let start = 0, c = 0; start < live.length; start += CHUNK_FRAMES, c++) {
     const end = Math.min(live.length, start + CHUNK_FRAMES);
     let got: Chunk | undefined;
-    let raw: Uint32Array | undefined;
+    let raw: Frames | undefined;
     let genRef: GenChunk | undefined;
     for (const r of refs) {
       const rc = r.chunks[c] as Chunk;
@@ -107,11 +121,11 @@ export function snapshot(live: Frames, opts: SnapshotOptions = {}): Chunked {
       else if (sameRange(rc, live, start)) {
         got = rc;
         break;
-      } else if (bytes === 4) raw ??= rc as Uint32Array;
+      } else raw ??= rc;
     }
-    const gen = opts.gen ?? genRef?.gen;
-    if (got === undefined && bytes === 4 && gen !== undefined) {
-      const g = genChunk(live as Uint32Array, start, end - start, gen, raw ?? genRef?.base);
+    const gen = bytes === 4 ? (opts.gen ?? genRef?.gen) : ONE;
+    if (got === undefined && gen !== undefined) {
+      const g = genChunk(live, start, end - start, gen, raw ?? genRef?.base);
       if (g !== undefined) got = genRef !== undefined && sameGen(genRef, g) ? genRef : g;
     }
     chunks.push(got ?? live.slice(start, end));
@@ -124,10 +138,15 @@ function chunkInto(c: Chunk, out: Frames, at: number): void {
   if (c.base !== undefined) out.set(c.base, at);
   else out.fill(0, at, at + c.n);
   const { bits, gen, start } = c;
+  const seed = STALE.get(gen); // the common generators run inline, not through a call per frame
   for (let b = 0; b < bits.length; b++) {
     const byte = bits[b] as number;
     if (byte === 0) continue;
-    for (let k = 0; k < 8; k++) if (byte & (1 << k)) out[at + b * 8 + k] = gen(start + b * 8 + k);
+    for (let k = 0; k < 8; k++) {
+      if ((byte & (1 << k)) === 0) continue;
+      const p = b * 8 + k;
+      out[at + p] = gen === ONE ? 1 : seed !== undefined ? staleToken(seed, start + p) : gen(start + p);
+    }
   }
   for (let i = 0; i < c.patchAt.length; i++) out[at + (c.patchAt[i] as number)] = c.patchVal[i] as number;
 }
@@ -172,8 +191,12 @@ export function limitMaterialized(bytes: number, min: number): void {
 }
 
 function forgetRecent(held: Held): void {
-  for (let i = recent.length - 1; i >= 0; i--)
-    if ((recent[i] as readonly [Held, Frames])[0] === held) recent.splice(i, 1);
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const [h, f] = recent[i] as readonly [Held, Frames];
+    if (h !== held) continue;
+    recentBytes -= f.byteLength;
+    recent.splice(i, 1);
+  }
 }
 
 function flatOf(held: Held): Frames {
@@ -237,8 +260,11 @@ export function chunkedOf(obj: object | undefined, key: string): Chunked | undef
 }
 
 // The last few transient materializations: a monitor that reads one snapshot twice does not copy it twice.
+// (At most RECENT_BYTES of them, at least RECENT_MIN: the monitors read each record's arrays in turn.)
 const recent: (readonly [Held, Frames])[] = [];
-const RECENT = 4;
+let recentBytes = 0;
+const RECENT_BYTES = 160 * 2 ** 20;
+const RECENT_MIN = 4;
 
 /**
  * Read `obj[key]` as a flat array without keeping a copy in the trace: the field's own array when it is a plain one
@@ -254,7 +280,9 @@ export function readFrames<A extends Frames>(obj: object | undefined, key: strin
   for (const [h, f] of recent) if (h === held) return f as A;
   const f = materialize(held.snap);
   recent.push([held, f]);
-  if (recent.length > RECENT) recent.shift();
+  recentBytes += f.byteLength;
+  while (recentBytes > RECENT_BYTES && recent.length > RECENT_MIN)
+    recentBytes -= ((recent.shift() as readonly [Held, Frames])[1] as Frames).byteLength;
   return f as A;
 }
 
