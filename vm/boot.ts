@@ -1,7 +1,6 @@
 // One boot of the guest: the NBD fault server, the fast path (snapshot restore / save over QMP), QEMU, the console
 // verdict. Everything it opens (NBD server, QMP socket, QEMU) is closed or killed before it returns or throws.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FaultState, StorageFacts } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario } from '../spec/scenario/schema.ts';
@@ -29,6 +28,9 @@ import type { ConsoleLine, RunningBoot } from './qemu/launch.ts';
 import { launchQemu, qemuVersionLine } from './qemu/launch.ts';
 import { type NbdServer, startNbdServer } from './qemu/nbd.ts';
 import { Qmp } from './qemu/qmp.ts';
+import { BACKSTOP_MS, dumpTasksThenKill, socketPath, TIMEOUT_LINE } from './qemu/taskdump.ts';
+
+export { TIMEOUT_LINE } from './qemu/taskdump.ts';
 
 /** What every boot of one run shares. */
 export interface BootContext {
@@ -82,21 +84,6 @@ export interface BootRun {
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-let socketDir: string | undefined;
-let socketSeq = 0;
-/**
- * A UNIX socket path must fit sun_path (108 bytes), which a work dir under the cache need not: the QMP and NBD
- * sockets live in one short private directory per process (removed at exit), never in the work dir.
- */
-function socketPath(kind: 'nbd' | 'qmp'): string {
-  if (socketDir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'hibfuzz-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    socketDir = dir;
-  }
-  return join(socketDir, `${++socketSeq}.${kind}`);
-}
-
 /** The NBD server for a boot with a write fault (qemu/nbd.ts counts image page writes exactly). */
 function startFaultServer(ctx: BootContext, f: ScheduledFault, onPowerLoss: () => void): Promise<NbdServer> {
   const st = f.step;
@@ -143,14 +130,8 @@ const consoleOf = (snap: SnapshotPaths): string => join(snap.dir, 'console.log')
 
 /** No agent event for this long after the first write into an image file: the writer is stuck (the FUSE target). */
 export const WRITER_STALL_MS = 30_000;
-/** Time the console gets for the task dump (sysrq-t) before QEMU is stopped. */
-const SYSRQ_GRACE_MS = 20_000;
 /** The line hibfuzz adds to such a boot's console (console/classify.ts names the hang from it and the dump). */
 export const WRITER_STALL_LINE = `hibfuzz: the image writer made no progress for ${WRITER_STALL_MS / 1000} s after imageFileWrite: sysrq-t sent, QEMU stopped`;
-/** The line hibfuzz adds to a boot that reached its timeout: every hang gets a task dump, not only a stalled writer. */
-export const TIMEOUT_LINE = 'hibfuzz: the boot reached its timeout: sysrq-t sent, QEMU stopped';
-/** launchQemu's own timeout, past hibfuzz's (which asks for the dump first): only a guest that ignores the kill. */
-const BACKSTOP_MS = SYSRQ_GRACE_MS + 10_000;
 
 /** Run one boot. Throws InfraError when the host failed (QEMU, the fast path, the console says infraError). */
 export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootRun> {
@@ -199,13 +180,8 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
       if (hung !== undefined) return;
       hung = line;
       ctx.log(`boot ${n} (${role}): ${line}`);
-      try {
-        qmp ??= Qmp.connect(qmpSocket);
-        await (await qmp).execute('send-key', { keys: ['alt', 'sysrq', 't'].map((k) => ({ type: 'qcode', data: k })) });
-      } catch (e) {
-        ctx.log(`sysrq-t not sent: ${message(e)}`);
-      }
-      setTimeout(() => running?.kill(), SYSRQ_GRACE_MS).unref();
+      qmp ??= Qmp.connect(qmpSocket);
+      await dumpTasksThenKill(qmp, () => running?.kill(), ctx.log);
     };
     timeoutTimer = setTimeout(() => void dumpTasksThenStop(TIMEOUT_LINE), ctx.timeoutMs);
     const boot = launchQemu(config, {

@@ -2,7 +2,18 @@
 // B powers off and a cold-booted restore kernel C brings A back). Returns the observation (facts, no invariant names),
 // one record per boot, phase timings and artifacts; throws only InfraError (the host's trouble).
 import { execFile } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +26,8 @@ import { cacheRoot } from '../kernels.ts';
 import { chooseAccel } from '../qemu/accel.ts';
 import { type Accel, checkQemuConfig, type QemuConfig } from '../qemu/args.ts';
 import { type BootResult, type ConsoleLine, launchQemu } from '../qemu/launch.ts';
+import { Qmp } from '../qemu/qmp.ts';
+import { BACKSTOP_MS, dumpTasksThenKill, socketPath, TIMEOUT_LINE } from '../qemu/taskdump.ts';
 import { ensureKjumpKernel, type KjumpKernel, kernelLabel } from './build.ts';
 import {
   firstBootMachine,
@@ -206,12 +219,37 @@ async function boot(
   const problem = checkQemuConfig(config);
   if (problem !== undefined) throw new InfraError(`kjump: ${problem}`);
   const logPath = join(dir, `console-${role}.log`);
-  const r = await launchQemu(config, {
-    logPath,
-    timeoutMs,
-    ...(onLine !== undefined ? { onLine: (l: ConsoleLine) => onLine(role, l) } : {}),
-  }).done;
-  return { r, evs: parseEvents(r.lines), logPath };
+  // at the timeout the guest is asked for its task dump (vm/qemu/taskdump.ts), then stopped: a hang with its dump
+  const qmpSocket = socketPath('qmp');
+  let qmp: Promise<Qmp> | undefined;
+  let hung = false;
+  const running = launchQemu(
+    { ...config, qmpSocket },
+    {
+      logPath,
+      timeoutMs: timeoutMs + BACKSTOP_MS,
+      ...(onLine !== undefined ? { onLine: (l: ConsoleLine) => onLine(role, l) } : {}),
+    },
+  );
+  const timer = setTimeout(() => {
+    hung = true;
+    qmp = Qmp.connect(qmpSocket);
+    void dumpTasksThenKill(
+      qmp,
+      () => running.kill(),
+      () => {},
+    );
+  }, timeoutMs);
+  try {
+    const done = await running.done;
+    const r: BootResult = hung || done.exit.kind === 'timeout' ? { ...done, exit: { kind: 'timeout' } } : done;
+    if (hung) appendFileSync(logPath, `${TIMEOUT_LINE}\n`);
+    return { r: hung ? { ...r, log: `${r.log}${TIMEOUT_LINE}\n` } : r, evs: parseEvents(r.lines), logPath };
+  } finally {
+    clearTimeout(timer);
+    await qmp?.then((q) => q.close()).catch(() => {});
+    rmSync(qmpSocket, { force: true });
+  }
 }
 
 function bootRecord(role: KjumpRole, b: Booted, ctx: BootContext): KjumpBoot {
