@@ -114,7 +114,7 @@ describe('chunked snapshots', () => {
       expect(recs[0]?.a?.[N - 1]).toBe(7);
       expect(recs[0]?.a?.[N - 2]).toBe(N - 2);
     } finally {
-      limitMaterialized(64 * 2 ** 20, 4);
+      limitMaterialized(16 * 2 ** 20, 4);
     }
   });
 

@@ -182,7 +182,7 @@ type Holder = { [HELD]?: Record<string, Held> };
 // materialized; an older one goes back into its snapshot (re-chunked against it, so a reader's writes are kept).
 const flats: Held[] = [];
 let flatBytes = 0;
-const flatLimit = { bytes: 64 * 2 ** 20, min: 4 };
+const flatLimit = { bytes: 16 * 2 ** 20, min: 4 };
 
 /** How many bytes of materialized fields stay materialized (at least `min` fields); for tests and tuning. */
 export function limitMaterialized(bytes: number, min: number): void {
@@ -221,13 +221,21 @@ const accessors = new Map<string, PropertyDescriptor>();
 function accessorOf(key: string): PropertyDescriptor {
   let a = accessors.get(key);
   if (a === undefined) {
+    // the last holder read through this accessor: the oracle's per-frame loops read one field again and again
+    let lastObj: Holder | undefined;
+    let lastHeld: Held | undefined;
     a = {
       enumerable: true,
       configurable: true,
       get(this: Holder) {
-        return flatOf((this[HELD] as Record<string, Held>)[key] as Held);
+        if (this === lastObj && lastHeld?.flat !== undefined) return lastHeld.flat;
+        const held = (this[HELD] as Record<string, Held>)[key] as Held;
+        lastObj = this;
+        lastHeld = held;
+        return flatOf(held);
       },
       set(this: Holder, v: unknown) {
+        if (this === lastObj) lastObj = undefined;
         delete (this[HELD] as Record<string, Held>)[key];
         Object.defineProperty(this, key, { value: v, enumerable: true, configurable: true, writable: true });
       },
@@ -263,7 +271,7 @@ export function chunkedOf(obj: object | undefined, key: string): Chunked | undef
 // (At most RECENT_BYTES of them, at least RECENT_MIN: the monitors read each record's arrays in turn.)
 const recent: (readonly [Held, Frames])[] = [];
 let recentBytes = 0;
-const RECENT_BYTES = 160 * 2 ** 20;
+const RECENT_BYTES = 16 * 2 ** 20;
 const RECENT_MIN = 4;
 
 /**
