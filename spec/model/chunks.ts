@@ -61,12 +61,12 @@ function sameRange(c: Frames, live: Frames, start: number): boolean {
 /** A per-frame map of flags (the loader's maps, allocated slots): its 1s held as bits like boot-time garbage. */
 const ONE = (_p: number): number => 1;
 
-const STALE = new WeakMap<(p: number) => number, number>();
+type StaleGen = ((p: number) => number) & { staleSeed?: number };
 
 /** The garbage a boot seeded `seed` leaves in frames nobody wrote (staleToken), as a generator for snapshots. */
 export function staleGarbage(seed: number): (p: number) => number {
-  const g = (p: number) => staleToken(seed, p);
-  STALE.set(g, seed);
+  const g: StaleGen = (p: number) => staleToken(seed, p);
+  g.staleSeed = seed;
   return g;
 }
 
@@ -81,7 +81,7 @@ function genChunk(
   const at: number[] = [];
   const val: number[] = [];
   const maxPatches = live.BYTES_PER_ELEMENT === 4 ? n >>> 2 : n >>> 4;
-  const seed = STALE.get(gen);
+  const seed = (gen as StaleGen).staleSeed;
   for (let i = 0; i < n; i++) {
     const v = live[start + i] as number;
     if (v === (base === undefined ? 0 : base[i])) continue;
@@ -138,7 +138,7 @@ function chunkInto(c: Chunk, out: Frames, at: number): void {
   if (c.base !== undefined) out.set(c.base, at);
   else out.fill(0, at, at + c.n);
   const { bits, gen, start } = c;
-  const seed = STALE.get(gen); // the common generators run inline, not through a call per frame
+  const seed = (gen as StaleGen).staleSeed; // the common generators run inline, not through a call per frame
   for (let b = 0; b < bits.length; b++) {
     const byte = bits[b] as number;
     if (byte === 0) continue;

@@ -163,6 +163,7 @@ const decoded = new WeakMap<BlockDevice, Map<number, DecodeResult>>();
 const kept: { dev: BlockDevice; bytes: number }[] = [];
 let keptBytes = 0;
 const MEMO_BYTES = 16 * 2 ** 20;
+const BIG_DECODE = 2 ** 20;
 
 const bytesOf = (r: DecodeResult): number =>
   r.ok ? r.image.entries.buffer.byteLength + r.image.data.byteLength + r.image.pagesUsed.byteLength : 64;
@@ -182,6 +183,8 @@ export function decodeSnapshot(dev: BlockDevice, offset: number): DecodeResult {
     r = decodeImage(dev, offset);
     byOffset.set(offset, r);
     const bytes = bytesOf(r);
+    // small images stay memoised weakly, as the trace holds them; only big decodes count against the memo's bytes
+    if (bytes < BIG_DECODE) return r;
     kept.push({ dev, bytes });
     keptBytes += bytes;
     while (keptBytes > MEMO_BYTES && kept.length > 1) {
