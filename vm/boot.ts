@@ -243,7 +243,7 @@ export async function runBoot(ctx: BootContext, req: BootRequest): Promise<BootR
     const exit: ExitInfo =
       powerLostAfterPages !== undefined
         ? { kind: 'exited', code: 0 }
-        : hung !== undefined || r.exit.kind === 'timeout'
+        : hung !== undefined
           ? { kind: 'timeout' }
           : r.exit;
     if (hung !== undefined) writeFileSync(logPath, consoleText);

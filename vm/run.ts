@@ -7,12 +7,12 @@
 // (spec/invariants/observed.ts judges). It throws only InfraError: whatever the kernel did is data.
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { type MachineObservation, saveableRanges } from '../spec/machine.ts';
+import type { MachineObservation } from '../spec/machine.ts';
 import type { Observation, StepOutcome } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario, Step } from '../spec/scenario/schema.ts';
 import { type BootContext, type BootRun, hasWriteFault, runBoot, type ScheduledFault } from './boot.ts';
 import type { Verdict } from './console/classify.ts';
-import { parseMachine } from './console/e820.ts';
+import { parseMachine, parseSaveable } from './console/e820.ts';
 import { AgentEvents } from './console/events.ts';
 import { InfraError } from './errors.ts';
 import { copySparse } from './fast.ts';
@@ -20,7 +20,7 @@ import type { PfnRange } from './image/check.ts';
 import { corruptImagePage } from './image/corrupt.ts';
 import { dmCryptKey } from './image/dmcrypt.ts';
 import { PAGE_SIZE } from './image/format.ts';
-import { type AgentPages, anonGenerations, parseE820Ram, readStorage, type StorageRead } from './image/observe.ts';
+import { type AgentPages, anonGenerations, readStorage, type StorageRead } from './image/observe.ts';
 import { buildInitramfs } from './initramfs.ts';
 import type { Kernel } from './kernels.ts';
 import { resolveKernel } from './kernels.ts';
@@ -126,8 +126,8 @@ class SwsuspRun {
   #state: SystemState | 'fresh' = 'fresh';
   /** the boot in which the original system runs now */
   #current: Booted | undefined;
-  /** the guest's RAM (first boot's BIOS-e820 map): nosave = outside it */
-  #ram: PfnRange[] | undefined;
+  /** the guest's saveable frames (first boot's e820 RAM minus its registered nosave): nosave = outside them */
+  #saveable: PfnRange[] | undefined;
   /** the first boot's machine (RAM and registered nosave), when its console showed both whole */
   #machine: MachineObservation | undefined;
   /** write sizes the original system ran so far (the agent's page generations) */
@@ -298,7 +298,7 @@ class SwsuspRun {
       verdict: r.report.verdict,
       seconds: r.durationMs / 1000,
     });
-    if (role === 'first') this.#ram ??= parseE820Ram(r.fullConsole);
+    if (role === 'first') this.#saveable ??= parseSaveable(r.fullConsole);
     if (role === 'first') this.#machine ??= parseMachine(r.fullConsole);
     if (role === 'first') this.#checkSwapFile(r.fullConsole);
     this.#checkTarget(
@@ -373,9 +373,8 @@ class SwsuspRun {
 
   /** The disk now: signed?, and a signed image checked against the guest's RAM (and the agent's pages). */
   #read(console: string, agent: AgentPages | undefined): StorageRead {
-    // the first boot's saveable frames (RAM minus registered nosave), or its RAM alone when the nosave lines tore
-    // (unknown when its map tore a line: then no PFN is judged nosave)
-    const ram = this.#machine === undefined ? (this.#ram ?? parseE820Ram(console)) : saveableRanges(this.#machine);
+    // the first boot's saveable frames, or during the first boot (hibernateReturned) its console so far
+    const ram = this.#saveable ?? parseSaveable(console);
     // during the first boot (hibernateReturned) the report is in its console so far; #checkSwapFile judges it after
     const file = this.#swapFile ?? (this.#s.storage.kind === 'swapFile' ? swapFileReport(console) : undefined);
     return readStorage(this.#disk, {

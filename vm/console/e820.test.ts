@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { QEMU_PC_512M } from '../../spec/testdata/qemu-machine.ts';
-import { parseE820Ram, parseMachine, parseNosaveRanges } from './e820.ts';
+import { parseE820Ram, parseMachine, parseNosaveRanges, parseSaveable } from './e820.ts';
 
 const map = (usable2 = 'usable') =>
   [
@@ -62,5 +62,18 @@ describe('parseNosaveRanges, parseMachine', () => {
     expect(parseMachine(torn)).toBeUndefined();
     expect(parseNosaveRanges(map())).toBeUndefined();
     expect(parseMachine(map())).toBeUndefined();
+  });
+  it('parseSaveable: RAM minus the nosave ranges; RAM alone when only a nosave line tore; nothing when the map tore', () => {
+    const log = testdata('hang-6.1-fuse-writer-server-frozen.log');
+    expect(parseSaveable(log)).toEqual([
+      { start: 1, end: 0x9f },
+      { start: 0x100, end: 0x1ffdd },
+    ]);
+    const torn = log.replace(
+      'Registered nosave memory: [mem 0x0009f000-0x000fffff]',
+      'Registered nosave memory: [mem 0x0009f',
+    );
+    expect(parseSaveable(torn)).toEqual(QEMU_PC_512M.ram);
+    expect(parseSaveable(log.replace('] usable', ']sable'))).toBeUndefined();
   });
 });

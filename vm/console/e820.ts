@@ -3,7 +3,7 @@
 // register_nosave_region: `PM: hibernation: Registered nosave memory: [mem 0xS-0xE]`). The serial console can drop
 // characters under load ("...1ffdcfff]sable"), so a map is taken only when every line of it parses: a torn map is
 // unknown, never a smaller RAM (that would make saved pages look nosave) nor a guess.
-import type { MachineObservation, PfnRange } from '../../spec/machine.ts';
+import { type MachineObservation, type PfnRange, saveableRanges } from '../../spec/machine.ts';
 
 export type { MachineObservation, PfnRange } from '../../spec/machine.ts';
 
@@ -68,4 +68,13 @@ export function parseMachine(log: string): MachineObservation | undefined {
   const ram = parseE820Ram(first);
   const nosave = parseNosaveRanges(first);
   return ram === undefined || nosave === undefined ? undefined : { ram, nosave };
+}
+
+/**
+ * The first kernel's saveable frames: its RAM minus the ranges it registered nosave, or its RAM alone when only the
+ * nosave lines tore; undefined when its map tore (then no PFN is judged nosave).
+ */
+export function parseSaveable(log: string): PfnRange[] | undefined {
+  const m = parseMachine(log);
+  return m === undefined ? parseE820Ram(log) : saveableRanges(m);
 }

@@ -2,9 +2,9 @@
 // timings, and A's firmware memory map (its `BIOS-e820:` lines). Pure; run.ts does the I/O.
 
 import { z } from 'zod';
-import { type MachineObservation, saveableRanges } from '../../spec/machine.ts';
+import type { MachineObservation } from '../../spec/machine.ts';
 import { AGENT_PREFIX } from '../console/classify.ts';
-import { type PfnRange, parseE820Ram, parseMachine } from '../console/e820.ts';
+import { type PfnRange, parseMachine, parseSaveable } from '../console/e820.ts';
 import type { ConsoleLine } from '../qemu/launch.ts';
 
 const count = z.number().int().min(0);
@@ -155,6 +155,5 @@ export function firstBootMachine(lines: readonly ConsoleLine[]): MachineObservat
 
 /** A's saveable frames (RAM minus registered nosave), or its RAM alone when only the nosave lines tore. */
 export function firstBootSaveable(lines: readonly ConsoleLine[]): PfnRange[] | undefined {
-  const m = firstBootMachine(lines);
-  return m === undefined ? parseE820Ram(lines.map((l) => l.text).join('\n')) : saveableRanges(m);
+  return parseSaveable(lines.map((l) => l.text).join('\n'));
 }

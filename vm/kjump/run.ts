@@ -242,9 +242,10 @@ async function boot(
   }, timeoutMs);
   try {
     const done = await running.done;
-    const r: BootResult = hung || done.exit.kind === 'timeout' ? { ...done, exit: { kind: 'timeout' } } : done;
-    if (hung) appendFileSync(logPath, `${TIMEOUT_LINE}\n`);
-    return { r: hung ? { ...r, log: `${r.log}${TIMEOUT_LINE}\n` } : r, evs: parseEvents(r.lines), logPath };
+    if (!hung) return { r: done, evs: parseEvents(done.lines), logPath };
+    appendFileSync(logPath, `${TIMEOUT_LINE}\n`);
+    const r: BootResult = { ...done, exit: { kind: 'timeout' }, log: `${done.log}${TIMEOUT_LINE}\n` };
+    return { r, evs: parseEvents(r.lines), logPath };
   } finally {
     clearTimeout(timer);
     await qmp?.then((q) => q.close()).catch(() => {});

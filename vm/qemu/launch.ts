@@ -270,7 +270,10 @@ export function launchQemu(
       if (so.rest !== '') feed(so, '\n');
       if (se.rest !== '') feed(se, '\n');
       if (ag.rest !== '') feed(ag, '\n');
-      out.end();
+      // the result only once the console log is on disk: a caller that reads it, or adds a line, sees all of it
+      out.end(() => settle(code, signal));
+    });
+    const settle = (code: number | null, signal: NodeJS.Signals | null) => {
       if (logError !== undefined) {
         reject(new InfraError(`cannot write the console log ${opts.logPath}: ${logError.message}`));
         return;
@@ -287,7 +290,7 @@ export function launchQemu(
           ? { kind: 'signal', signal, byHost }
           : { kind: 'exited', code: code ?? 0 };
       resolve({ exit, log, lines, durationMs: Date.now() - t0, args: [bin, ...args] });
-    });
+    };
   });
   return {
     done,
