@@ -3,9 +3,6 @@
 // restore side (unpack_orig_pfns, mark_unsafe_pages, prepare_image, get_buffer) up to the final copy
 // (restore_pblist walked by the arch code). Frame sets are byte maps (one byte per frame), never objects per page.
 import {
-  type BlockDevice,
-  crcUpdate as crcUpdate_,
-  digestWords as digestWords_,
   fail,
   infoDigest,
   KIND as KIND_,
@@ -24,14 +21,13 @@ import type { Ctx } from '../context.ts';
 import { PBES_PER_LINKED_PAGE, PFNS_PER_META, pagesForIo, RESTORE_CODE_FRAMES, reservedPages } from './power.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
-const crcUpdate = crcUpdate_;
-const digestWords = digestWords_;
 const KIND = KIND_;
 const OWNER = OWNER_;
 const PFN_END = PFN_END_;
 const PFN_ZERO_FLAG = PFN_ZERO_FLAG_;
 
-/** Counters of page copies, kept by every copy primitive: AbortCopiesNothing counts on them. */
+/** Counters of page copies, kept by every copy primitive. They go only into events: no monitor reads them
+ * (AbortCopiesNothing derives copies from memory), so an implementation that miscounts cannot pass a claim. */
 export interface CopyCounter {
   image: number;
   exchange: number;
@@ -86,15 +82,6 @@ export function metaPagesOf(entries: Uint32Array): Uint32Array[] {
     out.push(w);
   }
   return out;
-}
-
-/** CRC of the stream as the kernel computes it: meta pages and data pages (not the header/info page). */
-export function streamCrc(meta: readonly Uint32Array[], data: Uint32Array, info?: SwsuspInfo): number {
-  let c = 0;
-  if (info !== undefined) c = crcUpdate(c, infoDigest(info));
-  for (const m of meta) c = crcUpdate(c, digestWords(m));
-  for (let i = 0; i < data.length; i++) c = crcUpdate(c, data[i] as number);
-  return c;
 }
 
 /** The info page's CRC share (defined in spec/: the independent image reader checks the CRC too). */
@@ -317,13 +304,6 @@ export function newRestoreState(mem: Memory, imageSet: Uint8Array, zeroSet: Uint
     codeFrames: new Uint32Array(0),
     safeCursor: 0,
   };
-}
-
-/** Image data pages (tokens) for stream page indices, read from the device as the kernel would (no validation). */
-export function readTokens(dev: BlockDevice, stream: Uint32Array, from: number, count: number): Uint32Array {
-  const out = new Uint32Array(count);
-  for (let k = 0; k < count; k++) out[k] = dev.tok[stream[from + k] as number] as number;
-  return out;
 }
 
 // ---- the image header (init_header, the arch header) ---------------------------------------------------------
