@@ -28,6 +28,7 @@ const GIB_PAGES = 262144;
 export function cycleScenario(memPages: number, cycles = 1): Scenario {
   const pct = (x: number) => Math.floor((memPages * x) / 100);
   const used = pct(50) + pct(5) + pct(10) + pct(5) + pct(5) + pct(2);
+  const box = Math.min(4096, Math.floor(memPages / 16));
   const input: ScenarioInput = {
     version: 1,
     id: `bench-${memPages}`,
@@ -41,7 +42,9 @@ export function cycleScenario(memPages: number, cycles = 1): Scenario {
       slab: pct(5),
       kernelText: pct(2),
     },
-    protocol: { kind: 'kexec', saveKernelPages: 4096, loaderPages: 4096 },
+    // 4096-frame save kernel and loader (16 MiB each), or 1/16 of a smaller machine: at the quick bench's 64 MiB,
+    // 4096 frames each left no room and every hibernation failed, so the row timed a failed cycle
+    protocol: { kind: 'kexec', saveKernelPages: box, loaderPages: box },
     storage: { pages: estimateWrites(used) + 1024 },
     steps: Array.from({ length: cycles }, () => [{ op: 'hibernate' as const }, { op: 'resume' as const }]).flat(),
   };
@@ -62,6 +65,16 @@ const result = (name: string, pages: number, seconds: number, extra: Record<stri
  * One hibernate + resume cycle with every invariant checked. Building the machine (placing the workload in
  * memPages frames) is set-up, timed separately as `bootSeconds`.
  */
+/** The first hibernate that did not power off or resume that did not resume, as "op result"; undefined if none. */
+export function incompleteStep(
+  steps: readonly { readonly op: string; readonly result?: string }[],
+): string | undefined {
+  const o = steps.find(
+    (x) => (x.op === 'hibernate' && x.result !== 'poweredOff') || (x.op === 'resume' && x.result !== 'resumed'),
+  );
+  return o === undefined ? undefined : `${o.op} ${o.result}`;
+}
+
 export function benchCycle(memPages: number, cycles = 1): BenchResult {
   const s = cycleScenario(memPages, cycles);
   const tb = performance.now();
@@ -72,6 +85,9 @@ export function benchCycle(memPages: number, cycles = 1): BenchResult {
   const r = runAndJudge(s, defaultParts, { initial: init.memory });
   const seconds = (performance.now() - t0) / 1000;
   if (!r.ok) throw new Error(`bench cycle failed: ${r.error}`);
+  // a throughput figure of a cycle that did not complete measures something else: refuse it
+  const incomplete = incompleteStep(r.observation.steps);
+  if (incomplete !== undefined) throw new Error(`bench cycle did not complete: ${incomplete}`);
   const name = cycles === 1 ? `cycle:${memPages / GIB_PAGES}GiB` : `cycles:${memPages / GIB_PAGES}GiBx${cycles}`;
   return result(name, memPages * cycles, seconds, {
     bootSeconds: Number(bootSeconds.toFixed(4)),
