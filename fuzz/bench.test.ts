@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { defaultParts, runAndJudge } from '../impl/index.ts';
-import { parseScenario } from '../spec/index.ts';
+import { parseScenario, type Scenario } from '../spec/index.ts';
 import { cycleScenario, incompleteStep } from './bench.ts';
 
-const stepsOf = (s: ReturnType<typeof cycleScenario>) => {
+const stepsOf = (s: Scenario) => {
   const r = runAndJudge(s, defaultParts);
   if (!r.ok) throw new Error(r.error);
   return r.observation.steps;
