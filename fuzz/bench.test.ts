@@ -14,6 +14,10 @@ describe('bench cycle', () => {
     expect(incompleteStep(stepsOf(cycleScenario(16384)))).toBeUndefined();
   });
 
+  it('every cycle of a several-cycle row completes: storage for one image, a resumed kernel holds no slot', () => {
+    expect(incompleteStep(stepsOf(cycleScenario(16384, 3)))).toBeUndefined();
+  });
+
   it('a cycle that does not complete is named, so benchCycle refuses to time it', () => {
     // the quick bench's scenario before the fix: a 4096-frame save kernel and loader on 16384 frames
     const s = cycleScenario(16384);

@@ -23,6 +23,7 @@ import {
   freeAllSwapPages,
   markSwapfiles,
   type SwapMapHandle,
+  swapMapAtStart,
   swapWriterFinish,
   swsuspCheck,
 } from './power/swap.ts';
@@ -48,6 +49,8 @@ export interface Parts {
   ) => KResult<void>;
   /** swap.c free_all_swap_pages() */
   readonly freeAllSwapPages: (dev: BlockDevice) => void;
+  /** a kernel that starts holds no writer slot (swap_map lives in its memory) */
+  readonly swapMapAtStart: (dev: BlockDevice) => void;
   /** swap.c swsusp_check(): find the image and reset the signature before loading */
   readonly swsuspCheck: (dev: BlockDevice, offset: number, sig: string) => KResult<SwapHeader>;
   /**
@@ -118,6 +121,7 @@ export const defaultParts: Parts = {
     return r;
   },
   freeAllSwapPages,
+  swapMapAtStart,
   swsuspCheck,
   checkHeader(info, boot) {
     if (info.e820Checksum !== boot.e820Checksum) return 'memoryMapMismatch'; // "Image mismatch: architecture specific data"

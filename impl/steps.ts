@@ -52,6 +52,7 @@ export function freshBoot(ctx: Ctx, step: number): void {
   ctx.memShared = false;
   ctx.memSnap = undefined;
   ctx.dev.epoch++;
+  ctx.parts.swapMapAtStart(ctx.dev);
   ctx.staleSinceImage = true;
 }
 
@@ -269,6 +270,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const v = made?.atImage !== undefined ? verifyPages(readMemory(made.atImage), after) : { checked: 0, corrupt: 0 };
   event(ctx, i, 'resume:jumped', { copied: counter.image, pagesChecked: v.checked, pagesCorrupt: v.corrupt });
   ctx.mem = after;
+  ctx.parts.swapMapAtStart(ctx.dev); // the resumed kernel's swap map is the one its image holds
   ctx.memShared = false;
   ctx.garbage = garbage;
   // the record's view: a snapshot over the image point's chunks, the boot's garbage as bits; it stands for ctx.mem

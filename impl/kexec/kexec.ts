@@ -208,8 +208,10 @@ export function kexecHibernate(ctx: Ctx, st: HibernateStep, i: number): Hibernat
   ctx.staleSinceImage = false;
   if (st.abortAt === 'afterImageWritten') {
     back();
-    // The original kernel carries on: its image must never be resumed (swsusp_unmark's rule).
+    // The original kernel carries on: its image must never be resumed (swsusp_unmark's rule), and the slots were the
+    // save kernel's.
     ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, SIG.KEXECHIB);
+    ctx.parts.swapMapAtStart(ctx.dev);
     event(ctx, i, 'jumpBack', { copied: copies.image });
     return rec({
       ...ran,

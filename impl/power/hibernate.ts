@@ -167,6 +167,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   if (st.abortAt === 'testResume') {
     // test_resume: swsusp_check() resets the signature, the image is read back and restored in the same boot.
     ctx.parts.swsuspCheck(ctx.dev, s.storage.offset, SIG.S1SUSPEND);
+    ctx.parts.swapMapAtStart(ctx.dev); // the restored snapshot's swap map predates the image's slots
     event(ctx, i, 'test_resume');
     return rec({
       ...running(),

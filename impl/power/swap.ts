@@ -154,6 +154,15 @@ export function freeAllSwapPages(dev: BlockDevice): void {
 }
 
 /**
+ * A kernel starts (a boot, the jump into a resumed image, the jump back from the save kernel): it holds no writer
+ * slot. swap_map[] and alloc_swapdev_block()'s extents live in the memory of the kernel that allocated them; a
+ * resumed system's swap map predates its image. Nothing on storage is touched (the model keeps `allocated` there).
+ */
+export function swapMapAtStart(dev: BlockDevice): void {
+  dev.allocated.fill(0);
+}
+
+/**
  * swap_writer_finish() for swsusp: on success sign first, then flush the last map page. Its error branch
  * (free_all_swap_pages) is the caller's: saveImage() calls the freeAllSwapPages part on any error.
  * NOTE: the order is the kernel's (fef9c8d28e28); a power loss between the two leaves a signed, torn image.

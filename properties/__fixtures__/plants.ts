@@ -323,6 +323,15 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-epoch-mount', KEXEC, HR),
   }),
   plant({
+    // Why this plant? Until this session the model itself kept a resumed image's slots allocated, and the abstract
+    // protocol read the same map, so every second hibernation on storage sized for one image failed ENOSPC, "held".
+    name: 'slots-outlive-kernel',
+    description: 'the swap slots an image was written to stay allocated after its kernel is gone (resume, boot)',
+    invariant: 'OutcomeAllowed',
+    override: { swapMapAtStart: () => {} },
+    witness: { ...witness('w-slots-outlive', KEXEC, [...HR, ...HR]), storage: { pages: 800 } },
+  }),
+  plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
     // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
     name: 'swsusp-signs-after-error',

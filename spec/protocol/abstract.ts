@@ -100,12 +100,16 @@ function countAt(m: Memory, inRegion: (p: number) => boolean, skipRegion: boolea
   return c;
 }
 
-/** Free swap slots of this area at the request: after its header, neither allocated nor another file's. */
+/**
+ * Free swap slots of this area at the request: after its header and not another file's. No writer slot is held
+ * then: a kernel starts with none (swap_map lives in its memory; a resumed one's predates its image) and a failed
+ * write frees its own (free_all_swap_pages), so the storage's `allocated` map is not read.
+ */
 function freeSlots(r: HibernateRecord, offset: number): number {
   const d = r.storageBefore;
   let n = 0;
   for (let i = offset + 1; i < d.nr; i++) {
-    if (d.allocated[i] === 0 && d.slot[i] !== SLOT.SWAP_HEADER && d.slot[i] !== SLOT.OTHER) n++;
+    if (d.slot[i] !== SLOT.SWAP_HEADER && d.slot[i] !== SLOT.OTHER) n++;
   }
   return n;
 }
