@@ -323,7 +323,7 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-epoch-mount', KEXEC, HR),
   }),
   plant({
-    // Why this plant? Until this session the model itself kept a resumed image's slots allocated, and the abstract
+    // Why this plant? Until 2026-12-03 the model itself kept a resumed image's slots allocated, and the abstract
     // protocol read the same map, so every second hibernation on storage sized for one image failed ENOSPC, "held".
     name: 'slots-outlive-kernel',
     description: 'the swap slots an image was written to stay allocated after its kernel is gone (resume, boot)',
