@@ -17,6 +17,7 @@ import {
   type RestoreState,
   restoreImage,
   saveableFrames,
+  swsuspFree,
 } from './power/snapshot.ts';
 import {
   flushSwapWriter,
@@ -39,6 +40,8 @@ export interface Parts {
   readonly saveableFrames: (mem: Memory) => Uint32Array;
   /** snapshot.c pack_pfns() */
   readonly packPfns: typeof packPfns;
+  /** snapshot.c swsusp_free(): every frame hibernation allocated goes back to free, on every path out */
+  readonly swsuspFree: (mem: Memory) => void;
   /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
   readonly swapWriterFinish: typeof swapWriterFinish;
   /** the kexec save kernel's commit: flush everything, barrier, sign the header last */
@@ -110,6 +113,7 @@ export function swapPages(mem: Memory, x: ExchangeMap, counter: CopyCounter): vo
 export const defaultParts: Parts = {
   saveableFrames,
   packPfns,
+  swsuspFree,
   swapWriterFinish,
   kexecWriterFinish(h, fields, error) {
     let r = error;

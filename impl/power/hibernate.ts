@@ -27,7 +27,7 @@ import {
   snapImage,
 } from '../context.ts';
 import { SF_COMPRESSION_ALG_LZ4, SF_CRC32_MODE, SF_NOCOMPRESS_MODE } from './power.ts';
-import { hibernatePreallocateMemory, initHeader, swsuspFree, swsuspSave } from './snapshot.ts';
+import { hibernatePreallocateMemory, initHeader, swsuspSave } from './snapshot.ts';
 import { saveImage } from './swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -73,7 +73,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   const limits = { saveable: 0, maxSize: 0 };
   const pre = hibernatePreallocateMemory(mem, s, limits);
   if (!pre.ok) {
-    swsuspFree(mem);
+    ctx.parts.swsuspFree(mem);
     event(ctx, i, 'preallocate:failed', limits);
     return rec({
       ...running(),
@@ -87,7 +87,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   });
   const level = PM_TEST_LEVELS.find((l) => l === st.abortAt);
   if (level !== undefined) {
-    swsuspFree(mem);
+    ctx.parts.swsuspFree(mem);
     event(ctx, i, `pm_test:${level}`);
     return rec({ ...running(), outcome: { op: 'hibernate', result: 'aborted', at: level } });
   }
@@ -97,7 +97,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
   if (rogue.length > 0) dmaWrite(mem, rogue, s.seed);
   const saved = swsuspSave(mem, pre.value.copyFrames, ctx.parts.saveableFrames, copies);
   if (!saved.ok) {
-    swsuspFree(mem);
+    ctx.parts.swsuspFree(mem);
     return rec({
       ...running(),
       atImage,
@@ -124,7 +124,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
     compression === 'none' ? SF_NOCOMPRESS_MODE : SF_CRC32_MODE | (compression === 'lz4' ? SF_COMPRESSION_ALG_LZ4 : 0);
   const info = initHeader(ctx, ownersOf(atImage), packed, imageId);
   if (s.storage.kind === 'fuseFile') {
-    swsuspFree(mem);
+    ctx.parts.swsuspFree(mem);
     return fuseTargetWrite(ctx, i, rec, running, atImage);
   }
   const w = saveImage(ctx, bio, {
@@ -143,7 +143,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
       ctx.mem = undefined;
       return rec({ atImage, afterWrite, outcome: { op: 'hibernate', result: 'powerLost', writes: w.writes } });
     }
-    swsuspFree(mem);
+    ctx.parts.swsuspFree(mem);
     if (!ctx.parts.returnOnWriteError) {
       ctx.mem = undefined;
       return rec({
@@ -160,7 +160,7 @@ export function swsuspHibernate(ctx: Ctx, st: HibernateStep, i: number): Hiberna
     });
   }
   event(ctx, i, 'written', { writes: w.stats.writes, ...w.geometry });
-  swsuspFree(mem);
+  ctx.parts.swsuspFree(mem);
   ctx.imageKinds.set(imageId, atImage);
   ctx.corruptedSinceImage = false;
   ctx.staleSinceImage = false;

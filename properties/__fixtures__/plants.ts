@@ -332,6 +332,14 @@ export const PLANTS: readonly Plant[] = [
     witness: { ...witness('w-slots-outlive', KEXEC, [...HR, ...HR]), storage: { pages: 800 } },
   }),
   plant({
+    // Why this plant? Mutation run 4 (docs/mutation.md): a swsusp_free() that does nothing passed every judge.
+    name: 'hib-frames-leak',
+    description: 'swsusp_free() gives nothing back: the copy frames stay allocated after an abort or a failure',
+    invariant: 'AbortCopiesNothing',
+    override: { swsuspFree: () => {} },
+    witness: witness('w-hib-leak', SWSUSP, [{ op: 'hibernate', abortAt: 'core' }]),
+  }),
+  plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
     // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
     name: 'swsusp-signs-after-error',

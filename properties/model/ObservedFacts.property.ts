@@ -109,6 +109,10 @@ describe('ObservedFacts', () => {
     'jump-back-bounce-copy':
       "its copies land in free frames and the original kernel's pages come back unchanged: the agent checks its own " +
       'pages only (a real kernel shows the copies as abort latency); the trace monitor derives them from memory',
+    'hib-frames-leak':
+      "its leaked frames are free frames of the original kernel held by no one: the agent checks its own pages' " +
+      'content, not the free-page count (a real kernel would show MemFree short by the image after each abort, ' +
+      'which no fact reports yet); the trace monitor derives the leak from the owner tags',
     'save-kernel-scratch-outside':
       'its scratch page is a free frame of the original kernel, which no observer checks; the trace monitor derives ' +
       'the write from memory',

@@ -83,6 +83,59 @@ function abortMayWrite(t: RunTrace, r: HibernateRecord): { budget: number; inBox
 }
 
 /**
+ * Frames a hibernation that returned to the running system did not give back: every frame keeps its owner, or goes
+ * from the original kernel to free (dropped clean page cache, the reclaimed save-kernel region). A frame left to the
+ * snapshot's copies, safe pages or the loader after `swsusp_free` is a leak the next hibernation starts from. A
+ * boot-reserved region (crashkernel=) stays the save kernel's: kexec keeps the loaded kernel across a jump back.
+ */
+function framesNotGivenBack(
+  beforeSnap: Memory,
+  afterSnap: Memory,
+  reserved: (p: number) => boolean,
+): { count: number; first: number; from: number; to: number } {
+  const before = readMemory(beforeSnap).owner;
+  const after = readMemory(afterSnap).owner;
+  let count = 0;
+  let first = -1;
+  for (let p = 0; p < before.length; p++) {
+    const b = before[p];
+    const a = after[p];
+    if (a === b || (b === OWNER.ORIG && a === OWNER.FREE) || (a === OWNER.SAVEK && reserved(p))) continue;
+    if (first < 0) first = p;
+    count++;
+  }
+  return { count, first, from: before[first] ?? -1, to: after[first] ?? -1 };
+}
+
+/** The save kernel's boot-reserved region, from the scenario alone. */
+function bootReservedBy(t: RunTrace): (p: number) => boolean {
+  const proto = t.scenario.protocol;
+  const r = saveRegion(t.scenario);
+  if (proto.kind !== 'kexec' || proto.reservation !== 'bootReserved' || r === undefined) return () => false;
+  return (p) => p >= r.start && p < r.end;
+}
+
+function leakViolation(
+  name: 'AbortCopiesNothing' | 'FailureLosesNothing',
+  t: RunTrace,
+  r: HibernateRecord,
+  what: string,
+) {
+  if (r.after === undefined) return [];
+  const k = framesNotGivenBack(r.before, r.after, bootReservedBy(t));
+  if (k.count === 0) return [];
+  return [
+    violation(
+      name,
+      r.step,
+      `${what} left ${k.count} frames with another owner than before the request, first PFN ${k.first}: frames not given back`,
+      `owner ${k.from}`,
+      `owner ${k.to}`,
+    ),
+  ];
+}
+
+/**
  * AbortCopiesNothing: an abort jumps back with pages already in place: no page of the original kernel is copied,
  * and every in-use page of it is unchanged (the kexec-jump region exchange is an involution, so the region comes back
  * too). Copies are derived from memory, not from the implementation's counters: a frame that was not the original
@@ -116,6 +169,7 @@ export function abortCopiesNothing(t: RunTrace): Violation[] {
         ),
       );
     }
+    out.push(...leakViolation('AbortCopiesNothing', t, r, `abort at ${o.at}`));
     const l = lostPages(r.before, r.after, undefined, writtenBackBy(t));
     if (l.count > 0) {
       out.push(
@@ -184,7 +238,7 @@ export function saveKernelStaysInItsBox(t: RunTrace): Violation[] {
 
 /**
  * FailureLosesNothing: a hibernation that fails before power-off leaves the original kernel running with its
- * memory unchanged (clean page cache may have been dropped) and no signed image on storage.
+ * memory unchanged (clean page cache may have been dropped), every frame given back, and no signed image on storage.
  */
 export function failureLosesNothing(t: RunTrace): Violation[] {
   const out: Violation[] = [];
@@ -200,6 +254,7 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
       out.push(violation('FailureLosesNothing', r.step, `failure (${o.errno}) did not return to the original kernel`));
       continue;
     }
+    out.push(...leakViolation('FailureLosesNothing', t, r, `failure (${o.errno} in ${o.phase})`));
     const l = lostPages(r.before, r.after, undefined, writtenBackBy(t));
     if (l.count > 0) {
       out.push(

@@ -43,9 +43,10 @@ const BOTH = ['kexec', 'swsusp'] as const;
 export const invariantInfo = {
   AbortCopiesNothing: {
     kind: 'safety',
-    over: 'each aborted hibernation: frames written (memory before vs after, against what the protocol may write), memory before vs after',
+    over: 'each aborted hibernation: frames written (memory before vs after, against what the protocol may write), memory and frame owners before vs after',
     protocols: BOTH,
-    summary: 'An abort jumps back with zero page copies; every in-use page of the original kernel is unchanged.',
+    summary:
+      'An abort jumps back with zero page copies; every in-use page of the original kernel is unchanged, every frame given back.',
     source:
       'proposal: "abort hibernation ... the pages are already in memory exactly where they need to be, so all that needs to be done is to stop all devices, and jump back"',
     bugClasses: [17],
@@ -72,9 +73,10 @@ export const invariantInfo = {
   },
   FailureLosesNothing: {
     kind: 'safety',
-    over: 'each failed hibernation: memory and storage before vs after',
+    over: 'each failed hibernation: memory, frame owners and storage before vs after',
     protocols: BOTH,
-    summary: 'A failure before power-off leaves the original kernel running, memory unchanged, nothing signed.',
+    summary:
+      'A failure before power-off leaves the original kernel running, memory unchanged, every frame given back, nothing signed.',
     source: 'kernel/power/hibernate.c: hibernate() error paths; swap.c: swap_writer_finish() → free_all_swap_pages()',
     bugClasses: [12, 16],
     check: failureLosesNothing,
