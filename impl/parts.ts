@@ -15,6 +15,7 @@ import {
   getBuffer,
   packPfns,
   type RestoreState,
+  ramPages,
   restoreImage,
   saveableFrames,
   swsuspFree,
@@ -42,6 +43,8 @@ export interface Parts {
   readonly packPfns: typeof packPfns;
   /** snapshot.c swsusp_free(): every frame hibernation allocated goes back to free, on every path out */
   readonly swsuspFree: (mem: Memory) => void;
+  /** get_num_physpages(): the RAM frames of a machine; the writer's header and the loader's check both count them */
+  readonly ramPages: (mem: Pick<Memory, 'nr' | 'owner'>) => number;
   /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
   readonly swapWriterFinish: typeof swapWriterFinish;
   /** the kexec save kernel's commit: flush everything, barrier, sign the header last */
@@ -114,6 +117,7 @@ export const defaultParts: Parts = {
   saveableFrames,
   packPfns,
   swsuspFree,
+  ramPages,
   swapWriterFinish,
   kexecWriterFinish(h, fields, error) {
     let r = error;

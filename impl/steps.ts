@@ -34,7 +34,6 @@ import {
 import { e820Checksum } from './arch/hibernate.ts';
 import { bootMemory, type Ctx, deviceSnapshot, event, memoryAfterJump } from './context.ts';
 import { profileOf } from './power/power.ts';
-import { ramPages } from './power/snapshot.ts';
 import { loadImage } from './power/swap.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -227,7 +226,7 @@ export function resumeStep(ctx: Ctx, st: ResumeStep, i: number): ResumeRecord {
   const garbage = staleGarbage(tag);
   const bootMachine = {
     memPages,
-    ramPages: ramPages(boot),
+    ramPages: ctx.parts.ramPages(boot),
     e820Checksum: e820Checksum(memPages, s.machine.e820, st.e820Changed),
   };
   // The machine when the restore kernel starts and when loading ends: the monitors derive the loader's writes

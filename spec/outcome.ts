@@ -121,6 +121,9 @@ export interface ImageCheck {
   /** listed PFNs outside the RAM of the machine's own memory map (reserved, ACPI, NVS, holes); absent when the map
    * is not known (a real guest's console tore it): not observed */
   readonly nosavePfns?: number;
+  /** the header's num_physpages, and the RAM frames of the machine that wrote it as that machine counts them (a
+   * real kernel: get_num_physpages() in its boot line "Memory: …K/…K available"); absent: not observed */
+  readonly physpages?: { readonly header: number; readonly machine: number };
   readonly tagged?: TaggedCheck;
 }
 

@@ -12,7 +12,7 @@ import type { Observation, StepOutcome } from '../spec/outcome.ts';
 import type { HibernateStep, Scenario, Step } from '../spec/scenario/schema.ts';
 import { type BootContext, type BootRun, hasWriteFault, runBoot, type ScheduledFault } from './boot.ts';
 import type { Verdict } from './console/classify.ts';
-import { parseMachine, parseSaveable } from './console/e820.ts';
+import { parseMachine, parsePhyspages, parseSaveable } from './console/e820.ts';
 import { AgentEvents } from './console/events.ts';
 import { InfraError } from './errors.ts';
 import { copySparse } from './fast.ts';
@@ -130,6 +130,8 @@ class SwsuspRun {
   #saveable: PfnRange[] | undefined;
   /** the first boot's machine (RAM and registered nosave), when its console showed both whole */
   #machine: MachineObservation | undefined;
+  /** the first boot's get_num_physpages() (its `Memory:` line), which every image it writes must carry */
+  #physpages: number | undefined;
   /** write sizes the original system ran so far (the agent's page generations) */
   #writes: number[] = [];
   #cycles = 0;
@@ -300,6 +302,7 @@ class SwsuspRun {
     });
     if (role === 'first') this.#saveable ??= parseSaveable(r.fullConsole);
     if (role === 'first') this.#machine ??= parseMachine(r.fullConsole);
+    if (role === 'first') this.#physpages ??= parsePhyspages(r.fullConsole);
     if (role === 'first') this.#checkSwapFile(r.fullConsole);
     this.#checkTarget(
       role,
@@ -375,6 +378,7 @@ class SwsuspRun {
   #read(console: string, agent: AgentPages | undefined): StorageRead {
     // the first boot's saveable frames, or during the first boot (hibernateReturned) its console so far
     const ram = this.#saveable ?? parseSaveable(console);
+    const physpages = this.#physpages ?? parsePhyspages(console);
     // during the first boot (hibernateReturned) the report is in its console so far; #checkSwapFile judges it after
     const file = this.#swapFile ?? (this.#s.storage.kind === 'swapFile' ? swapFileReport(console) : undefined);
     return readStorage(this.#disk, {
@@ -382,7 +386,11 @@ class SwsuspRun {
       resumeOffset: this.#s.storage.offset,
       ...(this.#key === undefined ? {} : { key: this.#key }),
       ...(file === undefined ? {} : { file: file.extents }),
-      check: { ram, ...(agent === undefined ? {} : { agent }) },
+      check: {
+        ram,
+        ...(physpages === undefined ? {} : { physpages }),
+        ...(agent === undefined ? {} : { agent }),
+      },
     });
   }
 

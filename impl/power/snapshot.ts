@@ -320,14 +320,14 @@ export function ramPages(mem: Pick<Memory, 'nr' | 'owner'>): number {
  * nr_meta_pages = ceil(entries * sizeof(long) / PAGE_SIZE).
  */
 export function initHeader(
-  ctx: Pick<Ctx, 's' | 'profile'>,
+  ctx: Pick<Ctx, 's' | 'profile' | 'parts'>,
   atImage: Pick<Memory, 'nr' | 'owner'>,
   packed: { readonly entries: Uint32Array; readonly dataPages: number },
   imageId: number,
 ): SwsuspInfo {
   const nrMeta = Math.ceil(packed.entries.length / PFNS_PER_META);
   return {
-    numPhyspages: ramPages(atImage),
+    numPhyspages: ctx.parts.ramPages(atImage),
     kernelId: stringId(ctx.profile.name),
     imagePages: packed.dataPages,
     pages: packed.dataPages + nrMeta + 1,

@@ -340,6 +340,15 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-hib-leak', SWSUSP, [{ op: 'hibernate', abortAt: 'core' }]),
   }),
   plant({
+    // Why this plant? Mutation run 4 (docs/mutation.md): get_num_physpages() counting holes passed every judge, as
+    // the writer's header and the loader's check agree on the same wrong number.
+    name: 'physpages-counts-holes',
+    description: "get_num_physpages() counts every frame, holes included: the header's num_physpages is not the RAM",
+    invariant: 'EveryPageSavedOnce',
+    override: { ramPages: (mem) => mem.nr },
+    witness: witness('w-physpages-holes', SWSUSP, HR),
+  }),
+  plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
     // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
     name: 'swsusp-signs-after-error',

@@ -3,9 +3,16 @@
 import { frameReader, readFrames, readMemory } from '../model/chunks.ts';
 import { decodeSnapshot, isSigned } from '../model/image.ts';
 import { nosaveMap, saveRegion } from '../model/init.ts';
-import { KIND, type Memory, OWNER as OWNER_, PFN_ZERO_FLAG as PFN_ZERO_FLAG_ } from '../model/state.ts';
+import {
+  KIND,
+  type Memory,
+  OWNER as OWNER_,
+  PFN_ZERO_FLAG as PFN_ZERO_FLAG_,
+  type SwsuspInfo,
+} from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
+import { ramFrames, stream } from '../protocol/formulas.ts';
 import { hex, violation } from './util.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -23,7 +30,9 @@ const wroteImage = (r: HibernateRecord): boolean =>
 /**
  * EveryPageSavedOnce: the image's PFN set equals the saveable set at the point the image is defined, each PFN
  * once (strictly ascending list), zero-flagged entries are zero pages, and the k-th data page is the content of
- * the k-th unflagged PFN.
+ * the k-th unflagged PFN. Its header (struct swsusp_info) counts it: image_pages = the unflagged entries, pages =
+ * 1 + nr_meta_pages + image_pages, and num_physpages = the RAM frames of the machine that wrote it (formulas.ts,
+ * from the scenario's map, not from the owner tags).
  */
 /**
  * The system at the request against the image point: every page the original system had when hibernation was
@@ -53,6 +62,25 @@ export function lostBeforeImage(
       actual: `owner ${at.owner[p]}, ${hex(at.content[p])}`,
     };
   }
+  return undefined;
+}
+
+/** The first header field that does not describe the image's entries and its writer's machine. */
+function headerMismatch(
+  s: RunTrace['scenario'],
+  memPages: number,
+  info: SwsuspInfo,
+  entries: Uint32Array,
+): { field: string; expected: number; actual: number } | undefined {
+  let zeros = 0;
+  for (let i = 0; i < entries.length; i++) if (((entries[i] as number) & PFN_ZERO_FLAG) !== 0) zeros++;
+  const want = stream(entries.length, zeros);
+  const fields: readonly [string, number, number][] = [
+    ['num_physpages', ramFrames(s, memPages), info.numPhyspages],
+    ['image_pages', want.dataPages, info.imagePages],
+    ['pages', want.streamPages, info.pages],
+  ];
+  for (const [field, expected, actual] of fields) if (expected !== actual) return { field, expected, actual };
   return undefined;
 }
 
@@ -121,6 +149,19 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
     if (missing > 0) {
       out.push(
         violation('EveryPageSavedOnce', r.step, `${missing} saveable pages missing from the image, first PFN ${first}`),
+      );
+      continue;
+    }
+    const h = headerMismatch(t.scenario, m.nr, d.image.info, entries);
+    if (h !== undefined) {
+      out.push(
+        violation(
+          'EveryPageSavedOnce',
+          r.step,
+          `the header's ${h.field} does not count the image`,
+          `${h.expected}`,
+          `${h.actual}`,
+        ),
       );
     }
   }

@@ -26,6 +26,7 @@ const goodImage: ImageCheck = {
   pfnsAscending: true,
   countsConsistent: true,
   nosavePfns: 0,
+  physpages: { header: 130939, machine: 130939 },
   tagged: { expected: 16384, missing: 0, duplicated: 0, wrongData: 0 },
 };
 const poweredOff = (image: ImageCheck | undefined = goodImage, signed = true): StepOutcome => ({
@@ -81,6 +82,7 @@ describe('judgeObservation', () => {
         'EveryPageSavedOnce',
       ],
       [[poweredOff({ ...goodImage, nosavePfns: 3 }), resumed()], 'NosaveNeverSaved'],
+      [[poweredOff({ ...goodImage, physpages: { header: 131072, machine: 130939 } }), resumed()], 'EveryPageSavedOnce'],
       [[poweredOff({ ...goodImage, complete: false, problem: 'torn map' }), resumed()], 'ImageCommittedAtomically'],
       [[poweredOff(undefined, false), resumed()], 'ImageCommittedAtomically'],
       [[poweredOff(), resumed(16384, 2)], 'ResumeRestoresIdenticalMemory'],

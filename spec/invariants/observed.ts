@@ -113,6 +113,16 @@ function judgeStorage(j: Judge, i: number, st: StorageFacts | undefined, powered
       `${bad} wrong`,
     );
   }
+  if (img.physpages !== undefined) {
+    j.check(
+      'EveryPageSavedOnce',
+      i,
+      img.physpages.header === img.physpages.machine,
+      "the header's num_physpages is not the RAM of the machine that wrote it",
+      `${img.physpages.machine}`,
+      `${img.physpages.header}`,
+    );
+  }
   if (img.nosavePfns !== undefined) {
     j.check(
       'NosaveNeverSaved',

@@ -63,11 +63,12 @@ export const invariantInfo = {
   },
   EveryPageSavedOnce: {
     kind: 'safety',
-    over: 'each written image vs memory when the image was defined',
+    over: "each written image vs memory when the image was defined, and its header vs the writer's machine",
     protocols: BOTH,
-    summary: 'Image PFN set == saveable set, strictly ascending (no duplicates), each data page once and exact.',
+    summary:
+      "Image PFN set == saveable set, strictly ascending (no duplicates), each data page once and exact; the header counts the image and the writer's RAM.",
     source:
-      'kernel/power/snapshot.c: pack_pfns(), copy_data_pages(); proposal: "the original kernel prepares a list of pages to write"',
+      'kernel/power/snapshot.c: pack_pfns(), copy_data_pages(), init_header() (num_physpages = get_num_physpages()); proposal: "the original kernel prepares a list of pages to write"',
     bugClasses: [8, 9],
     check: everyPageSavedOnce,
   },

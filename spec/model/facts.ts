@@ -116,6 +116,13 @@ function scanEntries(
   return { ascending, nosavePfns, tagged: { expected, missing: expected - found, duplicated, wrongData } };
 }
 
+/** The frames a nosave map marks. */
+function nosaveCount(nosave: Uint8Array): number {
+  let n = 0;
+  for (let p = nosave.indexOf(1); p >= 0; p = nosave.indexOf(1, p + 1)) n++;
+  return n;
+}
+
 /**
  * The image signed at `offset`, checked by a reader that shares no code with the writer: decoded end to end, the
  * CRC where the flags ask for one, the PFN list's order and counts, PFNs outside the machine's RAM, and the agent's
@@ -155,6 +162,7 @@ export function checkImage(dev: BlockDevice, offset: number, nosave: Uint8Array,
     pfnsAscending: scan.ascending,
     countsConsistent: data.length === info.imagePages && nrMeta === Math.ceil(entries.length / 512),
     nosavePfns: scan.nosavePfns,
+    physpages: { header: info.numPhyspages, machine: nosave.length - nosaveCount(nosave) },
     ...(scan.tagged ? { tagged: scan.tagged } : {}),
   };
 }

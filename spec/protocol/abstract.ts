@@ -20,6 +20,7 @@ import {
   enoughSwap,
   ORACLE_PFNS_PER_META,
   preallocate,
+  ramFrames,
   restoreShortfall,
   type StreamPrediction,
   stream,
@@ -304,22 +305,6 @@ function matches(o: StepOutcome, p: Pattern): boolean {
   return true;
 }
 
-function ramOf(s: Scenario, memPages: number): number {
-  // the BIOS page (frame 0) and the legacy hole [640 KiB, 1 MiB) on a PC of 2 MiB or more (init.test.ts pins both)
-  const pc = memPages >= 512;
-  let holes = pc ? 1 + 96 : 0;
-  const hole = (p: number) => pc && (p === 0 || (p >= 160 && p < 256));
-  const seen = new Uint8Array(memPages);
-  for (const e of s.machine.e820 ?? []) {
-    if (e.type === 'ram') continue;
-    for (let p = e.start; p < Math.min(memPages, e.start + e.pages); p++) {
-      if (seen[p] === 0 && !hole(p)) holes++;
-      seen[p] = 1;
-    }
-  }
-  return memPages - holes;
-}
-
 /** OutcomeAllowed over a run: every step's outcome is one the abstract protocol allows. */
 export function outcomeAllowed(t: RunTrace): Violation[] {
   const s = t.scenario;
@@ -353,7 +338,7 @@ export function outcomeAllowed(t: RunTrace): Violation[] {
         a.image = before;
       }
     } else if (step.op === 'resume' && rec.kind === 'resume') {
-      allowed = predictResume(s, a, step, ramOf(s, rec.memPages));
+      allowed = predictResume(s, a, step, ramFrames(s, rec.memPages));
     } else if (step.op === 'bootNoresume') {
       a.on = true;
       if (a.image !== undefined) {

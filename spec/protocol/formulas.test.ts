@@ -1,7 +1,7 @@
 // The oracle's formulas at n-1, n, n+1 of each limit, against numbers worked out by hand from kernel/power.
 import { describe, expect, it } from 'vitest';
 import { parseScenario, type Scenario, type ScenarioInput } from '../scenario/schema.ts';
-import { enoughSwap, preallocate, restoreShortfall, stream, writeEnd } from './formulas.ts';
+import { enoughSwap, preallocate, ramFrames, restoreShortfall, stream, writeEnd } from './formulas.ts';
 
 const scenario = (memPages: number, protocol: ScenarioInput['protocol']): Scenario => {
   const p = parseScenario({
@@ -17,6 +17,17 @@ const scenario = (memPages: number, protocol: ScenarioInput['protocol']): Scenar
 };
 
 describe('oracle formulas', () => {
+  it('ramFrames: every frame but the holes; the PC holes (page 0, 640 KiB..1 MiB: 97 frames) from 512 frames on', () => {
+    const s = scenario(4096, { kind: 'swsusp' });
+    expect(ramFrames(s, 511)).toBe(511);
+    expect(ramFrames(s, 512)).toBe(512 - 97);
+    expect(ramFrames(s, 513)).toBe(513 - 97);
+    // an e820 hole over the legacy hole counts each frame once; a hole is clipped at the machine's end
+    const e820 = { ...s, machine: { ...s.machine, e820: [{ start: 200, pages: 100, type: 'reserved' as const }] } };
+    expect(ramFrames(e820, 4096)).toBe(4096 - 97 - 44);
+    expect(ramFrames(e820, 250)).toBe(200);
+  });
+
   it('preallocate: max_size = floor((count - (2 + PAGES_FOR_IO)) / 2) - 2 * reserved, ENOMEM just above it', () => {
     // Arrange: 4096 frames: bitmap 2, PAGES_FOR_IO 128, reserved 64 → max_size = floor((4096-130)/2) - 128 = 1855
     const s = scenario(4096, { kind: 'swsusp', imageSizePages: 4096 });

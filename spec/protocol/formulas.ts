@@ -154,3 +154,24 @@ export function writeEnd(
   if (f.afterSignature && commit === 'swsusp' && signAt < total) return { kind: 'complete', torn: true };
   return { kind: 'complete', torn: false };
 }
+
+/**
+ * get_num_physpages() of a machine of `memPages` frames with the scenario's e820 map: every frame but the holes (the
+ * e820 ranges that are not RAM, the BIOS page and the legacy hole). The header's num_physpages, and what
+ * check_header() compares it with.
+ */
+export function ramFrames(s: Scenario, memPages: number): number {
+  // the BIOS page (frame 0) and the legacy hole [640 KiB, 1 MiB) on a PC of 2 MiB or more (init.test.ts pins both)
+  const pc = memPages >= 512;
+  let holes = pc ? 1 + 96 : 0;
+  const hole = (p: number) => pc && (p === 0 || (p >= 160 && p < 256));
+  const seen = new Uint8Array(memPages);
+  for (const e of s.machine.e820 ?? []) {
+    if (e.type === 'ram') continue;
+    for (let p = e.start; p < Math.min(memPages, e.start + e.pages); p++) {
+      if (seen[p] === 0 && !hole(p)) holes++;
+      seen[p] = 1;
+    }
+  }
+  return memPages - holes;
+}

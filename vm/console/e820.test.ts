@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { QEMU_PC_512M } from '../../spec/testdata/qemu-machine.ts';
-import { parseE820Ram, parseMachine, parseNosaveRanges, parseSaveable } from './e820.ts';
+import { parseE820Ram, parseMachine, parseNosaveRanges, parsePhyspages, parseSaveable } from './e820.ts';
 
 const map = (usable2 = 'usable') =>
   [
@@ -75,5 +75,27 @@ describe('parseNosaveRanges, parseMachine', () => {
     );
     expect(parseSaveable(torn)).toEqual(QEMU_PC_512M.ram);
     expect(parseSaveable(log.replace('] usable', ']sable'))).toBeUndefined();
+  });
+});
+
+describe('parsePhyspages', () => {
+  const log = testdata('hang-6.12-fuse-writer-server-frozen.log');
+  const line = (k: string) =>
+    `[    1.201454] Memory: 463804K/${k}K available (16384K kernel code, 2499K rwdata, 11716K rodata, 4264K init, 4904K bss, 56380K reserved, 0K cma-reserved)`;
+
+  it("takes get_num_physpages() from a real 6.12 and 6.1 boot's Memory: line: the e820 RAM less page 0", () => {
+    // 523756K / 4; the e820 usable ranges hold 159 + 130781 = 130940 whole pages, and trim_bios_range drops page 0
+    expect(parsePhyspages(log)).toBe(130939);
+    expect(parsePhyspages(testdata('hang-6.1-fuse-writer-server-frozen.log'))).toBe(130939);
+    expect(parsePhyspages(kjumpTestdata('abort-a.log'))).toBe(130939);
+  });
+
+  it('is unknown when the line is missing or torn (a dropped digit still parses: the count leaves the RAM window)', () => {
+    const real = log.split('\n').find((l) => l.includes('] Memory: ')) ?? '';
+    expect(parsePhyspages(log.replace(real, line('52356')))).toBeUndefined();
+    expect(parsePhyspages(log.replace(real, line('5237560')))).toBeUndefined();
+    expect(parsePhyspages(log.replace(real, real.replace(' available', ' avilable')))).toBeUndefined();
+    expect(parsePhyspages(log.replace(real, ''))).toBeUndefined();
+    expect(parsePhyspages(line('523756'))).toBeUndefined(); // no e820 map to bound it
   });
 });

@@ -70,6 +70,26 @@ export function parseMachine(log: string): MachineObservation | undefined {
   return ram === undefined || nosave === undefined ? undefined : { ram, nosave };
 }
 
+const PHYSPAGES = /\] Memory: \d+K\/(\d+)K available \(\d+K kernel code, .* \d+K reserved, \d+K cma-reserved\)\s*$/;
+/** What the kernel trims off the firmware's RAM before it counts (page 0, trim_bios_range); a wider gap is a tear. */
+const PHYSPAGES_TRIM = 256;
+
+/**
+ * The first kernel's get_num_physpages(), from its boot line `Memory: <free>K/<physpages>K available (...)`
+ * (mm/mm_init.c mem_init_print_info). Undefined when the line or the RAM map is missing or torn: a dropped digit
+ * still parses, so a count outside [RAM - 256, RAM] of the same console's e820 map is taken as torn, not observed.
+ */
+export function parsePhyspages(log: string): number | undefined {
+  const first = firstKernel(log);
+  const ram = parseE820Ram(first);
+  const line = first.split('\n').find((l) => l.includes('] Memory: '));
+  const m = line === undefined ? null : PHYSPAGES.exec(line.replace(/\r$/, ''));
+  if (ram === undefined || m === null) return undefined;
+  const pages = Number(m[1]) / 4;
+  const total = ram.reduce((n, r) => n + r.end - r.start, 0);
+  return Number.isInteger(pages) && pages <= total && pages >= total - PHYSPAGES_TRIM ? pages : undefined;
+}
+
 /**
  * The first kernel's saveable frames: its RAM minus the ranges it registered nosave, or its RAM alone when only the
  * nosave lines tore; undefined when its map tore (then no PFN is judged nosave).

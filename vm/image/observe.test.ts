@@ -55,6 +55,20 @@ describe('readStorage', () => {
     });
   }
 
+  it("carries the header's num_physpages beside the writing kernel's count only when that count is known", () => {
+    // Arrange
+    const { path, img } = disk('physpages.img', 'none');
+    const parsed = parseSwsuspImage(img.device, { devicePages: img.devicePages });
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const header = parsed.image.info.numPhyspages;
+    // Act
+    const known = readStorage(path, { devicePages: img.devicePages, check: { ram: RAM, physpages: 130939 } });
+    const unknown = readStorage(path, { devicePages: img.devicePages, check: { ram: RAM } });
+    // Assert
+    expect(known.facts.image?.physpages).toEqual({ header, machine: 130939 });
+    expect(unknown.facts.image).not.toHaveProperty('physpages');
+  });
+
   it('gives the counts without a check, and a torn image its metadata counts', () => {
     // Arrange: the file ends in the middle of the data
     const { img } = disk('whole.img', 'lzo');

@@ -61,7 +61,12 @@ export function taggedCheck(image: SwsuspImage, agent: AgentPages): TaggedCheck 
 const findingIs = (re: RegExp) => (v: { readonly message: string }) => re.test(v.message);
 
 /** The ImageCheck of a parsed image: the checker's findings as facts (no invariant is decided here). */
-export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[] | undefined, agent?: AgentPages): ImageCheck {
+export function imageCheckOf(
+  image: SwsuspImage,
+  ram: readonly PfnRange[] | undefined,
+  agent?: AgentPages,
+  physpages?: number,
+): ImageCheck {
   const findings = checkSwsuspImage(image, {
     ...(ram === undefined ? {} : { ramRanges: ram }),
     maxPerCheck: Number.POSITIVE_INFINITY,
@@ -77,6 +82,7 @@ export function imageCheckOf(image: SwsuspImage, ram: readonly PfnRange[] | unde
     countsConsistent: !findings.some(findingIs(/nr_meta_pages does not fit|PFN entries without the zero flag differ/)),
     // the machine's memory map unknown (torn console): not observed, never 0
     ...(ram === undefined ? {} : { nosavePfns: findings.filter((v) => v.invariant === 'NosaveNeverSaved').length }),
+    ...(physpages === undefined ? {} : { physpages: { header: image.info.numPhyspages, machine: physpages } }),
     ...(agent === undefined ? {} : { tagged: taggedCheck(image, agent) }),
   };
 }
@@ -126,7 +132,12 @@ export interface ReadStorageOptions {
   /** a dm-crypt volume's key (dmcrypt.ts): the disk is read through the host's own decryption */
   readonly key?: Buffer;
   /** check a signed image: the guest's RAM (nosave = outside it) and, optionally, the agent's pages */
-  readonly check?: { readonly ram: readonly PfnRange[] | undefined; readonly agent?: AgentPages };
+  readonly check?: {
+    readonly ram: readonly PfnRange[] | undefined;
+    /** the writing kernel's get_num_physpages() (console/e820.ts parsePhyspages); absent: not observed */
+    readonly physpages?: number;
+    readonly agent?: AgentPages;
+  };
 }
 
 export interface StorageRead {
@@ -158,7 +169,7 @@ export function readStorage(disk: string, opts: ReadStorageOptions): StorageRead
     // PFN pages; every used entry non-zero and none after them), so the metadata is parsed alone only when it fails.
     const full = parseSwsuspImage(reader, popts);
     if (full.ok) {
-      const image = imageCheckOf(full.image, opts.check.ram, opts.check.agent);
+      const image = imageCheckOf(full.image, opts.check.ram, opts.check.agent, opts.check.physpages);
       const outside = opts.file === undefined ? [] : imagePagesOutside(full.image, opts.file, at);
       // pages written outside the swap file overwrote the filesystem: not an image the file holds
       const checked: ImageCheck =
