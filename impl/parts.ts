@@ -19,6 +19,7 @@ import {
   restoreImage,
   saveableFrames,
   swsuspFree,
+  unpackOrigPfns,
 } from './power/snapshot.ts';
 import {
   flushSwapWriter,
@@ -43,6 +44,8 @@ export interface Parts {
   readonly packPfns: typeof packPfns;
   /** snapshot.c swsusp_free(): every frame hibernation allocated goes back to free, on every path out */
   readonly swsuspFree: (mem: Memory) => void;
+  /** snapshot.c unpack_orig_pfns(): the image's PFN list into the loader's bitmap (-EFAULT on a frame it lacks) */
+  readonly unpackOrigPfns: typeof unpackOrigPfns;
   /** get_num_physpages(): the RAM frames of a machine; the writer's header and the loader's check both count them */
   readonly ramPages: (mem: Pick<Memory, 'nr' | 'owner'>) => number;
   /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
@@ -117,6 +120,7 @@ export const defaultParts: Parts = {
   saveableFrames,
   packPfns,
   swsuspFree,
+  unpackOrigPfns,
   ramPages,
   swapWriterFinish,
   kexecWriterFinish(h, fields, error) {

@@ -5,10 +5,12 @@ import {
   type CorruptStep,
   decodeImage,
   type HibernateRecord,
+  INFO_FIELDS,
   initialMemory,
   isAgentKind,
   KIND as KIND_,
   type Memory,
+  metaFlipWord,
   type OtherRecord,
   OWNER as OWNER_,
   pageToken as pageToken_,
@@ -110,10 +112,11 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
     }
     case 'meta': {
       const metas = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.META);
-      const at = metas[st.index % Math.max(1, metas.length)];
+      const flip = metaFlipWord(metas.length, img.entries.length, st.index);
+      const at = metas[flip.page];
       const words = at === undefined ? undefined : dev.metas.get(at);
       if (words === undefined || img.entries.length === 0) return rec(false);
-      const w = (st.index >>> 3) % Math.min(words.length, img.entries.length);
+      const w = flip.word;
       // Structured pages are shared between trace snapshots: replace, never mutate in place.
       const flipped = words.slice();
       flipped[w] = ((flipped[w] as number) ^ bit) >>> 0;
@@ -124,8 +127,7 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
       const infoAt = [...img.pagesUsed].find((p) => dev.slot[p] === SLOT.INFO);
       const info = infoAt === undefined ? undefined : dev.infos.get(infoAt);
       if (info === undefined) return rec(false);
-      const fields = ['numPhyspages', 'kernelId', 'imagePages', 'pages', 'e820Checksum', 'imageId'] as const;
-      const f = fields[st.index % fields.length] as (typeof fields)[number];
+      const f = INFO_FIELDS[st.index % INFO_FIELDS.length] as (typeof INFO_FIELDS)[number];
       dev.infos.set(infoAt as number, { ...info, [f]: (info[f] ^ bit) >>> 0 });
       break;
     }

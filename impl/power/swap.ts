@@ -35,14 +35,7 @@ import {
   SF_CRC32_MODE,
   SF_NOCOMPRESS_MODE,
 } from './power.ts';
-import {
-  infoDigest,
-  metaPagesOf,
-  newRestoreState,
-  prepareImage,
-  type RestoreState,
-  unpackOrigPfns,
-} from './snapshot.ts';
+import { infoDigest, metaPagesOf, newRestoreState, prepareImage, type RestoreState } from './snapshot.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
 const crcUpdate = crcUpdate_;
@@ -392,7 +385,7 @@ export function loadImage(
       all[ne++] = w;
     }
   }
-  const un = unpackOrigPfns(all.subarray(0, ne), boot, opts.zeroElision);
+  const un = ctx.parts.unpackOrigPfns(all.subarray(0, ne), boot, opts.zeroElision);
   if (!un.ok) return { ok: false, errno: un.errno, reason: 'pfnInvalid', imageId };
   const { imageSet, zeroSet, distinct, zeros } = un.value;
   if (distinct - zeros < info.imagePages) return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };

@@ -349,6 +349,25 @@ export const PLANTS: readonly Plant[] = [
     witness: witness('w-physpages-holes', SWSUSP, HR),
   }),
   plant({
+    // Why this plant? Mutation run 4 (docs/mutation.md): counting duplicates in unpack_orig_pfns() passed every judge,
+    // while a corrupt swsusp image was allowed any outcome; the oracle now predicts the refusal (spec/protocol/corrupt.ts).
+    name: 'duplicate-pfns-loaded',
+    description:
+      'unpack_orig_pfns() counts a PFN listed twice as two, so an image whose list names a frame twice is loaded',
+    invariant: 'OutcomeAllowed',
+    override: {
+      unpackOrigPfns: (entries, boot, zeroElision) => {
+        const r = defaultParts.unpackOrigPfns(entries, boot, zeroElision);
+        return r.ok ? { ...r, value: { ...r.value, distinct: entries.length } } : r;
+      },
+    },
+    witness: witness('w-duplicate-pfns', { kind: 'swsusp', kernel: '6.1', compression: 'none' }, [
+      { op: 'hibernate' },
+      { op: 'corrupt', region: 'meta', index: 8, bit: 0 },
+      { op: 'resume' },
+    ]),
+  }),
+  plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the
     // torn-image limit holds only between signing the header and flushing the last map page (spec/limits.ts).
     name: 'swsusp-signs-after-error',

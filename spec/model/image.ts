@@ -61,6 +61,25 @@ export type DecodeError =
 
 export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; error: DecodeError; detail: string };
 
+/** The swsusp_info fields a `corrupt` step of region `header` flips, by `index mod 6`. */
+export const INFO_FIELDS = ['numPhyspages', 'kernelId', 'imagePages', 'pages', 'e820Checksum', 'imageId'] as const;
+
+/**
+ * Where a `corrupt` step of region `meta` flips a bit: meta page `index mod nrMeta`, word `(index >>> 3) mod
+ * min(PFNS_PER_META, entries)` of it; `entry` is the PFN list entry that word holds, undefined when the word lies
+ * past the list (the end marker or the padding after it). One rule for the model's fault and the oracle.
+ */
+export function metaFlipWord(
+  nrMeta: number,
+  entries: number,
+  index: number,
+): { page: number; word: number; entry: number | undefined } {
+  const page = index % Math.max(1, nrMeta);
+  const word = (index >>> 3) % Math.max(1, Math.min(PFNS_PER_META, entries));
+  const entry = page * PFNS_PER_META + word;
+  return { page, word, entry: entry < entries ? entry : undefined };
+}
+
 export const isSigned = (h: SwapHeader | undefined): boolean =>
   h !== undefined && h.sig !== 'SWAPSPACE2' && h.sig !== '';
 

@@ -12,10 +12,11 @@
 
 import { restoreKernelFrames } from '../model/boot.ts';
 import { nosaveMap, saveRegion } from '../model/init.ts';
-import { KIND, type Memory, OWNER, SIG, SLOT } from '../model/state.ts';
+import { type BlockDevice, KIND, type Memory, OWNER, SIG, SLOT } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { StepOutcome, Violation } from '../outcome.ts';
 import type { HibernateStep, ResumeStep, Scenario } from '../scenario/schema.ts';
+import { predictCorruptSwsusp } from './corrupt.ts';
 import {
   enoughSwap,
   ORACLE_PFNS_PER_META,
@@ -36,6 +37,8 @@ interface AbstractImage {
   readonly agentPages: number;
   stale: boolean;
   corrupt: boolean;
+  /** swsusp: the resumes the one flip at rest allows on the writer's machine and line (corrupt.ts); '*' after two */
+  flip?: Allowed;
   readonly torn: boolean;
   /** a device kept doing DMA after the image was defined (known limit deviceDmaAfterStop): pages may differ */
   readonly dma: boolean;
@@ -269,10 +272,13 @@ function predictResume(s: Scenario, a: AbstractState, st: ResumeStep, ram: numbe
   if (img === undefined) return [{ op: 'resume', result: 'noImage' }];
   const kexec = s.protocol.kind === 'kexec';
   if (kexec && img.stale) return [{ op: 'resume', result: 'refused', reason: 'staleImage', errno: 'EINVAL' }];
-  if (img.torn || (img.corrupt && !kexec)) return '*';
+  if (img.torn) return '*';
+  const line = s.protocol.kind === 'swsusp' ? (st.kernel ?? s.protocol.kernel) : undefined;
+  const writer = line === img.line && !(img.lz4 && line === '6.1');
+  const samePlace = writer && (st.memPages ?? s.machine.memPages) === img.memPages && !st.e820Changed;
+  if (img.corrupt && !kexec) return samePlace ? (img.flip ?? '*') : '*';
   const intact = { op: 'resume', result: 'resumed', pagesCorrupt: 0 };
   if (img.corrupt) return [intact, { op: 'resume', result: 'refused' }];
-  const line = s.protocol.kind === 'swsusp' ? (st.kernel ?? s.protocol.kernel) : undefined;
   if (img.lz4 && line === '6.1') {
     return [{ op: 'resume', result: 'refused', reason: 'decompressFailed', errno: 'EINVAL' }];
   }
@@ -311,6 +317,7 @@ export function outcomeAllowed(t: RunTrace): Violation[] {
   const a: AbstractState = { on: true, image: undefined };
   const out: Violation[] = [];
   let died = false;
+  let storage: BlockDevice | undefined; // storage after the last step that recorded it
   for (const rec of t.records) {
     const step = s.steps[rec.step];
     if (step === undefined) continue;
@@ -348,7 +355,18 @@ export function outcomeAllowed(t: RunTrace): Violation[] {
       }
       allowed = [{ op: 'bootNoresume' }];
     } else if (step.op === 'corrupt') {
-      if (o.op === 'corrupt' && o.applied && a.image !== undefined) a.image.corrupt = true;
+      if (o.op === 'corrupt' && o.applied && a.image !== undefined) {
+        const img = a.image;
+        const one = !img.corrupt && s.protocol.kind === 'swsusp';
+        img.flip =
+          one && storage !== undefined
+            ? predictCorruptSwsusp(storage, s.storage.offset, step, {
+                memPages: img.memPages,
+                zeroElision: img.line === '6.12',
+              })
+            : '*';
+        img.corrupt = true;
+      }
       allowed = a.image === undefined ? [{ op: 'corrupt', applied: false }] : [{ op: 'corrupt' }];
     } else allowed = [{ op: step.op }];
     const ok = allowed === '*' ? o.op === step.op : allowed.some((p) => matches(o, p));
@@ -365,6 +383,7 @@ export function outcomeAllowed(t: RunTrace): Violation[] {
     // a power loss does not.
     if (o.op === 'hibernate' && (o.result === 'poweredOff' || o.result === 'powerLost')) a.on = false;
     if (o.op === 'hibernate' && o.result === 'crashed') died = true;
+    if (rec.kind === 'hibernate' || rec.kind === 'resume') storage = rec.storageAfter;
   }
   // every step has an outcome, unless the machine died before it (nothing runs after a hang)
   const ran = new Set(t.records.map((r) => r.step));

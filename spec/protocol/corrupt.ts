@@ -1,0 +1,62 @@
+// The outcome oracle for an image altered at rest (swsusp): which resumes a bit flip allows, from the image as it was
+// on storage before the flip and the loader rules of kernel/power/snapshot.c (unpack_orig_pfns, check_header) and
+// swap.c (the CRC32 of compressed images), written independently of impl/. Only the flips whose effect the rules
+// fix are predicted; the rest stay '*' (any resume outcome), as before.
+//
+// The resume must run on the machine and kernel line that wrote the image (abstract.ts checks that first):
+//   meta, the entry's PFN past the machine's last frame        -> refused EFAULT (pfn_valid / memory_bm_pfn_present)
+//   meta, an unflagged PFN renamed to another unflagged listed -> refused EFAULT (one distinct PFN fewer than counted)
+//   meta, a data entry flagged zero (6.12)                     -> refused EFAULT (one data page more than the bitmap)
+//   meta, anything else; data: with the CRC (compressed)       -> refused (the CRC, unless safe frames ran out first)
+//   header num_physpages                                       -> refused EPERM ("Image mismatch: memory size")
+//   header e820 digest                                         -> refused EPERM (the arch header's memory map)
+// A PFN renamed into a hole of the machine is not predicted: whether the loader takes it depends on the kernel's
+// bitmaps, which cover a zone's span with its holes.
+import { decodeSnapshot, INFO_FIELDS, metaFlipWord, PFNS_PER_META, SF_CRC32_MODE } from '../model/image.ts';
+import { type BlockDevice, PFN_ZERO_FLAG } from '../model/state.ts';
+import type { CorruptStep } from '../scenario/schema.ts';
+
+type Pattern = Readonly<Record<string, unknown>>;
+
+const refused = { op: 'resume', result: 'refused' } as const;
+const efault = { ...refused, errno: 'EFAULT' } as const;
+
+/** The loader's verdict on a swsusp image that `st` altered on `dev` (as it was before the flip). */
+export function predictCorruptSwsusp(
+  dev: BlockDevice,
+  offset: number,
+  st: CorruptStep,
+  machine: { readonly memPages: number; readonly zeroElision: boolean },
+): readonly Pattern[] | '*' {
+  const d = decodeSnapshot(dev, offset);
+  if (!d.ok) return '*';
+  const { entries, header } = d.image;
+  const crc = (header.flags & SF_CRC32_MODE) !== 0;
+  const bit = (1 << (st.bit % 32)) >>> 0;
+  switch (st.region) {
+    case 'data':
+      return crc ? [refused] : '*';
+    case 'header': {
+      const field = INFO_FIELDS[st.index % INFO_FIELDS.length];
+      if (field === 'numPhyspages') return [{ ...refused, reason: 'memorySizeMismatch', errno: 'EPERM' }];
+      if (field === 'e820Checksum') return [{ ...refused, reason: 'memoryMapMismatch', errno: 'EPERM' }];
+      return '*';
+    }
+    case 'map':
+      return '*';
+    case 'meta': {
+      const at = metaFlipWord(Math.ceil(entries.length / PFNS_PER_META), entries.length, st.index).entry;
+      if (at === undefined) return '*';
+      const was = entries[at] as number;
+      const now = (was ^ bit) >>> 0;
+      const pfnOf = (e: number) => (machine.zeroElision ? (e & ~PFN_ZERO_FLAG) >>> 0 : e);
+      const flagged = (e: number) => machine.zeroElision && (e & PFN_ZERO_FLAG) !== 0;
+      const pfn = pfnOf(now);
+      if (pfn >= machine.memPages) return [{ ...efault, reason: 'pfnInvalid' }];
+      if (pfn === pfnOf(was)) return flagged(now) ? [efault] : crc ? [refused] : '*';
+      const other = entries.findIndex((e, i) => i !== at && pfnOf(e) === pfn);
+      if (other >= 0) return !flagged(now) && !flagged(entries[other] as number) ? [efault] : '*';
+      return crc ? [refused] : '*';
+    }
+  }
+}
