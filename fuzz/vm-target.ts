@@ -10,6 +10,7 @@ import { type KernelLine, parseScenario, type Scenario, SWSUSP_ABORT_POINTS, typ
 import type { Backend, KernelIdentity } from '../vm/backend.ts';
 import { GUEST_BASELINE } from '../vm/backends.ts';
 import { KJUMP_SAVE_KERNEL_NEED_PAGES } from '../vm/kjump/plan.ts';
+import { corruptReadAlike } from '../vm/plan.ts';
 import type { Shard } from './args.ts';
 import { type CampaignProgress, type CampaignResult, type Finding, runCampaign } from './campaign.ts';
 import { signatureOf } from './corpus.ts';
@@ -106,12 +107,8 @@ export function vmize(s: Scenario, minPages: number, line?: KernelLine, o: { rea
         },
       ];
     }
-    // Regions both targets read the same way: a data page (and with a CRC, a metadata page). A `header` flip on the
-    // model changes a swsusp_info field (impl/steps.ts corruptStep), on the disk a raw bit of the header page, mostly
-    // in bytes the kernel never reads (vm/image/corrupt.ts); a raw map or nocompress metadata page may be hit past its
-    // last entry.
-    if (st.op === 'corrupt')
-      return [{ ...st, region: st.region === 'meta' && compression !== 'none' ? 'meta' : 'data' }];
+    // only regions both targets alter alike (vm/plan.ts corruptReadAlike); the others become a data flip
+    if (st.op === 'corrupt') return [{ ...st, region: corruptReadAlike(st.region, compression) ? st.region : 'data' }];
     // a noresume boot that writes swap runs mkswap first (util-linux swapon rewrites the signature), on the model
     // (impl/steps.ts) and in the guest (vm/guest/init.sh); the guest's dd of random pages is bounded for time
     if (st.op === 'bootNoresume')
@@ -154,7 +151,7 @@ export function swsuspEnvelope(s: Scenario, line: KernelLine, minPages: number):
     agentPages(w) <= agentRoom(line) &&
     s.steps.every((st) => {
       if (st.op === 'write') return st.pages <= w.anon;
-      if (st.op === 'corrupt') return st.region === 'data' || (st.region === 'meta' && p.compression !== 'none');
+      if (st.op === 'corrupt') return corruptReadAlike(st.region, p.compression);
       if (st.op === 'bootNoresume') return st.writeStoragePages <= VM_MAX_NORESUME_WRITE;
       if (st.op === 'resume') return st.memPages === undefined || other.includes(st.memPages);
       if (st.op !== 'hibernate') return true;

@@ -56,6 +56,19 @@ describe('vmSupports', () => {
     ['page-cache write', { steps: [{ op: 'write', kind: 'pageCacheDirty', pages: 1 }] }, /anon pages only/],
     ['e820 change', { steps: [{ op: 'hibernate' }, { op: 'resume', e820Changed: true }] }, /memory map/],
     [
+      'a corrupt step the disk would not flip as the model does',
+      { steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'header', index: 1, bit: 9 }, { op: 'resume' }] },
+      /region header: the model flips a bit of one swsusp_info field, the disk bit 9 of a 4 KiB page/,
+    ],
+    [
+      'a metadata flip without a CRC',
+      {
+        protocol: { kind: 'swsusp', compression: 'none' },
+        steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'meta', index: 3 }, { op: 'resume' }],
+      },
+      /region meta: the model flips a bit of one PFN list entry/,
+    ],
+    [
       'uswsusp with a compressor',
       { protocol: { kind: 'swsusp', interface: 'uswsusp', compression: 'lzo' } },
       /uswsusp image uncompressed/,

@@ -1,7 +1,13 @@
 // Scenario -> real-VM plan: what a real kernel in QEMU can run, and the guest parameters that run it. Pure.
 
 import { PAGE_SIZE, PAGES_FOR_IO } from '../spec/brand.ts';
-import type { HibernateStep, Scenario, SwsuspAbortPoint } from '../spec/scenario/schema.ts';
+import type {
+  FaultRegion,
+  HibernateStep,
+  Scenario,
+  SwsuspAbortPoint,
+  SwsuspCompression,
+} from '../spec/scenario/schema.ts';
 import { SWSUSP_ABORT_POINTS } from '../spec/scenario/schema.ts';
 import { dmCryptKey } from './image/dmcrypt.ts';
 import { pcMemoryRefusal } from './qemu/args.ts';
@@ -17,6 +23,23 @@ export type Support = { readonly ok: true } | { readonly ok: false; readonly rea
 const no = (reason: string): Support => ({ ok: false, reason });
 
 /** Whether a real kernel can run the scenario; the reason names the first thing it cannot. */
+/**
+ * The `corrupt` regions both targets alter alike: a data page (the model flips its page token, the disk the page or
+ * its chunk's compressed bytes), and with a CRC over the stream a metadata page (both end in an integrity refusal).
+ * A `header` flip on the model changes a swsusp_info field, on the disk a raw bit of the header page, mostly in bytes
+ * the kernel never reads; a raw map or nocompress metadata page may be hit past its last entry.
+ */
+export const corruptReadAlike = (region: FaultRegion, compression: SwsuspCompression): boolean =>
+  region === 'data' || (region === 'meta' && compression !== 'none');
+
+/** What the model's `corrupt` step flips a bit of, per region (impl/steps.ts corruptStep). */
+const CORRUPT_UNIT = {
+  data: 'data page token',
+  header: 'swsusp_info field',
+  map: 'swap map entry',
+  meta: 'PFN list entry',
+} as const satisfies Record<FaultRegion, string>;
+
 export function vmSupports(s: Scenario): Support {
   if (s.protocol.kind !== 'swsusp') return no('protocol kexec runs on the kexec-jump kernel (vm/kjump), not here');
   if (s.machine.memPages < MIN_VM_MEM_PAGES) {
@@ -53,6 +76,11 @@ export function vmSupports(s: Scenario): Support {
     }
     if (st.op === 'resume' && st.e820Changed)
       return no(`steps[${i}].e820Changed: QEMU firmware decides the memory map`);
+    if (st.op === 'corrupt' && !corruptReadAlike(st.region, p.compression)) {
+      return no(
+        `steps[${i}].region ${st.region}: the model flips a bit of one ${CORRUPT_UNIT[st.region]}, the disk bit ${st.bit} of a 4 KiB page (vm/image/corrupt.ts): different faults, so no differential`,
+      );
+    }
     if (st.op === 'resume' && st.memPages !== undefined && st.memPages < MIN_VM_MEM_PAGES) {
       return no(`steps[${i}].memPages ${st.memPages} < ${MIN_VM_MEM_PAGES}`);
     }
