@@ -4,6 +4,8 @@
 import {
   type CorruptStep,
   decodeImage,
+  flipPage,
+  flipWord,
   type HibernateRecord,
   INFO_FIELDS,
   initialMemory,
@@ -133,10 +135,10 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
     }
     case 'map': {
       const maps = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.MAP);
-      const at = maps[st.index % Math.max(1, maps.length)];
+      const at = maps[flipPage(st.index, maps.length)];
       const mp = at === undefined ? undefined : dev.maps.get(at);
       if (mp === undefined || mp.count === 0) return rec(false);
-      const e = (st.index >>> 3) % mp.count;
+      const e = flipWord(st.index, mp.count);
       const entries = mp.entries.slice();
       entries[e] = ((entries[e] as number) ^ bit) >>> 0;
       dev.maps.set(at as number, { ...mp, entries });

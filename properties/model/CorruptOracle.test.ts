@@ -38,6 +38,7 @@ describe('the oracle of an image altered at rest', () => {
     ['num_physpages', '6.1', 'none', { region: 'header', index: 0, bit: 3 }, 'memorySizeMismatch'],
     ['the e820 digest', '6.12', 'lzo', { region: 'header', index: 4, bit: 3 }, 'memoryMapMismatch'],
     ['a data page under the CRC', '6.1', 'lzo', { region: 'data', index: 5, bit: 7 }, 'refused'],
+    ['a swap map entry past the device', '6.1', 'none', { region: 'map', index: 8, bit: 20 }, 'refused'],
   ];
   for (const [what, kernel, compression, flip, expected] of cases) {
     it(`predicts the refusal of ${what}, and the model's resume is that refusal`, () => {
@@ -51,10 +52,19 @@ describe('the oracle of an image altered at rest', () => {
     });
   }
 
-  it('leaves open what the rules do not fix: a flip into a hole, a data page without a CRC, the map', () => {
+  it('leaves open what the rules do not fix: a flip into a hole, a data page or map entry without a CRC', () => {
     // entry 0 is the lowest saveable PFN (1, above the BIOS page): bit 0 names frame 0, a hole
     expect(flipped('6.1', 'none', { region: 'meta', index: 0, bit: 0 }).allowed).toBe('*');
     expect(flipped('6.1', 'none', { region: 'data', index: 5, bit: 7 }).allowed).toBe('*');
-    expect(flipped('6.12', 'lzo', { region: 'map', index: 3, bit: 2 }).allowed).toBe('*');
+    expect(flipped('6.1', 'none', { region: 'map', index: 3, bit: 2 }).allowed).toBe('*');
+  });
+
+  it('allows a map entry renamed to another slot under the CRC to be refused, or to resume intact', () => {
+    const r = flipped('6.12', 'lzo', { region: 'map', index: 3, bit: 2 });
+    expect(r.allowed).toEqual([
+      { op: 'resume', result: 'refused' },
+      { op: 'resume', result: 'resumed', pagesCorrupt: 0 },
+    ]);
+    expect(r.violations).toEqual([]);
   });
 });

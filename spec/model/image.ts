@@ -64,18 +64,23 @@ export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; erro
 /** The swsusp_info fields a `corrupt` step of region `header` flips, by `index mod 6`. */
 export const INFO_FIELDS = ['numPhyspages', 'kernelId', 'imagePages', 'pages', 'e820Checksum', 'imageId'] as const;
 
+/** A `corrupt` step's page in a region of `pages` pages: `index mod pages` (the model's fault and the oracle). */
+export const flipPage = (index: number, pages: number): number => index % Math.max(1, pages);
+/** A `corrupt` step's word in a page of `words` words (map entries, PFNs): `(index >>> 3) mod words`. */
+export const flipWord = (index: number, words: number): number => (index >>> 3) % Math.max(1, words);
+
 /**
- * Where a `corrupt` step of region `meta` flips a bit: meta page `index mod nrMeta`, word `(index >>> 3) mod
- * min(PFNS_PER_META, entries)` of it; `entry` is the PFN list entry that word holds, undefined when the word lies
- * past the list (the end marker or the padding after it). One rule for the model's fault and the oracle.
+ * Where a `corrupt` step of region `meta` flips a bit: meta page flipPage(index, nrMeta), word flipWord(index,
+ * min(PFNS_PER_META, entries)) of it; `entry` is the PFN list entry that word holds, undefined when the word lies
+ * past the list (the end marker or the padding after it).
  */
 export function metaFlipWord(
   nrMeta: number,
   entries: number,
   index: number,
 ): { page: number; word: number; entry: number | undefined } {
-  const page = index % Math.max(1, nrMeta);
-  const word = (index >>> 3) % Math.max(1, Math.min(PFNS_PER_META, entries));
+  const page = flipPage(index, nrMeta);
+  const word = flipWord(index, Math.min(PFNS_PER_META, entries));
   const entry = page * PFNS_PER_META + word;
   return { page, word, entry: entry < entries ? entry : undefined };
 }

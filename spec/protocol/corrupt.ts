@@ -8,12 +8,24 @@
 //   meta, an unflagged PFN renamed to another unflagged listed -> refused EFAULT (one distinct PFN fewer than counted)
 //   meta, a data entry flagged zero (6.12)                     -> refused EFAULT (one data page more than the bitmap)
 //   meta, anything else; data: with the CRC (compressed)       -> refused (the CRC, unless safe frames ran out first)
+//   map, an entry flipped to 0                                 -> refused EFAULT (swap_read_page: no offset)
+//   map, an entry past the device                              -> refused (the read fails)
+//   map, another slot, with the CRC                            -> refused, or resumed intact if the slot holds the
+//                                                                 same page content
 //   header num_physpages                                       -> refused EPERM ("Image mismatch: memory size")
 //   header e820 digest                                         -> refused EPERM (the arch header's memory map)
 // A PFN renamed into a hole of the machine is not predicted: whether the loader takes it depends on the kernel's
 // bitmaps, which cover a zone's span with its holes.
-import { decodeSnapshot, INFO_FIELDS, metaFlipWord, PFNS_PER_META, SF_CRC32_MODE } from '../model/image.ts';
-import { type BlockDevice, PFN_ZERO_FLAG } from '../model/state.ts';
+import {
+  decodeSnapshot,
+  flipPage,
+  flipWord,
+  INFO_FIELDS,
+  metaFlipWord,
+  PFNS_PER_META,
+  SF_CRC32_MODE,
+} from '../model/image.ts';
+import { type BlockDevice, PFN_ZERO_FLAG, SLOT } from '../model/state.ts';
 import type { CorruptStep } from '../scenario/schema.ts';
 
 type Pattern = Readonly<Record<string, unknown>>;
@@ -42,8 +54,17 @@ export function predictCorruptSwsusp(
       if (field === 'e820Checksum') return [{ ...refused, reason: 'memoryMapMismatch', errno: 'EPERM' }];
       return '*';
     }
-    case 'map':
-      return '*';
+    case 'map': {
+      const maps = [...d.image.pagesUsed].filter((p) => dev.slot[p] === SLOT.MAP);
+      const mp = dev.maps.get(maps[flipPage(st.index, maps.length)] ?? -1);
+      if (mp === undefined || mp.count === 0) return '*';
+      const slot = ((mp.entries[flipWord(st.index, mp.count)] as number) ^ bit) >>> 0;
+      if (slot === 0) return [{ ...efault, reason: 'truncatedImage' }];
+      // past the device the read fails; another slot is read in place of the page, which the CRC catches unless
+      // that slot holds the same page content (then the image resumes intact)
+      if (slot >= dev.nr) return [refused];
+      return crc ? [refused, { op: 'resume', result: 'resumed', pagesCorrupt: 0 }] : '*';
+    }
     case 'meta': {
       const at = metaFlipWord(Math.ceil(entries.length / PFNS_PER_META), entries.length, st.index).entry;
       if (at === undefined) return '*';
