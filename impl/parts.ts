@@ -22,6 +22,7 @@ import {
   unpackOrigPfns,
 } from './power/snapshot.ts';
 import {
+  allocSwapdevBlock,
   flushSwapWriter,
   freeAllSwapPages,
   markSwapfiles,
@@ -48,6 +49,8 @@ export interface Parts {
   readonly unpackOrigPfns: typeof unpackOrigPfns;
   /** get_num_physpages(): the RAM frames of a machine; the writer's header and the loader's check both count them */
   readonly ramPages: (mem: Pick<Memory, 'nr' | 'owner'>) => number;
+  /** swap.c alloc_swapdev_block(): the next free slot of the swap area, never the header's nor one in use */
+  readonly allocSwapdevBlock: typeof allocSwapdevBlock;
   /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
   readonly swapWriterFinish: typeof swapWriterFinish;
   /** the kexec save kernel's commit: flush everything, barrier, sign the header last */
@@ -122,6 +125,7 @@ export const defaultParts: Parts = {
   swsuspFree,
   unpackOrigPfns,
   ramPages,
+  allocSwapdevBlock,
   swapWriterFinish,
   kexecWriterFinish(h, fields, error) {
     let r = error;

@@ -46,6 +46,8 @@ const nextWriteFault = nextWriteFault_;
 export interface SwapMapHandle {
   readonly bio: Bio;
   readonly offset: number;
+  /** alloc_swapdev_block() as this kernel has it (a Part) */
+  readonly alloc: typeof allocSwapdevBlock;
   /** allocation cursor (alloc_swapdev_block hands out slots in ascending order) */
   cursor: number;
   cur: MapPage;
@@ -72,12 +74,16 @@ export function allocSwapdevBlock(h: { readonly bio: Bio; cursor: number }): num
 }
 
 /** get_swap_writer(): the resume device must hold a swap header; allocates the first map page. */
-export function getSwapWriter(bio: Bio, offset: number): KResult<SwapMapHandle> {
+export function getSwapWriter(
+  bio: Bio,
+  offset: number,
+  alloc: typeof allocSwapdevBlock = allocSwapdevBlock,
+): KResult<SwapMapHandle> {
   const hdr = bio.dev.header.get(offset);
   if (hdr === undefined || hdr.sig !== SIG.SWAPSPACE2) return fail('ENODEV');
   // Swap slots are the pages after the swap header (a swap file's pages before `offset` belong to other files).
-  const h = { bio, offset, cursor: offset + 1, cur: newMapPage(), curSlot: -1, firstMap: -1, pages: 0 };
-  const first = allocSwapdevBlock(h);
+  const h = { bio, offset, alloc, cursor: offset + 1, cur: newMapPage(), curSlot: -1, firstMap: -1, pages: 0 };
+  const first = alloc(h);
   if (first < 0) return fail('ENOSPC');
   return ok({ ...h, curSlot: first, firstMap: first });
 }
@@ -95,14 +101,14 @@ function writeMapPage(h: SwapMapHandle, at: number, page: MapPage): KResult<void
  * a full map page is written after allocating the next one.
  */
 export function swapWritePage(h: SwapMapHandle, apply: (dev: BlockDevice, at: number) => void): KResult<void> {
-  const at = allocSwapdevBlock(h);
+  const at = h.alloc(h);
   if (at < 0) return fail('ENOSPC');
   const r = hibSubmitIo(h.bio, (d) => apply(d, at));
   if (!r.ok) return r;
   h.cur.entries[h.cur.count++] = at;
   h.pages++;
   if (h.cur.count === MAP_PAGE_ENTRIES) {
-    const next = allocSwapdevBlock(h);
+    const next = h.alloc(h);
     if (next < 0) return fail('ENOSPC');
     h.cur.next = next;
     const w = writeMapPage(h, h.curSlot, h.cur);
@@ -256,7 +262,7 @@ export function saveImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
     geometry !== undefined
       ? { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes, geometry }
       : { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes };
-  const hw = getSwapWriter(bio, ctx.s.storage.offset);
+  const hw = getSwapWriter(bio, ctx.s.storage.offset, ctx.parts.allocSwapdevBlock);
   if (!hw.ok) {
     ctx.parts.freeAllSwapPages(bio.dev);
     return failed(hw.errno);
@@ -300,7 +306,7 @@ export function saveImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
     // Fast path, equivalent to swap_write_page() + hib_submit_io() while no fault is due and the map page does not
     // fill up with this entry (the slow path writes the full map page).
     if (nextWriteFault(bio) === 'none' && h.cur.count + 1 < MAP_PAGE_ENTRIES) {
-      const at = allocSwapdevBlock(h);
+      const at = h.alloc(h);
       if (at < 0) {
         r = { ok: false, errno: 'ENOSPC' };
         break;

@@ -2,7 +2,7 @@
 // code), names the invariant that must catch it, and carries a witness scenario on which it shows. The fuzz CLI
 // lists them (`hibfuzz plants`) and swaps them in (`hibfuzz fuzz --plant NAME`).
 import { defaultParts, flushSwapWriter, markSwapfiles, type Parts } from '../../impl/index.ts';
-import { type InvariantName, KIND, type Memory, OWNER, type ScenarioInput } from '../../spec/index.ts';
+import { type InvariantName, KIND, type Memory, OWNER, type ScenarioInput, SLOT } from '../../spec/index.ts';
 
 export interface Plant {
   readonly name: string;
@@ -366,6 +366,29 @@ export const PLANTS: readonly Plant[] = [
       { op: 'corrupt', region: 'meta', index: 8, bit: 0 },
       { op: 'resume' },
     ]),
+  }),
+  plant({
+    // Why this plant? Mutation run 5 (docs/mutation.md): an allocator that takes slots in use passed every judge, as
+    // only a failed hibernation's overwrites were checked.
+    name: 'swap-writer-takes-used-slots',
+    description:
+      "alloc_swapdev_block() hands out any slot not yet allocated by the writer, the running system's swap pages too",
+    invariant: 'ImageCommittedAtomically',
+    override: {
+      allocSwapdevBlock: (h) => {
+        const d = h.bio.dev;
+        for (let i = h.cursor; i < d.nr; i++) {
+          if (d.allocated[i] === 0 && d.slot[i] !== SLOT.SWAP_HEADER) {
+            d.allocated[i] = 1;
+            h.cursor = i + 1;
+            return i;
+          }
+        }
+        h.cursor = d.nr;
+        return -1;
+      },
+    },
+    witness: witness('w-used-slots', SWSUSP, [{ op: 'bootNoresume', writeStoragePages: 50 }, ...HR]),
   }),
   plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the

@@ -326,10 +326,15 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
       const stream = streamOf(used);
       const nocompress = proto.kind === 'swsusp' && proto.compression === 'none';
       const need = nocompress ? io + stream + 1 : stream + mapPagesOf(stream) - 1;
+      // a third of the noresume boots before the first hibernation use their swap (mkswap, swapon, pages swapped
+      // out): slots in use that the writer must step over. Those inside the swap area are added to it, so an edge
+      // keeps its free slots (impl/steps.ts writes the device's first pages, the header skipped).
+      const bootSwap = g.stepsSel.cycles === 'bootFirst' && g.stepsSel.index % 3 === 0 ? 8 : 0;
       const storagePages =
-        edge === undefined
+        Math.max(0, bootSwap - offset) +
+        (edge === undefined
           ? Math.max(2, writes + g.storageSlack + g.offset + 1)
-          : offset + 2 + need + (edge.kind === 'storage' ? edge.delta : 64 + Math.max(0, g.storageSlack));
+          : offset + 2 + need + (edge.kind === 'storage' ? edge.delta : 64 + Math.max(0, g.storageSlack)));
       const steps: Step[] = (edge !== undefined ? [] : g.stepsSel.writesBefore).map((x) => ({
         op: 'write' as const,
         kind: x.kind,
@@ -383,7 +388,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
       } else steps.push({ op: 'resume', e820Changed: false });
       if (fault === 'twice') steps.push({ op: 'resume', e820Changed: false });
       const first = steps.findIndex((st) => st.op === 'hibernate');
-      if (s.cycles === 'bootFirst') steps.unshift({ op: 'bootNoresume', writeStoragePages: 0 });
+      if (s.cycles === 'bootFirst') steps.unshift({ op: 'bootNoresume', writeStoragePages: bootSwap });
       if (s.cycles === 'failThenRetry') steps.splice(first, 0, { op: 'hibernate', ioErrorAtWrite: 1 + (s.index % 8) });
       if (s.cycles === 'twoCycles')
         steps.push(

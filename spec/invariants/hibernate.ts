@@ -267,17 +267,26 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
         ),
       );
     }
-    const bSlot = readFrames<Uint8Array>(r.storageBefore, 'slot') as Uint8Array;
-    const bTok = readFrames<Uint32Array>(r.storageBefore, 'tok') as Uint32Array;
-    const aTok = readFrames<Uint32Array>(r.storageAfter, 'tok') as Uint32Array;
-    for (let i = 0; i < r.storageBefore.nr; i++) {
-      if (bSlot[i] === SLOT.OTHER && aTok[i] !== bTok[i]) {
-        out.push(violation('FailureLosesNothing', r.step, `failure overwrote storage page ${i} outside the swap area`));
-        break;
-      }
+    const i = overwroteOther(r);
+    if (i !== undefined) {
+      out.push(violation('FailureLosesNothing', r.step, `failure overwrote storage page ${i} outside the swap area`));
     }
   }
   return out;
+}
+
+/**
+ * The first storage page a hibernation overwrote that is not a free slot of its swap area: a page of another file
+ * (a swap file's neighbours) or of the running system (swap pages in use after a noresume boot's swapon).
+ */
+export function overwroteOther(r: HibernateRecord): number | undefined {
+  const bSlot = readFrames<Uint8Array>(r.storageBefore, 'slot') as Uint8Array;
+  const bTok = readFrames<Uint32Array>(r.storageBefore, 'tok') as Uint32Array;
+  const aTok = readFrames<Uint32Array>(r.storageAfter, 'tok') as Uint32Array;
+  for (let i = bSlot.indexOf(SLOT.OTHER); i >= 0; i = bSlot.indexOf(SLOT.OTHER, i + 1)) {
+    if (aTok[i] !== bTok[i]) return i;
+  }
+  return undefined;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { ramFrames, stream } from '../protocol/formulas.ts';
+import { overwroteOther } from './hibernate.ts';
 import { hex, violation } from './util.ts';
 
 // Local copies: imported bindings are getters under tsx/vitest transforms, and hot loops read these.
@@ -297,6 +298,19 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
     } else if (o.result === 'failed' && during) {
       out.push(
         violation('ImageCommittedAtomically', r.step, `hibernation failed (${o.errno}) but its image is signed`),
+      );
+    }
+    // an image is committed to its own swap area: a page outside it (another file's, the running system's swap)
+    // overwritten is not an image on storage, as vm/image/observe.ts judges a swap file's extents (a failure's
+    // overwrite is FailureLosesNothing's)
+    const other = o.result === 'failed' ? undefined : overwroteOther(r);
+    if (other !== undefined) {
+      out.push(
+        violation(
+          'ImageCommittedAtomically',
+          r.step,
+          `the image overwrote storage page ${other} outside the swap area`,
+        ),
       );
     }
   }

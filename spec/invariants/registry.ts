@@ -84,10 +84,12 @@ export const invariantInfo = {
   },
   ImageCommittedAtomically: {
     kind: 'safety',
-    over: 'storage after each hibernation, power loss at any write included',
+    over: 'storage after each hibernation, power loss at any write included; pages outside the swap area',
     protocols: BOTH,
-    summary: 'The header is signed iff a complete, durable image is on storage.',
-    source: 'kernel/power/swap.c: mark_swapfiles() runs only after the whole image is written (and fef9c8d28e28)',
+    summary:
+      'The header is signed iff a complete, durable image is on storage; the image is written only to free slots of its swap area.',
+    source:
+      'kernel/power/swap.c: mark_swapfiles() runs only after the whole image is written (and fef9c8d28e28); alloc_swapdev_block()',
     bugClasses: [4],
     check: imageCommittedAtomically,
   },
