@@ -53,9 +53,14 @@ export function lostPages(
 
 /** Dirty page cache the protocol writes back to its files and drops (the page-cache region of the kexec design). */
 function writtenBackBy(t: RunTrace): (p: number) => boolean {
+  return regionWhen(t, 'reclaimPageCache');
+}
+
+/** The save kernel's region when the scenario reserves it this way (kexec), from the scenario alone; else none. */
+function regionWhen(t: RunTrace, reservation: 'reclaimPageCache' | 'bootReserved'): (p: number) => boolean {
   const proto = t.scenario.protocol;
   const r = saveRegion(t.scenario);
-  if (proto.kind !== 'kexec' || proto.reservation !== 'reclaimPageCache' || r === undefined) return () => false;
+  if (proto.kind !== 'kexec' || proto.reservation !== reservation || r === undefined) return () => false;
   return (p) => p >= r.start && p < r.end;
 }
 
@@ -107,14 +112,6 @@ function framesNotGivenBack(
   return { count, first, from: before[first] ?? -1, to: after[first] ?? -1 };
 }
 
-/** The save kernel's boot-reserved region, from the scenario alone. */
-function bootReservedBy(t: RunTrace): (p: number) => boolean {
-  const proto = t.scenario.protocol;
-  const r = saveRegion(t.scenario);
-  if (proto.kind !== 'kexec' || proto.reservation !== 'bootReserved' || r === undefined) return () => false;
-  return (p) => p >= r.start && p < r.end;
-}
-
 function leakViolation(
   name: 'AbortCopiesNothing' | 'FailureLosesNothing',
   t: RunTrace,
@@ -122,7 +119,7 @@ function leakViolation(
   what: string,
 ) {
   if (r.after === undefined) return [];
-  const k = framesNotGivenBack(r.before, r.after, bootReservedBy(t));
+  const k = framesNotGivenBack(r.before, r.after, regionWhen(t, 'bootReserved'));
   if (k.count === 0) return [];
   return [
     violation(
@@ -281,9 +278,11 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
  */
 export function overwroteOther(r: HibernateRecord): number | undefined {
   const bSlot = readFrames<Uint8Array>(r.storageBefore, 'slot') as Uint8Array;
+  const firstOther = bSlot.indexOf(SLOT.OTHER);
+  if (firstOther < 0) return undefined; // the common case: no page to compare, so the tokens are not read
   const bTok = readFrames<Uint32Array>(r.storageBefore, 'tok') as Uint32Array;
   const aTok = readFrames<Uint32Array>(r.storageAfter, 'tok') as Uint32Array;
-  for (let i = bSlot.indexOf(SLOT.OTHER); i >= 0; i = bSlot.indexOf(SLOT.OTHER, i + 1)) {
+  for (let i = firstOther; i >= 0; i = bSlot.indexOf(SLOT.OTHER, i + 1)) {
     if (aTok[i] !== bTok[i]) return i;
   }
   return undefined;

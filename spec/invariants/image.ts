@@ -71,11 +71,10 @@ function headerMismatch(
   s: RunTrace['scenario'],
   memPages: number,
   info: SwsuspInfo,
-  entries: Uint32Array,
+  entries: number,
+  zeros: number,
 ): { field: string; expected: number; actual: number } | undefined {
-  let zeros = 0;
-  for (let i = 0; i < entries.length; i++) if (((entries[i] as number) & PFN_ZERO_FLAG) !== 0) zeros++;
-  const want = stream(entries.length, zeros);
+  const want = stream(entries, zeros);
   const fields: readonly [string, number, number][] = [
     ['num_physpages', ramFrames(s, memPages), info.numPhyspages],
     ['image_pages', want.dataPages, info.imagePages],
@@ -101,6 +100,7 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
     const seen = new Uint8Array(m.nr);
     let prev = -1;
     let k = 0;
+    let zeros = 0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as number;
       const pfn = e & ~PFN_ZERO_FLAG;
@@ -123,6 +123,7 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
       }
       seen[pfn] = 1;
       if ((e & PFN_ZERO_FLAG) !== 0) {
+        zeros++;
         if (m.content[pfn] !== 0) {
           out.push(
             violation('EveryPageSavedOnce', r.step, `PFN ${pfn} flagged zero but is not`, '0', hex(m.content[pfn])),
@@ -153,7 +154,7 @@ export function everyPageSavedOnce(t: RunTrace): Violation[] {
       );
       continue;
     }
-    const h = headerMismatch(t.scenario, m.nr, d.image.info, entries);
+    const h = headerMismatch(t.scenario, m.nr, d.image.info, entries.length, zeros);
     if (h !== undefined) {
       out.push(
         violation(
