@@ -53,8 +53,6 @@ export interface SwapMapHandle {
   cur: MapPage;
   curSlot: number;
   readonly firstMap: number;
-  /** stream pages written */
-  pages: number;
 }
 
 const newMapPage = (): MapPage => ({ entries: new Uint32Array(MAP_PAGE_ENTRIES), count: 0, next: 0 });
@@ -82,7 +80,7 @@ export function getSwapWriter(
   const hdr = bio.dev.header.get(offset);
   if (hdr === undefined || hdr.sig !== SIG.SWAPSPACE2) return fail('ENODEV');
   // Swap slots are the pages after the swap header (a swap file's pages before `offset` belong to other files).
-  const h = { bio, offset, alloc, cursor: offset + 1, cur: newMapPage(), curSlot: -1, firstMap: -1, pages: 0 };
+  const h = { bio, offset, alloc, cursor: offset + 1, cur: newMapPage(), curSlot: -1, firstMap: -1 };
   const first = alloc(h);
   if (first < 0) return fail('ENOSPC');
   return ok({ ...h, curSlot: first, firstMap: first });
@@ -106,7 +104,6 @@ export function swapWritePage(h: SwapMapHandle, apply: (dev: BlockDevice, at: nu
   const r = hibSubmitIo(h.bio, (d) => apply(d, at));
   if (!r.ok) return r;
   h.cur.entries[h.cur.count++] = at;
-  h.pages++;
   if (h.cur.count === MAP_PAGE_ENTRIES) {
     const next = h.alloc(h);
     if (next < 0) return fail('ENOSPC');
@@ -315,7 +312,6 @@ export function saveImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
       dev.slot[at] = SLOT.DATA;
       bio.writes++;
       h.cur.entries[h.cur.count++] = at;
-      h.pages++;
     } else {
       r = swapWritePage(h, (d, at) => {
         d.tok[at] = tok;

@@ -376,7 +376,12 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
           hib({});
       }
       if (fault === 'corrupt') steps.push({ op: 'corrupt', region: s.region, index: s.index, bit: s.bit });
-      if (fault === 'stale') steps.push({ op: 'bootNoresume', writeStoragePages: s.index % 2 === 0 ? 0 : 4 });
+      if (fault === 'stale') {
+        steps.push({ op: 'bootNoresume', writeStoragePages: s.index % 2 === 0 ? 0 : 4 });
+        // and hibernate again in that boot (a third): over the kept image the swap area is no swap (ENODEV); after
+        // mkswap it takes a new image
+        if (s.index % 3 === 0) steps.push({ op: 'hibernate' });
+      }
       if (fault === 'mismatch') {
         steps.push(
           s.mismatch === 'memory'
