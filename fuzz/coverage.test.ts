@@ -47,15 +47,17 @@ describe('formula boundaries', () => {
       expect(r.judgement.unexpected).toEqual([]);
     }
   });
-  it('2000 scenarios of the default arbitrary meet every boundary at n-1, n and n+1, at least 0.5 % each', () => {
+  // the rarest boundaries (metaPage:+1, mapPage:±1) come about 15 times in 2000 (one edge kind in 27, one delta in
+  // 3): 4000 draws keep a floor of 12 well below their mean of about 30 whatever else the arbitrary draws
+  it('4000 scenarios of the default arbitrary meet every boundary at n-1, n and n+1, at least 0.3 % each', () => {
     const c = newCoverage();
-    for (const x of fc.sample(scenarioArb(), { seed: 1, numRuns: 2000 })) {
+    for (const x of fc.sample(scenarioArb(), { seed: 1, numRuns: 4000 })) {
       const p = parseScenario(x);
       if (!p.ok) throw new Error(p.error);
       const r = runAndJudge(p.scenario);
       if (r.ok) addRun(c, r.trace, r.observation, r.judgement);
     }
-    const rare = KNOWN_BOUNDARIES.filter((b) => (c.boundaries.get(b) ?? 0) < 10);
+    const rare = KNOWN_BOUNDARIES.filter((b) => (c.boundaries.get(b) ?? 0) < 12);
     expect(rare).toEqual([]);
     expect(coverageLines(c).find((l) => l.includes('boundaries'))).toContain(`15/15`);
   });

@@ -103,7 +103,7 @@ export function invariantSuite(name: InvariantName, faults: readonly FaultKind[]
     }
     for (const plant of plantsFor(name)) {
       it(`${name} catches planted bug ${plant.name}`, () => {
-        expectPlantCaught(name, plant, scenarioArb({ faults }));
+        expectPlantCaught(name, plant, scenarioArb({ faults: plant.faults ?? faults }));
       });
     }
   });

@@ -57,9 +57,10 @@ const hibernateRecord = (t: RunTrace, step: number): HibernateRecord | undefined
   return r?.kind === 'hibernate' ? r : undefined;
 };
 
-/** The step left a signed image (observed) or powered off with one. */
+/** The step left a signed image (observed) or powered off with one; a failed step's signed header is an earlier one's. */
 const leftImage = (o: StepOutcome | undefined): boolean =>
-  o?.op === 'hibernate' && (o.result === 'poweredOff' || ('storage' in o && o.storage?.signed === true));
+  o?.op === 'hibernate' &&
+  (o.result === 'poweredOff' || (o.result !== 'failed' && 'storage' in o && o.storage?.signed === true));
 
 /**
  * The hibernate step a violation is about: its own step when it is a hibernate step; for a resume, the hibernation
@@ -144,7 +145,13 @@ function faultAfterSignature(r: LimitRun, h: number): boolean {
   if (o?.op !== 'hibernate' || o.result === 'crashed' || o.fault !== 'fired') return false;
   if (st.ioErrorAfterSignature === true) return true;
   if (st.ioErrorAtWrite !== undefined && o.result === 'poweredOff') return true;
-  return st.powerLossAfterWrite !== undefined && o.result === 'powerLost' && o.storage?.signed === true;
+  // a power loss at the last write (the last map page, after the signature) ends as poweredOff: the kernel ignored
+  // that write's error and powered off
+  return (
+    st.powerLossAfterWrite !== undefined &&
+    (o.result === 'powerLost' || o.result === 'poweredOff') &&
+    o.storage?.signed === true
+  );
 }
 
 /**

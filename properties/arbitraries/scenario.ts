@@ -192,6 +192,9 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
             kind: fc.constantFrom(...EDGE_KINDS),
             k: fc.integer({ min: 1, max: 3 }),
             delta: fc.integer({ min: -1, max: 1 }),
+            // four in five mapPage edges also fit their storage to the page, one short most often: a full swap
+            // map page whose next map page finds no slot (save_image's ENOSPC between two map pages)
+            storageDelta: fc.constantFrom(undefined, -1, -1, 0, 1),
           }),
         },
         // restore's safe frames once more (where kexec may be drawn): its two failure paths (prepare_image,
@@ -205,6 +208,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
                   kind: fc.constant<EdgeKind>('restoreSafe'),
                   k: fc.constant(1),
                   delta: fc.constantFrom(1, 0, -1),
+                  storageDelta: fc.constant(undefined),
                 }),
               },
             ]),
@@ -334,7 +338,14 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         Math.max(0, bootSwap - offset) +
         (edge === undefined
           ? Math.max(2, writes + g.storageSlack + g.offset + 1)
-          : offset + 2 + need + (edge.kind === 'storage' ? edge.delta : 64 + Math.max(0, g.storageSlack)));
+          : offset +
+            2 +
+            need +
+            (edge.kind === 'storage'
+              ? edge.delta
+              : edge.kind === 'mapPage' && edge.storageDelta !== undefined
+                ? edge.storageDelta
+                : 64 + Math.max(0, g.storageSlack)));
       const steps: Step[] = (edge !== undefined ? [] : g.stepsSel.writesBefore).map((x) => ({
         op: 'write' as const,
         kind: x.kind,

@@ -2,7 +2,7 @@
 // Stryker's report: both must be right, or the mutation score is not a judgement of the properties.
 import { describe, expect, it } from 'vitest';
 import { CLAIM_NAMES } from '../../spec/index.ts';
-import { applyMutant } from './by-hand.ts';
+import { applyMutant, reanchorMutant } from './by-hand.ts';
 import { isJudge } from './judges.ts';
 
 describe('isJudge', () => {
@@ -35,5 +35,26 @@ describe('applyMutant', () => {
   });
   it('spans lines', () => {
     expect(applyMutant('f() {\n  g();\n}\n', mutant([1, 5], [3, 2], '{}'))).toBe('f() {}\n');
+  });
+});
+
+describe('reanchorMutant', () => {
+  const m = {
+    id: '7',
+    mutatorName: 'ConditionalExpression',
+    status: 'Survived',
+    replacement: 'false',
+    location: { start: { line: 2, column: 5 }, end: { line: 2, column: 10 } },
+  };
+  const source = 'const a = 1;\nif (n < 0) return fail();\nreturn ok();\n';
+  it('finds the mutated span again in a later version of the file', () => {
+    const later = `// a new first line\n${source}`;
+    expect(reanchorMutant(source, later, m)).toBe(
+      '// a new first line\nconst a = 1;\nif (false) return fail();\nreturn ok();\n',
+    );
+  });
+  it('refuses a mutant whose code changed', () => {
+    expect(() => reanchorMutant(source, source.replace('n < 0', 'n <= 0'), m)).toThrow(/code changed/);
+    expect(() => reanchorMutant(source, source + source, m)).toThrow(/found twice/);
   });
 });

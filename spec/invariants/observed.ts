@@ -145,8 +145,10 @@ function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op:
   switch (o.result) {
     case 'failed':
       judgeMemory(j, i, o.memory, 'FailureLosesNothing', 'after a failed hibernation');
-      // an image still signed from an earlier hibernation is not this failure's doing
-      if (o.storage !== undefined && !img.pending) {
+      // an image still signed from an earlier hibernation is not this failure's doing; nor is one that ENODEV
+      // found: the area held no swap header (an earlier image kept by a noresume boot or a resume without the
+      // dm-crypt key), so the writer never started
+      if (o.storage !== undefined && !img.pending && o.errno !== 'ENODEV') {
         j.check('FailureLosesNothing', i, !o.storage.signed, 'a failed hibernation left an image signed', 'unsigned');
       }
       if (o.slotsLeaked !== undefined) {
@@ -159,7 +161,8 @@ function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op:
           `${o.slotsLeaked}`,
         );
       }
-      img.pending = false;
+      // ENODEV leaves an earlier image as it was (pending or stale); any other failure ends what was pending
+      if (o.errno !== 'ENODEV') img.pending = false;
       break;
     case 'aborted': {
       const st = s.steps[i];
