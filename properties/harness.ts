@@ -10,8 +10,10 @@ import {
   invariantInfo,
   judge,
   judgeObservation,
+  type Observation,
   observedViolations,
   parseScenario,
+  type Scenario,
   type ScenarioInput,
 } from '../spec/index.ts';
 import { PLANTS, type Plant } from './__fixtures__/plants.ts';
@@ -36,9 +38,12 @@ export function unexplained(input: ScenarioInput, parts: Parts = defaultParts) {
  */
 export function unexplainedObserved(input: ScenarioInput, parts: Parts = defaultParts) {
   const x = runInput(input, parts);
-  if (x === undefined) return undefined;
-  const vs = observedViolations(judgeObservation(x.scenario, x.run.observation));
-  return judge(x.scenario, vs, { observation: x.run.observation }).unexpected;
+  return x === undefined ? undefined : unexplainedOfObservation(x.scenario, x.run.observation);
+}
+
+/** The same, for a run already made: its observation's facts judged, known limits matched against them. */
+export function unexplainedOfObservation(s: Scenario, observation: Observation) {
+  return judge(s, observedViolations(judgeObservation(s, observation)), { observation }).unexpected;
 }
 
 /** Every unexplained violation of `name` only: whether a planted bug shows as its own invariant. */

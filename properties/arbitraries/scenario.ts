@@ -48,6 +48,10 @@ export const streamOf = (saved: number): number => 1 + Math.ceil(saved / PFNS_PE
 /** Map pages of a stream: a full map page chains the next one at once, so the last may be empty. */
 export const mapPagesOf = (stream: number): number => Math.floor(stream / MAP_PAGE_ENTRIES) + 1;
 
+/** Free slots past what an edge scenario's image needs, when the edge fits its storage to the page (else undefined). */
+const storageFit = (edge: { kind: string; delta: number; storageDelta: number | undefined }): number | undefined =>
+  edge.kind === 'storage' ? edge.delta : edge.kind === 'mapPage' ? edge.storageDelta : undefined;
+
 /** Pages an image of `used` saveable pages writes: header, info, meta, data and map pages. */
 export function estimateWrites(used: number): number {
   const stream = streamOf(used);
@@ -338,14 +342,7 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         Math.max(0, bootSwap - offset) +
         (edge === undefined
           ? Math.max(2, writes + g.storageSlack + g.offset + 1)
-          : offset +
-            2 +
-            need +
-            (edge.kind === 'storage'
-              ? edge.delta
-              : edge.kind === 'mapPage' && edge.storageDelta !== undefined
-                ? edge.storageDelta
-                : 64 + Math.max(0, g.storageSlack)));
+          : offset + 2 + need + (storageFit(edge) ?? 64 + Math.max(0, g.storageSlack)));
       const steps: Step[] = (edge !== undefined ? [] : g.stepsSel.writesBefore).map((x) => ({
         op: 'write' as const,
         kind: x.kind,

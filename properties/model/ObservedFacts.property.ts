@@ -16,7 +16,7 @@ import {
 } from '../../spec/index.ts';
 import { PLANTS } from '../__fixtures__/plants.ts';
 import { type FaultKind, scenarioArb } from '../arbitraries/scenario.ts';
-import { observedProperty, runInput, unexplainedObserved } from '../harness.ts';
+import { observedProperty, runInput, unexplainedOfObservation } from '../harness.ts';
 
 /** What the profile writes: the kexec container and nocompress store pages as they are; 6.1 has no LZ4. */
 function expectedCompressor(s: Scenario): string {
@@ -90,7 +90,7 @@ describe('ObservedFacts', () => {
           expect(contradicted).toEqual([]);
           // and the known limits, matched against the observation alone, explain what they explain on the trace
           const unexpected = new Set(run.judgement.unexpected.map((v) => v.invariant));
-          const observedOnly = (unexplainedObserved(input) ?? []).filter((v) => !unexpected.has(v.invariant));
+          const observedOnly = unexplainedOfObservation(s, run.observation).filter((v) => !unexpected.has(v.invariant));
           expect(observedOnly).toEqual([]);
           const lr = limitRun(s, { trace: run.trace });
           expect(run.observation.steps.flatMap((o, i) => inconsistencies(s, lr, i, o))).toEqual([]);

@@ -143,12 +143,13 @@ function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op:
   }
   judgeStorage(j, i, o.storage, o.result === 'poweredOff');
   switch (o.result) {
-    case 'failed':
+    case 'failed': {
       judgeMemory(j, i, o.memory, 'FailureLosesNothing', 'after a failed hibernation');
-      // an image still signed from an earlier hibernation is not this failure's doing; nor is one that ENODEV
-      // found: the area held no swap header (an earlier image kept by a noresume boot or a resume without the
-      // dm-crypt key), so the writer never started
-      if (o.storage !== undefined && !img.pending && o.errno !== 'ENODEV') {
+      // ENODEV: the area held no swap header (an earlier image kept by a noresume boot or a resume without the
+      // dm-crypt key), so the writer never started and that image stays as it was (pending or stale)
+      const keptEarlier = o.errno === 'ENODEV';
+      // an image still signed from an earlier hibernation is not this failure's doing
+      if (o.storage !== undefined && !img.pending && !keptEarlier) {
         j.check('FailureLosesNothing', i, !o.storage.signed, 'a failed hibernation left an image signed', 'unsigned');
       }
       if (o.slotsLeaked !== undefined) {
@@ -161,9 +162,10 @@ function judgeHibernate(j: Judge, s: Scenario, i: number, o: StepOutcome & { op:
           `${o.slotsLeaked}`,
         );
       }
-      // ENODEV leaves an earlier image as it was (pending or stale); any other failure ends what was pending
-      if (o.errno !== 'ENODEV') img.pending = false;
+      // any other failure ends what was pending
+      if (!keptEarlier) img.pending = false;
       break;
+    }
     case 'aborted': {
       const st = s.steps[i];
       const testResume = st?.op === 'hibernate' && st.abortAt === 'testResume';
