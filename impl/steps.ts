@@ -4,6 +4,7 @@
 import {
   type CorruptStep,
   decodeImage,
+  flipLink,
   flipPage,
   flipWord,
   type HibernateRecord,
@@ -12,6 +13,7 @@ import {
   isAgentKind,
   KIND as KIND_,
   type Memory,
+  mapLinkBit,
   metaFlipWord,
   type OtherRecord,
   OWNER as OWNER_,
@@ -137,6 +139,11 @@ export function corruptStep(ctx: Ctx, st: CorruptStep, i: number): OtherRecord {
       const maps = [...img.pagesUsed].filter((p) => dev.slot[p] === SLOT.MAP);
       const at = maps[flipPage(st.index, maps.length)];
       const mp = at === undefined ? undefined : dev.maps.get(at);
+      const link = mapLinkBit(st.bit);
+      if (mp !== undefined && link !== undefined) {
+        dev.maps.set(at as number, { ...mp, next: flipLink(mp.next, link) });
+        break;
+      }
       if (mp === undefined || mp.count === 0) return rec(false);
       const e = flipWord(st.index, mp.count);
       const entries = mp.entries.slice();

@@ -6,10 +6,12 @@
 import fc from 'fast-check';
 import type { ScenarioInput, Step } from '../../spec/index.ts';
 import {
+  FAULT_REGIONS,
   KERNEL_LINES,
   KEXEC_ABORT_POINTS,
   KEXEC_HANDOFFS,
   KEXEC_RESERVATIONS,
+  MAP_NEXT_BIT,
   MAP_PAGE_ENTRIES,
   nosaveMap,
   PFNS_PER_META,
@@ -260,9 +262,13 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
           fc.integer({ min: -3, max: 3 }),
           fc.double({ min: 0, max: 1, noNaN: true }),
         ),
-        region: fc.constantFrom('data', 'meta', 'header', 'map') as fc.Arbitrary<'data' | 'meta' | 'header' | 'map'>,
+        region: fc.constantFrom(...FAULT_REGIONS),
         index: fc.nat(4096),
-        bit: fc.integer({ min: 0, max: 31 }),
+        // a bit of the page token, or (in a map page) of next_swap, the link to the next map page
+        bit: fc.oneof(
+          { weight: 2, arbitrary: fc.integer({ min: 0, max: 31 }) },
+          { weight: 1, arbitrary: fc.integer({ min: MAP_NEXT_BIT, max: MAP_NEXT_BIT + 63 }) },
+        ),
         abortIndex: fc.nat(),
         mismatch: fc.constantFrom('memory', 'e820', 'kernel'),
         // several cycles per scenario: state carried across them (epoch, image ids, signatures, slots)

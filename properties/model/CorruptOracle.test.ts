@@ -3,20 +3,29 @@
 // rules leave open stay '*'.
 import { describe, expect, it } from 'vitest';
 import { runAndJudge } from '../../impl/index.ts';
-import { type HibernateRecord, parseScenario, type ScenarioInput } from '../../spec/index.ts';
+import { type HibernateRecord, MAP_NEXT_BIT, parseScenario, type ScenarioInput } from '../../spec/index.ts';
 import { predictCorruptSwsusp } from '../../spec/protocol/corrupt.ts';
 
 type Flip = { region: 'data' | 'header' | 'map' | 'meta'; index: number; bit: number };
 
-function flipped(kernel: '6.1' | '6.12', compression: 'none' | 'lzo', flip: Flip) {
+function flipped(kernel: '6.1' | '6.12', compression: 'none' | 'lzo', flip: Flip, big = false) {
+  // big: three map pages from offset 511, the first at slot 512 linking to 1024 (one bit away from 0)
   const input: ScenarioInput = {
     version: 1,
     id: 'corrupt-oracle',
     seed: 42,
-    machine: { memPages: 2048 },
-    workload: { anon: 300, zero: 40, pageCacheClean: 60, pageCacheDirty: 30, slab: 30, kernelText: 40, dma: 10 },
+    machine: { memPages: big ? 4096 : 2048 },
+    workload: {
+      anon: big ? 1300 : 300,
+      zero: 40,
+      pageCacheClean: 60,
+      pageCacheDirty: 30,
+      slab: 30,
+      kernelText: 40,
+      dma: 10,
+    },
     protocol: { kind: 'swsusp', kernel, compression },
-    storage: { pages: 2048 },
+    storage: big ? { pages: 4096, offset: 511 } : { pages: 2048 },
     steps: [{ op: 'hibernate' }, { op: 'corrupt', ...flip }, { op: 'resume' }],
   };
   const p = parseScenario(input);
@@ -26,7 +35,10 @@ function flipped(kernel: '6.1' | '6.12', compression: 'none' | 'lzo', flip: Flip
   const h = r.trace.records[0] as HibernateRecord;
   const st = p.scenario.steps[1];
   if (st?.op !== 'corrupt') throw new Error('no corrupt step');
-  const allowed = predictCorruptSwsusp(h.storageAfter, 0, st, { memPages: 2048, zeroElision: kernel === '6.12' });
+  const allowed = predictCorruptSwsusp(h.storageAfter, p.scenario.storage.offset, st, {
+    memPages: p.scenario.machine.memPages,
+    zeroElision: kernel === '6.12',
+  });
   return { allowed, resume: r.trace.records[2]?.outcome, violations: r.violations };
 }
 
@@ -40,6 +52,21 @@ describe('the oracle of an image altered at rest', () => {
     ['a data page under the CRC', '6.1', 'lzo', { region: 'data', index: 5, bit: 7 }, 'refused'],
     ['a swap map entry past the device', '6.1', 'none', { region: 'map', index: 8, bit: 20 }, 'refused'],
   ];
+  // next_swap: the first map page (slot 1) links to 513; bit 9 turns that back to itself, bit 40 past the device
+  cases.push([
+    'a map page linked back into the chain',
+    '6.1',
+    'none',
+    { region: 'map', index: 0, bit: MAP_NEXT_BIT + 9 },
+    'refused',
+  ]);
+  cases.push([
+    'a map link past the device',
+    '6.12',
+    'none',
+    { region: 'map', index: 0, bit: MAP_NEXT_BIT + 40 },
+    'refused',
+  ]);
   for (const [what, kernel, compression, flip, expected] of cases) {
     it(`predicts the refusal of ${what}, and the model's resume is that refusal`, () => {
       // Act
@@ -66,5 +93,19 @@ describe('the oracle of an image altered at rest', () => {
       { op: 'resume', result: 'resumed', pagesCorrupt: 0 },
     ]);
     expect(r.violations).toEqual([]);
+  });
+
+  it('refuses a chain cut short by a map link flipped to 0, and allows a link to another slot under the CRC', () => {
+    // Act: the first map page links to 1024; bit 10 cuts the chain after 511 of about 1 400 stream pages
+    const cut = flipped('6.1', 'none', { region: 'map', index: 0, bit: MAP_NEXT_BIT + 10 }, true);
+    const other = flipped('6.1', 'lzo', { region: 'map', index: 0, bit: MAP_NEXT_BIT + 3 }, true);
+    // Assert
+    expect(cut.allowed).toEqual([{ op: 'resume', result: 'refused' }]);
+    expect(cut.resume).toMatchObject({ op: 'resume', result: 'refused' });
+    expect(other.allowed).toEqual([
+      { op: 'resume', result: 'refused' },
+      { op: 'resume', result: 'resumed', pagesCorrupt: 0 },
+    ]);
+    expect([cut.violations, other.violations]).toEqual([[], []]);
   });
 });

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultParts, type Parts, runAndJudge } from '../../impl/index.ts';
-import { parseScenario, type ScenarioInput, type StepOutcome } from '../../spec/index.ts';
+import { FAULT_REGIONS, MAP_NEXT_BIT, parseScenario, type ScenarioInput, type StepOutcome } from '../../spec/index.ts';
 import { PLANTS } from '../__fixtures__/plants.ts';
 
 type Step = ScenarioInput['steps'][number];
@@ -84,8 +84,12 @@ const commands = [
         ),
     ),
   fc
-    .record({ region: fc.constantFrom('data', 'meta', 'header', 'map') as fc.Arbitrary<'data'>, index: fc.nat(64) })
-    .map((c) => new StepCmd({ op: 'corrupt', region: c.region, index: c.index, bit: 3 })),
+    .record({
+      region: fc.constantFrom(...FAULT_REGIONS),
+      index: fc.nat(64),
+      bit: fc.constantFrom(3, 3, MAP_NEXT_BIT + 1),
+    })
+    .map((c) => new StepCmd({ op: 'corrupt', ...c })),
   fc.constantFrom(0, 0, 3).map((n) => new StepCmd({ op: 'bootNoresume', writeStoragePages: n })),
   fc.constant(new StepCmd({ op: 'resume' })),
 ];

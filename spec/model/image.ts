@@ -69,6 +69,18 @@ export const flipPage = (index: number, pages: number): number => index % Math.m
 /** A `corrupt` step's word in a page of `words` words (map entries, PFNs): `(index >>> 3) mod words`. */
 export const flipWord = (index: number, words: number): number => (index >>> 3) % Math.max(1, words);
 
+/** First bit of a swap map page's next_swap (byte PAGE_SIZE - 8, after MAP_PAGE_ENTRIES 8-byte entries). */
+export const MAP_NEXT_BIT = MAP_PAGE_ENTRIES * 64;
+
+/**
+ * Which bit of next_swap a `corrupt` step of region `map` flips: bit `bit - MAP_NEXT_BIT` (0..63) of the 64-bit link
+ * when `bit` lies in next_swap, as on a real disk; undefined when it flips an entry instead.
+ */
+export const mapLinkBit = (bit: number): number | undefined => (bit >= MAP_NEXT_BIT ? bit - MAP_NEXT_BIT : undefined);
+
+/** A 64-bit next_swap after flipping bit `k`: links are below 2^32, so a high bit only adds 2^k. */
+export const flipLink = (next: number, k: number): number => (k < 32 ? (next ^ (1 << k)) >>> 0 : next + 2 ** k);
+
 /**
  * Where a `corrupt` step of region `meta` flips a bit: meta page flipPage(index, nrMeta), word flipWord(index,
  * min(PFNS_PER_META, entries)) of it; `entry` is the PFN list entry that word holds, undefined when the word lies

@@ -12,15 +12,21 @@
 //   map, an entry past the device                              -> refused (the read fails)
 //   map, another slot, with the CRC                            -> refused, or resumed intact if the slot holds the
 //                                                                 same page content
+//   map, next_swap cut to 0                                    -> refused; resumed intact (or ENOMEM) if the pages
+//                                                                 kept cover the stream (a trailing empty map page)
+//   map, next_swap past the device or back into the chain      -> refused (a failed read; a chain that never ends)
+//   map, next_swap to another slot, with the CRC               -> refused, or resumed intact
 //   header num_physpages                                       -> refused EPERM ("Image mismatch: memory size")
 //   header e820 digest                                         -> refused EPERM (the arch header's memory map)
 // A PFN renamed into a hole of the machine is not predicted: whether the loader takes it depends on the kernel's
 // bitmaps, which cover a zone's span with its holes.
 import {
   decodeSnapshot,
+  flipLink,
   flipPage,
   flipWord,
   INFO_FIELDS,
+  mapLinkBit,
   metaFlipWord,
   PFNS_PER_META,
   SF_CRC32_MODE,
@@ -56,7 +62,10 @@ export function predictCorruptSwsusp(
     }
     case 'map': {
       const maps = [...d.image.pagesUsed].filter((p) => dev.slot[p] === SLOT.MAP);
-      const mp = dev.maps.get(maps[flipPage(st.index, maps.length)] ?? -1);
+      const j = flipPage(st.index, maps.length);
+      const mp = dev.maps.get(maps[j] ?? -1);
+      const link = mapLinkBit(st.bit);
+      if (mp !== undefined && link !== undefined) return predictLinkFlip(dev, maps, j, d.image.info.pages, link, crc);
       if (mp === undefined || mp.count === 0) return '*';
       const slot = ((mp.entries[flipWord(st.index, mp.count)] as number) ^ bit) >>> 0;
       if (slot === 0) return [{ ...efault, reason: 'truncatedImage' }];
@@ -80,4 +89,34 @@ export function predictCorruptSwsusp(
       return crc ? [refused] : '*';
     }
   }
+}
+
+const intact = { op: 'resume', result: 'resumed', pagesCorrupt: 0 } as const;
+// an image the flip leaves readable still needs its safe frames
+const enomem = { ...refused, reason: 'outOfMemory', errno: 'ENOMEM' } as const;
+
+/**
+ * next_swap of map page `j` (of the chain `maps`) flipped. get_swap_reader() reads the whole chain before the first
+ * stream page, and swap_read_page() fails (-EINVAL) once the chain is used up. A link cut to 0 resumes only if the
+ * pages kept still cover the stream (only a trailing empty map page, of a stream of 511·k pages, was dropped); a link
+ * past the device fails its read; a link back into the chain never ends (the reader allocates until it fails).
+ * Another slot is read as a map page: its entries are what that slot holds, so only the CRC (or a stream already
+ * covered) fixes the outcome.
+ */
+function predictLinkFlip(
+  dev: BlockDevice,
+  maps: readonly number[],
+  j: number,
+  streamPages: number,
+  bit: number,
+  crc: boolean,
+): readonly Pattern[] | '*' {
+  const mp = dev.maps.get(maps[j] ?? -1) as NonNullable<ReturnType<typeof dev.maps.get>>;
+  const next = flipLink(mp.next, bit);
+  let covered = 0;
+  for (let i = 0; i <= j; i++) covered += dev.maps.get(maps[i] ?? -1)?.count ?? 0;
+  if (next === 0) return covered >= streamPages ? [intact, enomem] : [refused];
+  const back = maps.indexOf(next);
+  if (next >= dev.nr || (back >= 0 && back <= j)) return [refused];
+  return covered >= streamPages || crc ? [refused, intact] : '*';
 }

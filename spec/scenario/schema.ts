@@ -177,7 +177,10 @@ export const CorruptStepSchema = z
       .min(0)
       .max(32767)
       .default(0)
-      .describe('bit of the 4 KiB page to flip (the model flips bit % 32 of its page token)'),
+      .describe(
+        'bit of the 4 KiB page to flip (the model flips bit % 32 of its page token; in a map page, bits from 32704 ' +
+          'flip next_swap, the link to the next map page)',
+      ),
   })
   .strict();
 
