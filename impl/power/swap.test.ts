@@ -56,6 +56,18 @@ describe('swap map writer', () => {
     const first = d.maps.get(header.image);
     if (!first) throw new Error('no map');
     first.next = header.image;
+    // get_swap_reader() has no cycle check: it allocates a page per link until that fails
+    expect(getSwapReader(d, header)).toEqual({ ok: false, errno: 'ENOMEM' });
+  });
+
+  it('refuses a map link past the device with the failed read, and one to a slot that is no map page', () => {
+    const { d } = write(3);
+    const header = d.header.get(0);
+    const first = header === undefined ? undefined : d.maps.get(header.image);
+    if (!header || !first) throw new Error('no map');
+    first.next = d.nr;
+    expect(getSwapReader(d, header)).toEqual({ ok: false, errno: 'EIO' });
+    first.next = first.entries[0] as number; // a data page
     expect(getSwapReader(d, header)).toEqual({ ok: false, errno: 'EFAULT' });
   });
 });

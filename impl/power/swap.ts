@@ -187,7 +187,12 @@ export function getSwapReader(dev: BlockDevice, header: SwapHeader): KResult<Uin
   let n = 0;
   const seen = new Set<number>();
   for (let m = header.image; m !== 0; ) {
-    const mp = m < dev.nr && !seen.has(m) && dev.slot[m] === SLOT.MAP ? dev.maps.get(m) : undefined;
+    // get_swap_reader() reads every map page before the stream. A link past the device fails its read; a link back
+    // into the chain never ends (a page per link until the allocation fails); a slot that is not a map page stands
+    // for the garbage the kernel would read as one.
+    if (m >= dev.nr) return fail('EIO');
+    if (seen.has(m)) return fail('ENOMEM');
+    const mp = dev.slot[m] === SLOT.MAP ? dev.maps.get(m) : undefined;
     if (mp === undefined) return fail('EFAULT');
     seen.add(m);
     for (let i = 0; i < mp.count; i++) {
@@ -370,8 +375,9 @@ export function loadImage(
   const mismatch = ctx.parts.checkHeader(info, bootMachine);
   if (mismatch !== undefined) return { ok: false, errno: 'EPERM', reason: mismatch, imageId };
   const nrMeta = info.pages - info.imagePages - 1;
-  if (nrMeta < 0 || stream.length < info.pages)
-    return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
+  if (nrMeta < 0) return { ok: false, errno: 'EFAULT', reason: 'truncatedImage', imageId };
+  // swap_read_page() past the last map page: the reader is released, and the next read finds no map (-EINVAL)
+  if (stream.length < info.pages) return { ok: false, errno: 'EINVAL', reason: 'truncatedImage', imageId };
   // unpack_orig_pfns over the meta pages, up to BM_END_OF_MAP
   const all = new Uint32Array(nrMeta * 512);
   let ne = 0;

@@ -267,6 +267,8 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         // a bit of the page token, or (in a map page) of next_swap, the link to the next map page
         bit: fc.oneof(
           { weight: 2, arbitrary: fc.integer({ min: 0, max: 31 }) },
+          // the low bits of a small link reach the other map pages (a cycle: bit 0 of the last page's 0 is slot 1)
+          { weight: 1, arbitrary: fc.integer({ min: MAP_NEXT_BIT, max: MAP_NEXT_BIT + 11 }) },
           { weight: 1, arbitrary: fc.integer({ min: MAP_NEXT_BIT, max: MAP_NEXT_BIT + 63 }) },
         ),
         abortIndex: fc.nat(),

@@ -87,7 +87,9 @@ const commands = [
     .record({
       region: fc.constantFrom(...FAULT_REGIONS),
       index: fc.nat(64),
-      bit: fc.constantFrom(3, 3, MAP_NEXT_BIT + 1),
+      // next_swap bits: 0 and 9 turn the links 0 and 513 (offset 0) back to slot 1, the first map page; 40 is past the
+      // device
+      bit: fc.constantFrom(3, 3, 3, MAP_NEXT_BIT, MAP_NEXT_BIT + 1, MAP_NEXT_BIT + 9, MAP_NEXT_BIT + 40),
     })
     .map((c) => new StepCmd({ op: 'corrupt', ...c })),
   fc.constantFrom(0, 0, 3).map((n) => new StepCmd({ op: 'bootNoresume', writeStoragePages: n })),

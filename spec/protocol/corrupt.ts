@@ -12,9 +12,11 @@
 //   map, an entry past the device                              -> refused (the read fails)
 //   map, another slot, with the CRC                            -> refused, or resumed intact if the slot holds the
 //                                                                 same page content
-//   map, next_swap cut to 0                                    -> refused; resumed intact (or ENOMEM) if the pages
-//                                                                 kept cover the stream (a trailing empty map page)
-//   map, next_swap past the device or back into the chain      -> refused (a failed read; a chain that never ends)
+//   map, next_swap cut to 0                                    -> refused EINVAL (no map left); resumed intact (or
+//                                                                 ENOMEM) if the pages kept cover the stream
+//   map, next_swap past the device                             -> refused EIO (the read fails)
+//   map, next_swap back into the chain                         -> refused ENOMEM (no cycle check: it allocates a
+//                                                                 page per link until that fails)
 //   map, next_swap to another slot, with the CRC               -> refused, or resumed intact
 //   header num_physpages                                       -> refused EPERM ("Image mismatch: memory size")
 //   header e820 digest                                         -> refused EPERM (the arch header's memory map)
@@ -99,7 +101,7 @@ const enomem = { ...refused, reason: 'outOfMemory', errno: 'ENOMEM' } as const;
  * next_swap of map page `j` (of the chain `maps`) flipped. get_swap_reader() reads the whole chain before the first
  * stream page, and swap_read_page() fails (-EINVAL) once the chain is used up. A link cut to 0 resumes only if the
  * pages kept still cover the stream (only a trailing empty map page, of a stream of 511·k pages, was dropped); a link
- * past the device fails its read; a link back into the chain never ends (the reader allocates until it fails).
+ * past the device fails its read (-EIO); a link back into the chain never ends (-ENOMEM once allocation fails).
  * Another slot is read as a map page: its entries are what that slot holds, so only the CRC (or a stream already
  * covered) fixes the outcome.
  */
@@ -115,8 +117,9 @@ function predictLinkFlip(
   const next = flipLink(mp.next, bit);
   let covered = 0;
   for (let i = 0; i <= j; i++) covered += dev.maps.get(maps[i] ?? -1)?.count ?? 0;
-  if (next === 0) return covered >= streamPages ? [intact, enomem] : [refused];
+  if (next === 0) return covered >= streamPages ? [intact, enomem] : [{ ...refused, errno: 'EINVAL' }];
+  if (next >= dev.nr) return [{ ...refused, errno: 'EIO' }];
   const back = maps.indexOf(next);
-  if (next >= dev.nr || (back >= 0 && back <= j)) return [refused];
+  if (back >= 0 && back <= j) return [{ ...refused, errno: 'ENOMEM' }];
   return covered >= streamPages || crc ? [refused, intact] : '*';
 }
