@@ -25,6 +25,7 @@ import {
   allocSwapdevBlock,
   flushSwapWriter,
   freeAllSwapPages,
+  getSwapWriter,
   markSwapfiles,
   type SwapMapHandle,
   swapMapAtStart,
@@ -49,6 +50,8 @@ export interface Parts {
   readonly unpackOrigPfns: typeof unpackOrigPfns;
   /** get_num_physpages(): the RAM frames of a machine; the writer's header and the loader's check both count them */
   readonly ramPages: (mem: Pick<Memory, 'nr' | 'owner'>) => number;
+  /** swap.c get_swap_writer(): the swap area must be swap (swsusp_swap_check: ENODEV over a kept image) */
+  readonly getSwapWriter: typeof getSwapWriter;
   /** swap.c alloc_swapdev_block(): the next free slot of the swap area, never the header's nor one in use */
   readonly allocSwapdevBlock: typeof allocSwapdevBlock;
   /** swap.c swap_writer_finish() (swsusp order: sign, then flush the last map page); errors: freeAllSwapPages */
@@ -125,6 +128,7 @@ export const defaultParts: Parts = {
   swsuspFree,
   unpackOrigPfns,
   ramPages,
+  getSwapWriter,
   allocSwapdevBlock,
   swapWriterFinish,
   kexecWriterFinish(h, fields, error) {

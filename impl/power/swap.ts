@@ -264,7 +264,7 @@ export function saveImage(ctx: Ctx, bio: Bio, img: ImageToWrite): WriteResult {
     geometry !== undefined
       ? { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes, geometry }
       : { ok: false, errno, powerLost: bio.powerLost, writes: bio.writes };
-  const hw = getSwapWriter(bio, ctx.s.storage.offset, ctx.parts.allocSwapdevBlock);
+  const hw = ctx.parts.getSwapWriter(bio, ctx.s.storage.offset, ctx.parts.allocSwapdevBlock);
   if (!hw.ok) {
     ctx.parts.freeAllSwapPages(bio.dev);
     return failed(hw.errno);

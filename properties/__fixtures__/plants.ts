@@ -2,7 +2,7 @@
 // code), names the invariant that must catch it, and carries a witness scenario on which it shows. The fuzz CLI
 // lists them (`hibfuzz plants`) and swaps them in (`hibfuzz fuzz --plant NAME`).
 import { defaultParts, flushSwapWriter, markSwapfiles, type Parts } from '../../impl/index.ts';
-import { type InvariantName, KIND, type Memory, OWNER, type ScenarioInput, SLOT } from '../../spec/index.ts';
+import { type InvariantName, KIND, type Memory, OWNER, type ScenarioInput, SIG, SLOT } from '../../spec/index.ts';
 import type { FaultKind } from '../arbitraries/scenario.ts';
 
 export interface Plant {
@@ -398,6 +398,31 @@ export const PLANTS: readonly Plant[] = [
       },
     },
     witness: witness('w-used-slots', SWSUSP, [{ op: 'bootNoresume', writeStoragePages: 50 }, ...HR]),
+  }),
+  plant({
+    // Why this plant? A hibernation in a noresume boot that kept its image failed with ENODEV all the same (mark_swapfiles
+    // checks the signature too), so no outcome changed: only what it wrote over the kept image, which nothing compared.
+    name: 'swap-writer-over-kept-image',
+    description:
+      'get_swap_writer() skips the swap check: over an image kept by a noresume boot it writes, then fails (ENODEV)',
+    invariant: 'FailureLosesNothing',
+    override: {
+      getSwapWriter: (bio, offset, alloc) => {
+        const hdr = bio.dev.header.get(offset);
+        if (hdr === undefined) return defaultParts.getSwapWriter(bio, offset, alloc);
+        // pretend the area is swap for the check, and hand back the real header afterwards
+        bio.dev.header.set(offset, { ...hdr, sig: SIG.SWAPSPACE2 });
+        const r = defaultParts.getSwapWriter(bio, offset, alloc);
+        bio.dev.header.set(offset, hdr);
+        return r;
+      },
+    },
+    witness: witness('w-over-kept', { kind: 'swsusp', compression: 'lzo' }, [
+      { op: 'hibernate' },
+      { op: 'bootNoresume', writeStoragePages: 0 },
+      ...HR,
+    ]),
+    faults: ['stale'],
   }),
   plant({
     // Why this plant? ImageCommittedAtomically used to be excused for any swsusp scenario with a write fault; the

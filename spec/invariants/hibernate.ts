@@ -1,9 +1,9 @@
 // Monitors over the hibernating side: aborts, failures, the save kernel's confinement, quiescence after stop.
 
 import { hasFrames, readFrames, readMemory } from '../model/chunks.ts';
-import { PFNS_PER_META } from '../model/image.ts';
+import { isSigned, PFNS_PER_META } from '../model/image.ts';
 import { saveRegion } from '../model/init.ts';
-import { KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
+import { type BlockDevice, KIND as KIND_, type Memory, OWNER as OWNER_, SLOT as SLOT_ } from '../model/state.ts';
 import type { HibernateRecord, RunTrace } from '../model/trace.ts';
 import type { Violation } from '../outcome.ts';
 import { diffWhere, hex, violation } from './util.ts';
@@ -264,7 +264,7 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
         ),
       );
     }
-    const i = overwroteOther(r);
+    const i = overwroteOther(r, t);
     if (i !== undefined) {
       out.push(violation('FailureLosesNothing', r.step, `failure overwrote storage page ${i} outside the swap area`));
     }
@@ -274,9 +274,16 @@ export function failureLosesNothing(t: RunTrace): Violation[] {
 
 /**
  * The first storage page a hibernation overwrote that is not a free slot of its swap area: a page of another file
- * (a swap file's neighbours) or of the running system (swap pages in use after a noresume boot's swapon).
+ * (a swap file's neighbours) or of the running system (swap pages in use after a noresume boot's swapon). A swsusp
+ * area whose header is signed at the start (an image kept by a noresume boot, or by a resume without the dm-crypt
+ * key) is no swap at all: swapon refuses it, so get_swap_writer() fails (ENODEV) before anything is written, and
+ * every page of it counts.
  */
-export function overwroteOther(r: HibernateRecord): number | undefined {
+export function overwroteOther(r: HibernateRecord, t: RunTrace): number | undefined {
+  const offset = t.scenario.storage.offset;
+  if (t.scenario.protocol.kind === 'swsusp' && isSigned(r.storageBefore.header.get(offset))) {
+    return firstChanged(r.storageBefore, r.storageAfter, offset);
+  }
   const bSlot = readFrames<Uint8Array>(r.storageBefore, 'slot') as Uint8Array;
   const firstOther = bSlot.indexOf(SLOT.OTHER);
   if (firstOther < 0) return undefined; // the common case: no page to compare, so the tokens are not read
@@ -284,6 +291,22 @@ export function overwroteOther(r: HibernateRecord): number | undefined {
   const aTok = readFrames<Uint32Array>(r.storageAfter, 'tok') as Uint32Array;
   for (let i = firstOther; i >= 0; i = bSlot.indexOf(SLOT.OTHER, i + 1)) {
     if (aTok[i] !== bTok[i]) return i;
+  }
+  return undefined;
+}
+
+/** The first page from `from` on whose content, kind or structured page (map, info, meta, header) differs. */
+function firstChanged(b: BlockDevice, a: BlockDevice, from: number): number | undefined {
+  const bSlot = readFrames<Uint8Array>(b, 'slot') as Uint8Array;
+  const aSlot = readFrames<Uint8Array>(a, 'slot') as Uint8Array;
+  const bTok = readFrames<Uint32Array>(b, 'tok') as Uint32Array;
+  const aTok = readFrames<Uint32Array>(a, 'tok') as Uint32Array;
+  for (let i = from; i < b.nr; i++) {
+    // structured pages are replaced, never changed in place, so a rewritten one is another object
+    if (aTok[i] !== bTok[i] || aSlot[i] !== bSlot[i]) return i;
+    const pages = [a.maps, a.infos, a.metas, a.header] as const;
+    const was = [b.maps, b.infos, b.metas, b.header] as const;
+    for (let k = 0; k < pages.length; k++) if (pages[k]?.get(i) !== was[k]?.get(i)) return i;
   }
   return undefined;
 }

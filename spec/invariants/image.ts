@@ -304,7 +304,7 @@ export function imageCommittedAtomically(t: RunTrace): Violation[] {
     // an image is committed to its own swap area: a page outside it (another file's, the running system's swap)
     // overwritten is not an image on storage, as vm/image/observe.ts judges a swap file's extents (a failure's
     // overwrite is FailureLosesNothing's)
-    const other = o.result === 'failed' ? undefined : overwroteOther(r);
+    const other = o.result === 'failed' ? undefined : overwroteOther(r, t);
     if (other !== undefined) {
       out.push(
         violation(

@@ -77,7 +77,7 @@ export const invariantInfo = {
     over: 'each failed hibernation: memory, frame owners and storage before vs after',
     protocols: BOTH,
     summary:
-      'A failure before power-off leaves the original kernel running, memory unchanged, every frame given back, nothing signed.',
+      'A failure before power-off leaves the original kernel running, memory unchanged, every frame given back, nothing signed, and storage outside its free swap slots unchanged (an image kept by a noresume boot is not swap).',
     source: 'kernel/power/hibernate.c: hibernate() error paths; swap.c: swap_writer_finish() → free_all_swap_pages()',
     bugClasses: [12, 16],
     check: failureLosesNothing,
