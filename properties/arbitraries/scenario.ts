@@ -264,12 +264,12 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         ),
         region: fc.constantFrom(...FAULT_REGIONS),
         index: fc.nat(4096),
-        // a bit of the page token, or (in a map page) of next_swap, the link to the next map page
-        bit: fc.oneof(
-          { weight: 2, arbitrary: fc.integer({ min: 0, max: 31 }) },
-          // the low bits of a small link reach the other map pages (a cycle: bit 0 of the last page's 0 is slot 1)
-          { weight: 1, arbitrary: fc.integer({ min: MAP_NEXT_BIT, max: MAP_NEXT_BIT + 11 }) },
-          { weight: 1, arbitrary: fc.integer({ min: MAP_NEXT_BIT, max: MAP_NEXT_BIT + 63 }) },
+        bit: fc.integer({ min: 0, max: 31 }),
+        // two in three map flips hit next_swap, the link to the next map page: bits that turn 0, 513 or 1025 (the
+        // links of a chain from offset 0) back to slot 1 (a cycle), low bits (another slot), any (past the device)
+        linkBit: fc.option(
+          fc.oneof(fc.constantFrom(0, 9, 10), fc.integer({ min: 0, max: 11 }), fc.integer({ min: 0, max: 63 })),
+          { freq: 3 },
         ),
         abortIndex: fc.nat(),
         mismatch: fc.constantFrom('memory', 'e820', 'kernel'),
@@ -391,7 +391,10 @@ export function scenarioArb(opts: ScenarioArbOptions = {}): fc.Arbitrary<Scenari
         default:
           hib({});
       }
-      if (fault === 'corrupt') steps.push({ op: 'corrupt', region: s.region, index: s.index, bit: s.bit });
+      if (fault === 'corrupt') {
+        const bit = s.region === 'map' && s.linkBit !== null ? MAP_NEXT_BIT + s.linkBit : s.bit;
+        steps.push({ op: 'corrupt', region: s.region, index: s.index, bit });
+      }
       if (fault === 'stale') {
         steps.push({ op: 'bootNoresume', writeStoragePages: s.index % 2 === 0 ? 0 : 4 });
         // and hibernate again in that boot (a third): over the kept image the swap area is no swap (ENODEV); after
