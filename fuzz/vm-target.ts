@@ -108,7 +108,9 @@ export function vmize(s: Scenario, minPages: number, line?: KernelLine, o: { rea
       ];
     }
     // only regions both targets alter alike (vm/plan.ts corruptReadAlike); the others become a data flip
-    if (st.op === 'corrupt') return [{ ...st, region: corruptReadAlike(st.region, compression) ? st.region : 'data' }];
+    if (st.op === 'corrupt') {
+      return [{ ...st, region: corruptReadAlike(st, compression, 'swapPartition') ? st.region : 'data' }];
+    }
     // a noresume boot that writes swap runs mkswap first (util-linux swapon rewrites the signature), on the model
     // (impl/steps.ts) and in the guest (vm/guest/init.sh); the guest's dd of random pages is bounded for time
     if (st.op === 'bootNoresume')
@@ -151,7 +153,7 @@ export function swsuspEnvelope(s: Scenario, line: KernelLine, minPages: number):
     agentPages(w) <= agentRoom(line) &&
     s.steps.every((st) => {
       if (st.op === 'write') return st.pages <= w.anon;
-      if (st.op === 'corrupt') return corruptReadAlike(st.region, p.compression);
+      if (st.op === 'corrupt') return corruptReadAlike(st, p.compression, s.storage.kind);
       if (st.op === 'bootNoresume') return st.writeStoragePages <= VM_MAX_NORESUME_WRITE;
       if (st.op === 'resume') return st.memPages === undefined || other.includes(st.memPages);
       if (st.op !== 'hibernate') return true;

@@ -31,6 +31,9 @@ function scenario(over: Partial<ScenarioInput> = {}): Scenario {
 describe('vmSupports', () => {
   it('accepts a swsusp cycle on a swap partition', () => {
     expect(vmSupports(scenario())).toEqual({ ok: true });
+    // next_swap of a map page on a swap partition: the same 64-bit word, the same chain layout on both
+    const link = { op: 'corrupt', region: 'map', index: 0, bit: 32713 } as const;
+    expect(vmSupports(scenario({ steps: [{ op: 'hibernate' }, link, { op: 'resume' }] }))).toEqual({ ok: true });
   });
 
   it('accepts lz4 and asks init to select the compressor', () => {
@@ -59,6 +62,19 @@ describe('vmSupports', () => {
       'a corrupt step the disk would not flip as the model does',
       { steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'header', index: 1, bit: 9 }, { op: 'resume' }] },
       /region header: the model flips a bit of one swsusp_info field, the disk bit 9 of a 4 KiB page/,
+    ],
+    [
+      'a swap map entry flip (the model picks the entry by index, the disk by bit)',
+      { steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'map', index: 0, bit: 3 }, { op: 'resume' }] },
+      /region map: the model flips a bit of one swap map entry/,
+    ],
+    [
+      "a map link flip in a swap file (its links are the file's device blocks, not the model's slots)",
+      {
+        storage: { kind: 'swapFile', pages: 70000, offset: 10 },
+        steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'map', index: 0, bit: 32713 }, { op: 'resume' }],
+      },
+      /region map/,
     ],
     [
       'a metadata flip without a CRC',

@@ -1,10 +1,13 @@
 // Scenario -> real-VM plan: what a real kernel in QEMU can run, and the guest parameters that run it. Pure.
 
 import { PAGE_SIZE, PAGES_FOR_IO } from '../spec/brand.ts';
+import { mapLinkBit } from '../spec/model/image.ts';
 import type {
+  CorruptStep,
   FaultRegion,
   HibernateStep,
   Scenario,
+  StorageKind,
   SwsuspAbortPoint,
   SwsuspCompression,
 } from '../spec/scenario/schema.ts';
@@ -27,10 +30,18 @@ const no = (reason: string): Support => ({ ok: false, reason });
  * The `corrupt` regions both targets alter alike: a data page (the model flips its page token, the disk the page or
  * its chunk's compressed bytes), and with a CRC over the stream a metadata page (both end in an integrity refusal).
  * A `header` flip on the model changes a swsusp_info field, on the disk a raw bit of the header page, mostly in bytes
- * the kernel never reads; a raw map or nocompress metadata page may be hit past its last entry.
+ * the kernel never reads; a raw map or nocompress metadata page may be hit past its last entry. A map page's
+ * next_swap (bits from MAP_NEXT_BIT) is the same 64-bit word on both, and on a swap partition both writers lay the
+ * chain out alike (map pages at 1 + 512·k, seen on 6.1 and 6.12), so the same bit makes the same link.
  */
-export const corruptReadAlike = (region: FaultRegion, compression: SwsuspCompression): boolean =>
-  region === 'data' || (region === 'meta' && compression !== 'none');
+export const corruptReadAlike = (
+  st: Pick<CorruptStep, 'region' | 'bit'>,
+  compression: SwsuspCompression,
+  storage: StorageKind,
+): boolean =>
+  st.region === 'data' ||
+  (st.region === 'meta' && compression !== 'none') ||
+  (st.region === 'map' && mapLinkBit(st.bit) !== undefined && storage === 'swapPartition');
 
 /** What the model's `corrupt` step flips a bit of, per region (impl/steps.ts corruptStep). */
 const CORRUPT_UNIT = {
@@ -76,7 +87,7 @@ export function vmSupports(s: Scenario): Support {
     }
     if (st.op === 'resume' && st.e820Changed)
       return no(`steps[${i}].e820Changed: QEMU firmware decides the memory map`);
-    if (st.op === 'corrupt' && !corruptReadAlike(st.region, p.compression)) {
+    if (st.op === 'corrupt' && !corruptReadAlike(st, p.compression, s.storage.kind)) {
       return no(
         `steps[${i}].region ${st.region}: the model flips a bit of one ${CORRUPT_UNIT[st.region]}, the disk bit ${st.bit} of a 4 KiB page (vm/image/corrupt.ts): different faults, so no differential`,
       );

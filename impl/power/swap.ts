@@ -364,7 +364,10 @@ export function loadImage(
 ): LoadResult {
   const dev = ctx.dev;
   const streamR = getSwapReader(dev, header);
-  if (!streamR.ok) return { ok: false, errno: streamR.errno, reason: 'truncatedImage' };
+  // a chain that loops ends when the reader's allocation fails: out of memory, not a short image
+  if (!streamR.ok) {
+    return { ok: false, errno: streamR.errno, reason: streamR.errno === 'ENOMEM' ? 'outOfMemory' : 'truncatedImage' };
+  }
   const stream = streamR.value;
   const info = dev.infos.get(stream[0] as number);
   if (info === undefined || dev.slot[stream[0] as number] !== SLOT.INFO)

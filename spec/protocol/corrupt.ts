@@ -16,7 +16,8 @@
 //                                                                 ENOMEM) if the pages kept cover the stream
 //   map, next_swap past the device                             -> refused EIO (the read fails)
 //   map, next_swap back into the chain                         -> refused ENOMEM (no cycle check: it allocates a
-//                                                                 page per link until that fails)
+//                                                                 page per link until that fails; seen on 6.1 and
+//                                                                 6.12, vm/scenarios/corrupt-map-link.json)
 //   map, next_swap to another slot, with the CRC               -> refused, or resumed intact
 //   header num_physpages                                       -> refused EPERM ("Image mismatch: memory size")
 //   header e820 digest                                         -> refused EPERM (the arch header's memory map)
@@ -120,6 +121,6 @@ function predictLinkFlip(
   if (next === 0) return covered >= streamPages ? [intact, enomem] : [{ ...refused, errno: 'EINVAL' }];
   if (next >= dev.nr) return [{ ...refused, errno: 'EIO' }];
   const back = maps.indexOf(next);
-  if (back >= 0 && back <= j) return [{ ...refused, errno: 'ENOMEM' }];
+  if (back >= 0 && back <= j) return [enomem];
   return covered >= streamPages || crc ? [refused, intact] : '*';
 }
