@@ -49,7 +49,7 @@ describe('the oracle of an image altered at rest', () => {
     ['a data entry flagged zero (6.12)', '6.12', 'none', { region: 'meta', index: 8, bit: 31 }, 'EFAULT'],
     ['num_physpages', '6.1', 'none', { region: 'header', index: 0, bit: 3 }, 'memorySizeMismatch'],
     ['the e820 digest', '6.12', 'lzo', { region: 'header', index: 4, bit: 3 }, 'memoryMapMismatch'],
-    ['a data page under the CRC', '6.1', 'lzo', { region: 'data', index: 5, bit: 7 }, 'refused'],
+    ['a data page under the CRC', '6.1', 'lzo', { region: 'data', index: 5, bit: 7 }, 'crcMismatch'],
     ['a swap map entry past the device', '6.1', 'none', { region: 'map', index: 8, bit: 20 }, 'refused'],
   ];
   // next_swap: the first map page (slot 1) links to 513; bit 9 turns that back to itself, bit 40 past the device

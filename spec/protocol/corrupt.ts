@@ -7,7 +7,9 @@
 //   meta, the entry's PFN past the machine's last frame        -> refused EFAULT (pfn_valid / memory_bm_pfn_present)
 //   meta, an unflagged PFN renamed to another unflagged listed -> refused EFAULT (one distinct PFN fewer than counted)
 //   meta, a data entry flagged zero (6.12)                     -> refused EFAULT (one data page more than the bitmap)
-//   meta, anything else; data: with the CRC (compressed)       -> refused (the CRC, unless safe frames ran out first)
+//   meta, anything else, with the CRC (compressed)             -> refused (the CRC, unless safe frames ran out first)
+//   data, with the CRC                                         -> refused ENODATA (crcMismatch), EINVAL (a real disk's
+//                                                                 flip fails to decompress) or ENOMEM
 //   map, an entry flipped to 0                                 -> refused EFAULT (swap_read_page: no offset)
 //   map, an entry past the device                              -> refused (the read fails)
 //   map, another slot, with the CRC                            -> refused, or resumed intact if the slot holds the
@@ -41,6 +43,11 @@ type Pattern = Readonly<Record<string, unknown>>;
 
 const refused = { op: 'resume', result: 'refused' } as const;
 const efault = { ...refused, errno: 'EFAULT' } as const;
+const intact = { op: 'resume', result: 'resumed', pagesCorrupt: 0 } as const;
+// an image the flip leaves readable still needs its safe frames
+const enomem = { ...refused, reason: 'outOfMemory', errno: 'ENOMEM' } as const;
+const crcRefused = { ...refused, reason: 'crcMismatch', errno: 'ENODATA' } as const;
+const decompressRefused = { ...refused, reason: 'decompressFailed', errno: 'EINVAL' } as const;
 
 /** The loader's verdict on a swsusp image that `st` altered on `dev` (as it was before the flip). */
 export function predictCorruptSwsusp(
@@ -56,7 +63,9 @@ export function predictCorruptSwsusp(
   const bit = (1 << (st.bit % 32)) >>> 0;
   switch (st.region) {
     case 'data':
-      return crc ? [refused] : '*';
+      // the stream's CRC32 at the end ("Invalid image CRC32!", -ENODATA); on a real disk the flip lands in the
+      // compressed bytes, which may fail to decompress first (-EINVAL); safe frames may run out before either
+      return crc ? [crcRefused, decompressRefused, enomem] : '*';
     case 'header': {
       const field = INFO_FIELDS[st.index % INFO_FIELDS.length];
       if (field === 'numPhyspages') return [{ ...refused, reason: 'memorySizeMismatch', errno: 'EPERM' }];
@@ -93,10 +102,6 @@ export function predictCorruptSwsusp(
     }
   }
 }
-
-const intact = { op: 'resume', result: 'resumed', pagesCorrupt: 0 } as const;
-// an image the flip leaves readable still needs its safe frames
-const enomem = { ...refused, reason: 'outOfMemory', errno: 'ENOMEM' } as const;
 
 /**
  * next_swap of map page `j` (of the chain `maps`) flipped. get_swap_reader() reads the whole chain before the first
