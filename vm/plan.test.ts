@@ -74,7 +74,7 @@ describe('vmSupports', () => {
         storage: { kind: 'swapFile', pages: 70000, offset: 10 },
         steps: [{ op: 'hibernate' }, { op: 'corrupt', region: 'map', index: 0, bit: 32713 }, { op: 'resume' }],
       },
-      /region map/,
+      /region map, next_swap on a swapFile: the links there are not laid out as the model's slots/,
     ],
     [
       'a metadata flip without a CRC',

@@ -87,6 +87,16 @@ export function vmSupports(s: Scenario): Support {
     }
     if (st.op === 'resume' && st.e820Changed)
       return no(`steps[${i}].e820Changed: QEMU firmware decides the memory map`);
+    if (
+      st.op === 'corrupt' &&
+      st.region === 'map' &&
+      mapLinkBit(st.bit) !== undefined &&
+      s.storage.kind !== 'swapPartition'
+    ) {
+      return no(
+        `steps[${i}].region map, next_swap on a ${s.storage.kind}: the links there are not laid out as the model's slots, so the same bit makes another link`,
+      );
+    }
     if (st.op === 'corrupt' && !corruptReadAlike(st, p.compression, s.storage.kind)) {
       return no(
         `steps[${i}].region ${st.region}: the model flips a bit of one ${CORRUPT_UNIT[st.region]}, the disk bit ${st.bit} of a 4 KiB page (vm/image/corrupt.ts): different faults, so no differential`,

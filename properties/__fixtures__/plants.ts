@@ -20,7 +20,8 @@ export interface Plant {
   readonly faults?: readonly FaultKind[];
 }
 
-const W = {
+/** The workload of the witnesses (and of small fixture scenarios elsewhere). */
+export const W = {
   anon: 300,
   zero: 40,
   pageCacheClean: 60,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runAndJudge } from '../../impl/index.ts';
 import { type HibernateRecord, MAP_NEXT_BIT, parseScenario, type ScenarioInput } from '../../spec/index.ts';
 import { predictCorruptSwsusp } from '../../spec/protocol/corrupt.ts';
+import { W } from '../__fixtures__/plants.ts';
 
 type Flip = { region: 'data' | 'header' | 'map' | 'meta'; index: number; bit: number };
 
@@ -15,15 +16,7 @@ function flipped(kernel: '6.1' | '6.12', compression: 'none' | 'lzo', flip: Flip
     id: 'corrupt-oracle',
     seed: 42,
     machine: { memPages: big ? 4096 : 2048 },
-    workload: {
-      anon: big ? 1300 : 300,
-      zero: 40,
-      pageCacheClean: 60,
-      pageCacheDirty: 30,
-      slab: 30,
-      kernelText: 40,
-      dma: 10,
-    },
+    workload: { ...W, anon: big ? 1300 : W.anon },
     protocol: { kind: 'swsusp', kernel, compression },
     storage: big ? { pages: 4096, offset: 511 } : { pages: 2048 },
     steps: [{ op: 'hibernate' }, { op: 'corrupt', ...flip }, { op: 'resume' }],

@@ -301,12 +301,16 @@ function firstChanged(b: BlockDevice, a: BlockDevice, from: number): number | un
   const aSlot = readFrames<Uint8Array>(a, 'slot') as Uint8Array;
   const bTok = readFrames<Uint32Array>(b, 'tok') as Uint32Array;
   const aTok = readFrames<Uint32Array>(a, 'tok') as Uint32Array;
+  // structured pages are replaced, never changed in place, so a rewritten one is another object
+  const structured = [
+    [a.maps, b.maps],
+    [a.infos, b.infos],
+    [a.metas, b.metas],
+    [a.header, b.header],
+  ] as const;
   for (let i = from; i < b.nr; i++) {
-    // structured pages are replaced, never changed in place, so a rewritten one is another object
     if (aTok[i] !== bTok[i] || aSlot[i] !== bSlot[i]) return i;
-    const pages = [a.maps, a.infos, a.metas, a.header] as const;
-    const was = [b.maps, b.infos, b.metas, b.header] as const;
-    for (let k = 0; k < pages.length; k++) if (pages[k]?.get(i) !== was[k]?.get(i)) return i;
+    for (const [now, was] of structured) if (now.get(i) !== was.get(i)) return i;
   }
   return undefined;
 }

@@ -36,7 +36,7 @@ import {
   PFNS_PER_META,
   SF_CRC32_MODE,
 } from '../model/image.ts';
-import { type BlockDevice, PFN_ZERO_FLAG, SLOT } from '../model/state.ts';
+import { type BlockDevice, type MapPage, PFN_ZERO_FLAG, SLOT } from '../model/state.ts';
 import type { CorruptStep } from '../scenario/schema.ts';
 
 type Pattern = Readonly<Record<string, unknown>>;
@@ -77,7 +77,8 @@ export function predictCorruptSwsusp(
       const j = flipPage(st.index, maps.length);
       const mp = dev.maps.get(maps[j] ?? -1);
       const link = mapLinkBit(st.bit);
-      if (mp !== undefined && link !== undefined) return predictLinkFlip(dev, maps, j, d.image.info.pages, link, crc);
+      if (mp !== undefined && link !== undefined)
+        return predictLinkFlip(dev, maps, j, mp, d.image.info.pages, link, crc);
       if (mp === undefined || mp.count === 0) return '*';
       const slot = ((mp.entries[flipWord(st.index, mp.count)] as number) ^ bit) >>> 0;
       if (slot === 0) return [{ ...efault, reason: 'truncatedImage' }];
@@ -104,7 +105,7 @@ export function predictCorruptSwsusp(
 }
 
 /**
- * next_swap of map page `j` (of the chain `maps`) flipped. get_swap_reader() reads the whole chain before the first
+ * next_swap of map page `j` (`mp`, of the chain `maps`) flipped. get_swap_reader() reads the whole chain before the first
  * stream page, and swap_read_page() fails (-EINVAL) once the chain is used up. A link cut to 0 resumes only if the
  * pages kept still cover the stream (only a trailing empty map page, of a stream of 511·k pages, was dropped); a link
  * past the device fails its read (-EIO); a link back into the chain never ends (-ENOMEM once allocation fails).
@@ -115,11 +116,11 @@ function predictLinkFlip(
   dev: BlockDevice,
   maps: readonly number[],
   j: number,
+  mp: MapPage,
   streamPages: number,
   bit: number,
   crc: boolean,
 ): readonly Pattern[] | '*' {
-  const mp = dev.maps.get(maps[j] ?? -1) as NonNullable<ReturnType<typeof dev.maps.get>>;
   const next = flipLink(mp.next, bit);
   let covered = 0;
   for (let i = 0; i <= j; i++) covered += dev.maps.get(maps[i] ?? -1)?.count ?? 0;

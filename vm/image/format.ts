@@ -1,5 +1,6 @@
 // On-disk layout of a swsusp swap image (kernel/power/swap.c, power.h, snapshot.c; x86-64, 4 KiB pages): constants and field codecs.
 import { PAGE_SIZE } from '../../spec/brand.ts';
+import { MAP_NEXT_BIT, MAP_PAGE_ENTRIES } from '../../spec/model/image.ts';
 
 export { PAGE_SIZE };
 
@@ -16,9 +17,10 @@ export const SWSUSP_HEADER_CRC32 = 4060;
 export const SWSUSP_HEADER_HW_SIG = 4056;
 export const SIG_LENGTH = 10;
 
-// struct swap_map_page: MAP_PAGE_ENTRIES u64 page indices, then next_swap.
-export const MAP_PAGE_ENTRIES = PAGE_SIZE / 8 - 1;
-export const MAP_NEXT_SWAP = PAGE_SIZE - 8;
+// struct swap_map_page: MAP_PAGE_ENTRIES u64 page indices, then next_swap at byte MAP_NEXT_BIT / 8 (one definition
+// with the model's, whose corrupt steps address next_swap by that bit).
+export { MAP_PAGE_ENTRIES };
+export const MAP_NEXT_SWAP = MAP_NEXT_BIT / 8;
 
 // struct swsusp_info (power.h) and x86-64 struct restore_data_record (arch/x86/power/hibernate.c) at its start.
 export const INFO_VERSION_CODE = 392;
